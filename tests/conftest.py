@@ -1,0 +1,20 @@
+"""Shared test set-up: import paths and the location of ../shared."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT / "backend", ROOT):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not beside the checkout")
+    return SHARED
