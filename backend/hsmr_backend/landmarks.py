@@ -44,9 +44,10 @@ N_KP = len(KEYPOINT_NAMES)
 
 FULL_PX = 640  # long side of the downscaled full frame used to look for people
 CROP_PX = 448  # long side of the subject crop handed to MediaPipe (its models work at 224-256 px)
-WINDOW_SCALE = 1.7  # crop side / subject box side
-WINDOW_MARGIN = 0.08  # re-centre the crop when the subject comes closer than this to its edge
+WINDOW_PAD = 0.3  # crop = subject box grown by this share of its long side on each side
+WINDOW_MARGIN = 0.05  # re-centre the crop when the subject comes closer than this to its edge
 MAX_CANDIDATES = 6
+DISTRACTOR_FRAMES = 30  # keep hiding a person mistaken for the subject for this many frames
 
 Progress = Callable[[str, int, int], None]  # (stage, frames done, total)
 
@@ -68,6 +69,7 @@ class LandmarkTrack:
     boxes: np.ndarray  # (T,4) float32 xyxy of the subject (predicted box where lost)
     subject_note: str = ""
     candidates: list[list[float]] = field(default_factory=list)  # xyxy of every person found at the start
+    stats: dict = field(default_factory=dict)  # e.g. tracker_resets (how often MediaPipe re-detected)
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -105,10 +107,27 @@ def _landmarks(result, ox: float, oy: float, sx: float, sy: float) -> tuple[np.n
     return kp2d, kp3d
 
 
-def _run_on(pose, frame: np.ndarray, window: np.ndarray, max_px: int):
-    """Run Pose on ``frame[window]`` downscaled to ``max_px``; landmarks come back in frame pixels."""
+def _run_on(pose, frame: np.ndarray, window: np.ndarray, max_px: int, hide: np.ndarray | None = None,
+            keep: np.ndarray | None = None):
+    """Run Pose on ``frame[window]`` downscaled to ``max_px``; landmarks come back in frame pixels.
+
+    ``hide``: a box (frame pixels) greyed out first, except where it overlaps ``keep`` (someone else who
+    stands next to or in front of the subject, so MediaPipe cannot pick them).
+    """
     x0, y0, x1, y1 = (int(v) for v in window)
     crop = frame[y0:y1, x0:x1]
+    if hide is not None:
+        crop = crop.copy()
+        hx0, hy0, hx1, hy1 = (int(v) for v in np.round(hide - [x0, y0, x0, y0]))
+        saved = None
+        if keep is not None:
+            kx0, ky0, kx1, ky1 = (int(v) for v in np.round(keep - [x0, y0, x0, y0]))
+            kx0, ky0 = max(kx0, 0), max(ky0, 0)
+            saved = (kx0, ky0, crop[ky0:max(ky1, ky0), kx0:max(kx1, kx0)].copy())
+        crop[max(hy0, 0):max(hy1, 0), max(hx0, 0):max(hx1, 0)] = 127
+        if saved is not None:
+            kx0, ky0, patch = saved
+            crop[ky0:ky0 + patch.shape[0], kx0:kx0 + patch.shape[1]] = patch
     s = min(1.0, max_px / max(crop.shape[:2]))
     if s < 1.0:
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
@@ -165,8 +184,15 @@ def find_people(frame: np.ndarray, pose=None, max_people: int = MAX_CANDIDATES) 
                 break
             tile = np.array([int(tx), int(ty), int(min(tx + side, w)), int(min(ty + side, h))])
             add(_run_on(pose, work, tile, FULL_PX // 2))
-    found.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
-    return found
+    # MediaPipe now and then sees a "person" in clutter; a real one is found again on a crop of its own
+    confirmed = []
+    for box, kp in found:
+        again = _run_on(pose, frame, T.person_window(box, WINDOW_PAD, (w, h)), CROP_PX)
+        b2 = None if again is None else T.box_from_points(again[0][:, :2], again[0][:, 2])
+        if b2 is not None and T.box_iou(box, b2) > 0.5:
+            confirmed.append((box, kp))
+    confirmed.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
+    return confirmed
 
 
 # ---------------------------------------------------------------- tracking
@@ -203,6 +229,9 @@ class SubjectTracker:
         self.state = state
         self.pose = _new_pose(static=False)
         self.window: np.ndarray | None = None
+        self.distractor: np.ndarray | None = None  # box of someone MediaPipe mistook for the subject
+        self.distractor_age = DISTRACTOR_FRAMES
+        self.resets = 0
 
     def predicted_box(self) -> np.ndarray:
         s = self.state
@@ -226,16 +255,22 @@ class SubjectTracker:
         """Landmarks of the subject in ``frame`` -> (kp2d, kp3d, box, valid)."""
         s = self.state
         pred = self.predicted_box()
-        scale = WINDOW_SCALE * (1.0 + 0.5 * min(s.lost, 6))
-        if self.window is None or s.lost or not T.contains(self.window, pred, WINDOW_MARGIN):
-            self.window = T.square_window(pred, scale, self.image_size)
+        pad = WINDOW_PAD * (1.0 + 0.5 * min(s.lost, 6))  # look wider while the subject is lost
+        if self.window is None or s.lost or not T.contains(self.window, pred, WINDOW_MARGIN, self.image_size):
+            self.window = T.person_window(pred, pad, self.image_size)
             self.pose.reset()
-        lm = _run_on(self.pose, frame, self.window, CROP_PX)
-        if lm is not None:
+            self.resets += 1
+        hide = self.distractor if self.distractor_age < DISTRACTOR_FRAMES else None
+        for attempt in range(2):
+            lm = _run_on(self.pose, frame, self.window, CROP_PX, hide=hide, keep=pred)
+            if lm is None:
+                break
             kp2d, kp3d = lm
             box = T.box_from_points(kp2d[:, :2], kp2d[:, 2])
+            if box is None:
+                break
             hist = T.torso_histogram(frame, kp2d)
-            if box is not None and self._accept(box, hist, pred):
+            if self._accept(box, hist, pred):
                 n = s.lost + 1
                 new_v = (T.box_center(box) - T.box_center(s.box)) / n
                 s.velocity = 0.5 * s.velocity + 0.5 * new_v
@@ -243,8 +278,14 @@ class SubjectTracker:
                 s.lost = 0
                 if hist is not None:
                     s.appearance = hist if s.appearance is None else (0.9 * s.appearance + 0.1 * hist)
+                self.distractor_age += 1
                 return kp2d, kp3d, box, True
-            self.pose.reset()  # it locked onto something else: start afresh next frame
+            # it locked onto someone else: remember where they are, hide them and look once more
+            self.distractor, self.distractor_age = box, 0
+            hide = box
+            self.pose.reset()
+            if attempt == 0:
+                self.resets += 1
         s.lost += 1
         s.velocity *= 0.8  # do not coast far on a stale velocity
         return np.zeros((N_KP, 3), np.float32), np.zeros((N_KP, 3), np.float32), pred, False
@@ -433,6 +474,7 @@ def detect_landmarks(
             flush()
     finally:
         tracker.pose.close()
+    header["tracker_resets"] = header.get("tracker_resets", 0) + tracker.resets
     flush(final=True)
 
     arrays = {k: np.asarray(v) for k, v in cols.items()}
@@ -458,6 +500,7 @@ def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: d
         boxes=np.asarray(arrays["boxes"], np.float32).reshape(n, 4),
         subject_note=header["subject_note"],
         candidates=header["candidates"],
+        stats={"tracker_resets": int(header.get("tracker_resets", 0))},
     )
     if not track.valid.any():
         raise NoPersonError("the subject was never found in the chosen frames: try another --subject or range")

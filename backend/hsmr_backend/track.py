@@ -59,11 +59,30 @@ def square_window(box: np.ndarray, scale: float, image_size: tuple[int, int]) ->
     return np.array([int(x0), int(y0), int(np.ceil(x0 + sw)), int(np.ceil(y0 + sh))], dtype=np.int64)
 
 
-def contains(window: np.ndarray, box: np.ndarray, margin: float) -> bool:
-    """Whether ``box`` lies inside ``window`` shrunk by ``margin`` (a fraction of the window side)."""
-    m = margin * (window[2] - window[0])
-    return bool(box[0] >= window[0] + m and box[1] >= window[1] + m and box[2] <= window[2] - m
-                and box[3] <= window[3] - m)
+def person_window(box: np.ndarray, margin: float, image_size: tuple[int, int]) -> np.ndarray:
+    """Integer window: the box grown by ``margin * box_size`` on every side, shifted (not shrunk) into the image.
+
+    Not square: a tall standing person gets a tall window, so people beside them mostly stay outside it.
+    """
+    w, h = image_size
+    m = margin * box_size(box)
+    x0, y0, x1, y1 = box[0] - m, box[1] - m, box[2] + m, box[3] + m
+    sw, sh = min(x1 - x0, w), min(y1 - y0, h)
+    x0 = float(np.clip(x0, 0, w - sw))
+    y0 = float(np.clip(y0, 0, h - sh))
+    return np.array([int(x0), int(y0), int(np.ceil(x0 + sw)), int(np.ceil(y0 + sh))], dtype=np.int64)
+
+
+def contains(window: np.ndarray, box: np.ndarray, margin: float, image_size: tuple[int, int] | None = None) -> bool:
+    """Whether ``box`` lies inside ``window`` shrunk by ``margin`` (a fraction of the window's long side).
+
+    Sides of the window on the image border need no margin (the window cannot move further that way).
+    """
+    m = margin * max(window[2] - window[0], window[3] - window[1])
+    w, h = image_size if image_size is not None else (np.inf, np.inf)
+    lo = [window[0] + (m if window[0] > 0 else -np.inf), window[1] + (m if window[1] > 0 else -np.inf)]
+    hi = [window[2] - (m if window[2] < w else -np.inf), window[3] - (m if window[3] < h else -np.inf)]
+    return bool(box[0] >= lo[0] and box[1] >= lo[1] and box[2] <= hi[0] and box[3] <= hi[1])
 
 
 # ---------------------------------------------------------------- appearance
