@@ -94,6 +94,8 @@ def _convert(args: argparse.Namespace) -> int:
             raise
         reporter.error(f"unexpected failure: {type(e).__name__}: {e} (set HSMR_DEBUG=1 for details and report it)")
         return 1
+    finally:
+        reporter.restore_stdout()
 
 
 def _convert_inner(args: argparse.Namespace, reporter) -> int:

@@ -39,12 +39,27 @@ class Reporter:
             return
         try:
             self.out.flush()
-            fd = os.dup(1)
+            sys.stdout.flush()
+            saved = os.dup(1)
             os.dup2(2, 1)
-            self.out = os.fdopen(fd, "w", buffering=1)
-            sys.stdout = sys.stderr  # stray Python prints too
         except (OSError, ValueError, AttributeError):
-            pass  # not a real file (e.g. captured in tests): nothing native can write to it anyway
+            return  # no real stdout (embedded): nothing native can write to it anyway
+        self._restore = (saved, sys.stdout)
+        self.out = os.fdopen(os.dup(saved), "w", buffering=1)
+        sys.stdout = sys.stderr  # stray Python prints too
+
+    def restore_stdout(self) -> None:
+        """Undo ``protect_stdout`` (for callers that stay in the same process)."""
+        if getattr(self, "_restore", None) is None:
+            return
+        saved, py_stdout = self._restore
+        self._restore = None
+        self.out.flush()
+        self.out.close()
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout = py_stdout
+        self.out = py_stdout
 
     def _emit(self, type_: str, **fields: Any) -> None:
         self.out.write(protocol.encode(type_, **fields) + "\n")
