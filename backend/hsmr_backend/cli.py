@@ -76,6 +76,11 @@ def _run_delegate(module: str, name: str, argv: Sequence[str]) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    return run_convert(args)[0]
+
+
+def run_convert(args: argparse.Namespace):
+    """Run ``convert`` from parsed arguments -> (exit code, ConvertSummary or None)."""
     from .progress import Reporter
 
     reporter = Reporter(args.progress)
@@ -85,20 +90,20 @@ def _convert(args: argparse.Namespace) -> int:
         return _convert_inner(args, reporter)
     except KeyboardInterrupt:
         reporter.error("cancelled; run the same command again to resume from the finished frames")
-        return 130
+        return 130, None
     except MemoryError:
         reporter.error("out of memory: use --frames/--stride for a shorter piece, or a machine with more memory")
-        return 1
+        return 1, None
     except Exception as e:  # an unexpected failure: one line, and the traceback only when asked for
         if os.environ.get("HSMR_DEBUG"):
             raise
         reporter.error(f"unexpected failure: {type(e).__name__}: {e} (set HSMR_DEBUG=1 for details and report it)")
-        return 1
+        return 1, None
     finally:
         reporter.restore_stdout()
 
 
-def _convert_inner(args: argparse.Namespace, reporter) -> int:
+def _convert_inner(args: argparse.Namespace, reporter):
     from .convert import ConvertError, ConvertOptions, convert
     from .result_format import ResultFileError
     from .track import SubjectError
@@ -113,10 +118,10 @@ def _convert_inner(args: argparse.Namespace, reporter) -> int:
         pass
     if args.stride < 1:
         reporter.error(f"--stride must be 1 or more (got {args.stride})")
-        return 2
+        return 2, None
     if args.focal_px is not None and not args.focal_px > 0:
         reporter.error(f"--focal-px must be a positive number of pixels (got {args.focal_px})")
-        return 2
+        return 2, None
     opts = ConvertOptions(
         video=args.video, output=args.output, mode=args.mode, body=args.body, device=args.device,
         frames=args.frames, stride=args.stride, subject=args.subject, focal_px=args.focal_px,
@@ -127,17 +132,17 @@ def _convert_inner(args: argparse.Namespace, reporter) -> int:
         summary = convert(opts, reporter)
     except expected as e:
         reporter.error(str(e))
-        return 1
+        return 1, None
     except ImportError as e:
         reporter.error(f"a part of the backend is missing ({e}); reinstall it with `python build.py setup`")
-        return 1
+        return 1, None
     reporter.info(
         f"done: {summary.frames} frames ({summary.valid_frames} with the subject) in {summary.seconds:.1f} s "
         f"({summary.fps:.1f} frames/s), mode {summary.mode} on {summary.device}; wrote "
         + ", ".join(summary.outputs)
     )
     reporter.done(summary.result, summary.outputs)
-    return 0
+    return 0, summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

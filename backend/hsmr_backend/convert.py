@@ -63,6 +63,7 @@ class ConvertSummary:
     timings: dict[str, float] = field(default_factory=dict)
     subject_note: str = ""
     focal_note: str = ""
+    result_seconds: float = 0.0  # decode -> result file on disk (before the overlay and the plot)
 
     @property
     def fps(self) -> float:
@@ -413,6 +414,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     arrays = assemble(track, fit, world, model, camera, meta, body)
     result_format.save(paths["result"], arrays)
     timings["save"] = time.perf_counter() - t0
+    result_seconds = time.perf_counter() - t_start
     outputs = [str(paths["result"])]
 
     # --- overlay + plot (the result is already safe on disk; a failure here is a warning)
@@ -441,4 +443,4 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         work.remove()
     seconds = time.perf_counter() - t_start
     return ConvertSummary(str(paths["result"]), outputs, mode, device, len(track), int(track.valid.sum()),
-                          seconds, timings, track.subject_note, focal_note)
+                          seconds, timings, track.subject_note, focal_note, result_seconds)
