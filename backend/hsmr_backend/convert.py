@@ -10,6 +10,7 @@ with one line saying what is wrong and what to do; cli.py prints it without a tr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -150,6 +151,15 @@ def _model_array(model: Any, name: str) -> np.ndarray | None:
     return None
 
 
+def _model_device(model: Any) -> Any:
+    for get in ("parameters", "buffers"):
+        try:
+            return next(iter(getattr(model, get)())).device
+        except (AttributeError, StopIteration, TypeError):
+            continue
+    return "cpu"
+
+
 def model_forward(model: Any, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray, *, batch: int = 64,
                   **kw: Any) -> list[Any]:
     """Run the body model in batches (numpy in); returns the SKELOutput of each batch."""
@@ -158,11 +168,12 @@ def model_forward(model: Any, poses: np.ndarray, betas: np.ndarray, trans: np.nd
     outs = []
     t = len(poses)
     dtype = torch.float32
-    b = torch.as_tensor(np.asarray(betas, np.float32), dtype=dtype).reshape(1, -1)
+    dev = _model_device(model)
+    b = torch.as_tensor(np.asarray(betas, np.float32), dtype=dtype, device=dev).reshape(1, -1)
     with torch.no_grad():
         for i in range(0, t, batch):
-            p = torch.as_tensor(np.asarray(poses[i:i + batch], np.float32), dtype=dtype)
-            tr = torch.as_tensor(np.asarray(trans[i:i + batch], np.float32), dtype=dtype)
+            p = torch.as_tensor(np.asarray(poses[i:i + batch], np.float32), dtype=dtype, device=dev)
+            tr = torch.as_tensor(np.asarray(trans[i:i + batch], np.float32), dtype=dtype, device=dev)
             outs.append(model(p, b.expand(len(p), -1), tr, **kw))
     return outs
 
@@ -279,7 +290,10 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
     def run() -> None:
         if not batch_rows:
             return
-        out = predictor.predict(batch_imgs, track.boxes[batch_rows], focal_px=focal)
+        # landmarks sit inside the body outline: grow their box like a detector's person box
+        b = track.boxes[batch_rows].astype(np.float64)
+        c, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]) / 2 * 1.2
+        out = predictor.predict(batch_imgs, np.concatenate([c - half, c + half], 1), focal_px=focal)
         poses[batch_rows] = out["poses"]
         betas[batch_rows] = out["betas"][:, :10]
         cam_t[batch_rows] = out["cam_t_full"]
@@ -299,7 +313,7 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
         reporter("hsmr", done, n)
     run()
     reporter("hsmr", n, n)
-    return {"poses": poses, "betas": betas, "trans": cam_t, "valid": track.valid.copy()}
+    return {"poses": poses, "betas": betas, "cam_t": cam_t, "valid": track.valid.copy()}
 
 
 # ---------------------------------------------------------------- the job
@@ -396,7 +410,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         timings["hsmr"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    fit_kw = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
+    fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
+    if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
+        fit_kw["device"] = device
     fit = fit_sequence(track, model, regressor, camera, FitOptions(**fit_kw), init=init, progress=reporter)
     world = to_world(fit, model, camera)
     timings["fit"] = time.perf_counter() - t0
