@@ -50,7 +50,7 @@ def main() -> int:
     track = L.detect_landmarks(V.prefetch(src.frames()), "largest", fps=src.fps, image_size=src.size, total=n)
     dt = time.perf_counter() - t0
     print(f"landmark stage:     {len(track)} frames in {dt:.2f} s = {len(track) / dt:.1f} frames/s "
-          f"(valid {int(track.valid.sum())}, tracker resets {track.stats.get('tracker_resets')})")
+          f"(valid {int(track.valid.sum())}; {track.stats})")
 
     missing = [m for m in ("fit", "world") if not (ROOT / "backend" / "hsmr_backend" / f"{m}.py").exists()]
     try:

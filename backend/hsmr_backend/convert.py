@@ -433,27 +433,37 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     result_seconds = time.perf_counter() - t_start
     outputs = [str(paths["result"])]
 
-    # --- overlay + plot (the result is already safe on disk; a failure here is a warning)
-    if opts.overlay:
-        t0 = time.perf_counter()
-        try:
-            from .overlay import write_overlay
+    # --- overlay + plot, side by side (the plot is Python-bound, the overlay mostly OpenCV, which releases the
+    # GIL). The result is already safe on disk, so a failure here is only a warning.
+    from concurrent.futures import ThreadPoolExecutor
 
-            write_overlay(source, frame_range, arrays, paths["overlay"], progress=reporter)
-            outputs.append(str(paths["overlay"]))
-        except Exception as e:
-            reporter.info(f"overlay video not written: {e}", level="warning")
-        timings["overlay"] = time.perf_counter() - t0
-    if opts.plot:
-        t0 = time.perf_counter()
+    def timed(name: str, fn: Any, *a: Any) -> Any:
+        t = time.perf_counter()
         try:
+            return fn(*a)
+        finally:
+            timings[name] = time.perf_counter() - t
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        plot_job = None
+        if opts.plot:
             from .plots import plot_angles
 
-            plot_angles(arrays, paths["plot"])
-            outputs.append(str(paths["plot"]))
-        except Exception as e:
-            reporter.info(f"angle plot not written: {e}", level="warning")
-        timings["plot"] = time.perf_counter() - t0
+            plot_job = pool.submit(timed, "plot", plot_angles, arrays, paths["plot"])
+        if opts.overlay:
+            try:
+                from .overlay import write_overlay
+
+                timed("overlay", write_overlay, source, frame_range, arrays, paths["overlay"], reporter)
+                outputs.append(str(paths["overlay"]))
+            except Exception as e:
+                reporter.info(f"overlay video not written: {e}", level="warning")
+        if plot_job is not None:
+            try:
+                plot_job.result()
+                outputs.append(str(paths["plot"]))
+            except Exception as e:
+                reporter.info(f"angle plot not written: {e}", level="warning")
 
     if work is not None:
         work.remove()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,8 +131,9 @@ def _run_on(pose, frame: np.ndarray, window: np.ndarray, max_px: int, hide: np.n
             crop[ky0:ky0 + patch.shape[0], kx0:kx0 + patch.shape[1]] = patch
     s = min(1.0, max_px / max(crop.shape[:2]))
     if s < 1.0:
+        # bilinear: MediaPipe resamples to 256 px anyway; INTER_AREA costs ~30% more CPU for the same landmarks
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
-                          interpolation=cv2.INTER_AREA)
+                          interpolation=cv2.INTER_LINEAR)
     rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
     return _landmarks(pose.process(rgb), x0, y0, x1 - x0, y1 - y0)
 
@@ -178,8 +180,12 @@ def find_people(frame: np.ndarray, pose=None, max_people: int = MAX_CANDIDATES) 
         pass
     # overlapping tiles (half the frame each) for people too small for the whole-frame pass
     side = max(w, h) // 2
-    for ty in np.linspace(0, max(h - side, 0), 3 if h > side else 1):
-        for tx in np.linspace(0, max(w - side, 0), 3 if w > side else 1):
+
+    def starts(length: int) -> np.ndarray:  # tiles overlapping by at least half a tile
+        return np.linspace(0, max(length - side, 0), int(np.ceil(max(length - side, 0) / (side / 2))) + 1)
+
+    for ty in starts(h):
+        for tx in starts(w):
             if len(found) >= max_people:
                 break
             tile = np.array([int(tx), int(ty), int(min(tx + side, w)), int(min(ty + side, h))])
@@ -441,12 +447,15 @@ def detect_landmarks(
         start = None
     else:
         old = None
+        t0 = time.perf_counter()
         state, note, cands, start = _start_subject(frames, choice, image_size, emit)
         candidates = [list(map(float, b)) for b in cands]
-        header = {"subject_note": note, "candidates": candidates, "image_size": list(image_size)}
+        header = {"subject_note": note, "candidates": candidates, "image_size": list(image_size),
+                  "search_s": time.perf_counter() - t0}
         if work is not None:
             work.start(header)
 
+    t_track = time.perf_counter()
     tracker = SubjectTracker(image_size, state)
     n_chunk = len(list(work._chunks())) if (work is not None and resume is not None) else 0
     saved_upto = 0
@@ -475,6 +484,7 @@ def detect_landmarks(
     finally:
         tracker.pose.close()
     header["tracker_resets"] = header.get("tracker_resets", 0) + tracker.resets
+    header["track_s"] = time.perf_counter() - t_track
     flush(final=True)
 
     arrays = {k: np.asarray(v) for k, v in cols.items()}
@@ -500,7 +510,7 @@ def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: d
         boxes=np.asarray(arrays["boxes"], np.float32).reshape(n, 4),
         subject_note=header["subject_note"],
         candidates=header["candidates"],
-        stats={"tracker_resets": int(header.get("tracker_resets", 0))},
+        stats={k: header[k] for k in ("tracker_resets", "search_s", "track_s") if k in header},
     )
     if not track.valid.any():
         raise NoPersonError("the subject was never found in the chosen frames: try another --subject or range")
