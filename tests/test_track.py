@@ -23,8 +23,12 @@ def test_square_window_stays_inside_and_keeps_its_size():
     # a window bigger than the image is clipped to it
     w = T.square_window(np.array([100, 100, 700, 700.0]), 3.0, (1000, 800))
     assert tuple(w) == (0, 0, 1000, 800)
-    assert T.contains(np.array([0, 0, 100, 100]), np.array([20, 20, 80, 80.0]), 0.1)
-    assert not T.contains(np.array([0, 0, 100, 100]), np.array([5, 20, 80, 80.0]), 0.1)
+    win = np.array([10, 10, 110, 110])
+    assert T.contains(win, np.array([30, 30, 90, 90.0]), 0.1)
+    assert not T.contains(win, np.array([15, 30, 90, 90.0]), 0.1)  # within 10 px of the left edge
+    # a window side on the image border needs no margin: the window cannot move further that way
+    assert T.contains(np.array([0, 0, 100, 100]), np.array([2, 30, 80, 80.0]), 0.1, (500, 500))
+    assert not T.contains(np.array([0, 0, 100, 100]), np.array([2, 30, 95, 80.0]), 0.1, (500, 500))
 
 
 def test_box_from_points_ignores_unconfident_points():

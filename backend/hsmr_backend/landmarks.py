@@ -152,7 +152,8 @@ def plausible_person(box: np.ndarray, kp2d: np.ndarray, image_size: tuple[int, i
     return bool(np.linalg.norm(shoulders - hips) < 0.55 * size)
 
 
-def find_people(frame: np.ndarray, pose=None, max_people: int = MAX_CANDIDATES) -> list[tuple[np.ndarray, np.ndarray]]:
+def find_people(frame: np.ndarray, pose=None, max_people: int = MAX_CANDIDATES, tile_div: int = 2,
+                tile_step: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every person MediaPipe can find in one frame: [(box xyxy, kp2d)], largest first."""
     pose = pose or _new_pose(static=True)
     h, w = frame.shape[:2]
@@ -179,10 +180,10 @@ def find_people(frame: np.ndarray, pose=None, max_people: int = MAX_CANDIDATES) 
     while len(found) < max_people and add(_run_on(pose, work, full, FULL_PX)):
         pass
     # overlapping tiles (half the frame each) for people too small for the whole-frame pass
-    side = max(w, h) // 2
+    side = max(w, h) // tile_div
 
-    def starts(length: int) -> np.ndarray:  # tiles overlapping by at least half a tile
-        return np.linspace(0, max(length - side, 0), int(np.ceil(max(length - side, 0) / (side / 2))) + 1)
+    def starts(length: int) -> np.ndarray:  # tiles at most 1/tile_step of a tile apart
+        return np.linspace(0, max(length - side, 0), int(np.ceil(max(length - side, 0) / (side / tile_step))) + 1)
 
     for ty in starts(h):
         for tx in starts(w):
