@@ -271,3 +271,20 @@ def test_real_parts_end_to_end(clip, tmp_path):
     q = r["poses"][:, finite]
     assert np.all(q >= lim[finite, 0] - 1e-5) and np.all(q <= lim[finite, 1] + 1e-5)
     assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
+
+
+def test_overlay_projection_and_drawing():
+    from hsmr_backend import overlay
+
+    K = np.array([[1000.0, 0, 320], [0, 1000.0, 240], [0, 0, 1]])
+    pts = np.array([[0, 0, 2.0], [0.2, -0.1, 2.0], [1.0, 1.0, 4.0]])
+    np.testing.assert_allclose(overlay.project(pts, K), [[320, 240], [420, 190], [570, 490]])
+    frame = np.zeros((480, 640, 3), np.uint8)
+    j2d = np.tile([320.0, 240.0], (24, 1))
+    j2d[1] = [100, 100]  # femur_r: a right-side joint, drawn blue (BGR 255,160,0)
+    overlay.draw_frame(frame, j2d, np.array(dofs.PARENTS), valid=True)
+    assert tuple(frame[100, 100]) == (255, 160, 0)
+    assert frame[170, 210].any()  # on the line from the pelvis (320,240) to it
+    assert not frame[400, 50].any()
+    lost = overlay.draw_frame(np.zeros((480, 640, 3), np.uint8), j2d, np.array(dofs.PARENTS), valid=False)
+    assert lost[:, :, 2].sum() > frame[:, :, 2].sum()  # the red "subject lost" note
