@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
+_PKG = Path(__file__).resolve().parent
+# inside an installed package (hsmr_backend/assets) or in the source checkout's assets/
+ASSET_DIRS: tuple[Path, ...] = (_PKG.parent / "assets", _PKG.parents[2] / "assets")
 
 MEDIAPIPE_POSE_LANDMARKS: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -62,7 +64,10 @@ class LandmarkRegressor:
 
 
 def landmark_file(body_name: str) -> Path:
-    return ASSETS / f"landmarks_{body_name}.json"
+    for d in ASSET_DIRS:
+        if (d / f"landmarks_{body_name}.json").is_file():
+            return d / f"landmarks_{body_name}.json"
+    return ASSET_DIRS[-1] / f"landmarks_{body_name}.json"
 
 
 def load_landmark_regressor(body_name: str) -> LandmarkRegressor:

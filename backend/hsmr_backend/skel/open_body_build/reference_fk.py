@@ -126,8 +126,8 @@ def bone_scales(jr: np.ndarray, local: np.ndarray, off: np.ndarray, child: list[
         if child[j]:
             s[j] = ratio[child[j]]
     s[16], s[21] = s[17], s[22]
+    s[12] = s[11]  # before the lumbar override, as SKEL does it
     s[11] = abs(local[11, 1]) / abs(off[11, 1])
-    s[12] = s[11]
     return np.repeat(s[:, None], 3, 1)
 
 
