@@ -33,7 +33,7 @@ from hsmr_backend.skel.open_body_build.anny_source import (
 ROOT = Path(__file__).resolve().parents[2]
 SPARSE_KEYS = ("J_regressor_osim", "skin_weights", "skel_weights", "skel_weights_rigid")
 FLOAT_KEYS = ("skin_template_v", "shapedirs", "skel_template_v", "per_joint_rot", "apose_rel_transfo")
-INT_KEYS = ("skin_template_f", "skel_template_f", "parents")
+INT_KEYS = ("skin_template_f", "skel_template_f", "parents", "bone_scale_vertex_pairs")
 
 
 def write_body_npz(d: dict, path: Path, phenotypes: tuple[str, ...]) -> None:
@@ -42,7 +42,7 @@ def write_body_npz(d: dict, path: Path, phenotypes: tuple[str, ...]) -> None:
     for k in FLOAT_KEYS:
         out[k] = np.asarray(d[k], dtype=np.float32)
     for k in INT_KEYS:
-        out[k] = np.asarray(d[k], dtype=np.int32 if k != "parents" else np.int64)
+        out[k] = np.asarray(d[k], dtype=np.int32 if k.endswith("_f") else np.int64)
     for k in SPARSE_KEYS:
         m = np.asarray(d[k], dtype=np.float32)
         r, c = np.nonzero(m)

@@ -294,6 +294,33 @@ def bone_meshes(joints: np.ndarray, frames: np.ndarray, v: np.ndarray, w: np.nda
     return np.concatenate(verts), np.concatenate(faces), np.concatenate(owner)
 
 
+def bone_scale_pairs(v: np.ndarray, joints: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """This body's rows for SKEL's per-axis bone scaling (§6): (bone, bone_axis, vertex_a, vertex_b, skin_axis).
+
+    The same measurements as SKEL's SMPL-vertex pairs, on this mesh: head depth, height and width;
+    each hand's width (bone axis 0 is the model's z in a palm-down T-pose) and length (bone axis 1 is x);
+    chest depth for the thorax and the lumbar bone."""
+    owner = w.argmax(1)
+    rows: list[tuple[int, int, int, int, int]] = []
+    head = np.flatnonzero(owner == 13)
+    mid = head[np.abs(v[head, 0]) < 0.006]
+    nose = mid[np.argmax(v[mid, 2])]
+    level = mid[np.abs(v[mid, 1] - v[nose, 1]) < 0.02]
+    rows.append((13, 0, int(nose), int(level[np.argmin(v[level, 2])]), 2))
+    rows.append((13, 1, int(head[np.argmax(v[head, 1])]), int(nose), 1))
+    band = head[np.abs(v[head, 1] - v[nose, 1] - 0.03) < 0.02]
+    rows.append((13, 2, int(band[np.argmax(v[band, 0])]), int(band[np.argmin(v[band, 0])]), 0))
+    for bone, sgn in ((18, -1.0), (23, 1.0)):
+        hand = np.flatnonzero((owner == bone) & (w.max(1) > 0.9))
+        rows.append((bone, 0, int(hand[np.argmax(v[hand, 2])]), int(hand[np.argmin(v[hand, 2])]), 2))
+        rows.append((bone, 1, int(hand[np.argmax(sgn * v[hand, 0])]), int(hand[np.argmin(sgn * v[hand, 0])]), 0))
+    y = 0.5 * (joints[12, 1] + joints[13, 1])
+    chest = np.flatnonzero((np.abs(v[:, 0]) < 0.006) & (np.abs(v[:, 1] - y) < 0.015) & (owner == 12))
+    front, back = int(chest[np.argmax(v[chest, 2])]), int(chest[np.argmin(v[chest, 2])])
+    rows += [(12, 0, front, back, 2), (11, 0, front, back, 2)]
+    return np.array(rows, dtype=np.int64)
+
+
 # ---------------------------------------------------------------- all together
 def build(src: AnnySource) -> dict:
     rig = Rig(src)
@@ -358,6 +385,7 @@ def build(src: AnnySource) -> dict:
         "per_joint_rot": frames,
         "apose_rel_transfo": apose,
         "parents": np.array(PARENTS),
+        "bone_scale_vertex_pairs": bone_scale_pairs(v0, joints, weights),
         # build-time by-products used for landmarks and the report
         "_mirror_idx": mirror_idx,
         "_rig_heads": posed["neutral"][2],

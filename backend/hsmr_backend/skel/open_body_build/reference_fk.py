@@ -110,6 +110,9 @@ def forward(data: dict, q: np.ndarray, betas: np.ndarray | None = None, trans: n
            "global": g, "v_shaped": v}
     if bone_mesh:
         scale = bone_scales(jr, local, off, child)
+        for b, axis, va, vb, ax in data.get("bone_scale_vertex_pairs", np.zeros((0, 5), int)):
+            tmpl = data["skin_template_v"]
+            scale[b, axis] = (v[va, ax] - v[vb, ax]) / (tmpl[va, ax] - tmpl[vb, ax])
         owner = data["skel_weights_rigid"].argmax(1)
         v0 = data["skel_template_v"] * scale[owner]
         va = np.einsum("nab,nb->na", rk[owner], v0) + jr[owner]
@@ -119,7 +122,7 @@ def forward(data: dict, q: np.ndarray, betas: np.ndarray | None = None, trans: n
 
 
 def bone_scales(jr: np.ndarray, local: np.ndarray, off: np.ndarray, child: list[int]) -> np.ndarray:
-    """§6 without the SMPL-topology vertex pairs."""
+    """§6 before the per-axis vertex-pair overrides (applied by the caller)."""
     ratio = np.linalg.norm(local, axis=1) / np.maximum(np.linalg.norm(off, axis=1), 1e-12)
     s = np.ones(N_JOINTS)
     for j in range(N_JOINTS):
