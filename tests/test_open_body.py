@@ -98,6 +98,18 @@ def test_body_file_is_plain_and_compact(data):
     assert "posedirs" not in data  # no pose correctives (documented)
 
 
+def test_no_private_kinematics_in_the_file():
+    """Axes, flips and limits come from the DoF table alone: the file holds SkelData arrays only."""
+    allowed = {"format", "name", "skin_template_v", "skin_template_f", "shapedirs", "J_regressor_osim",
+               "skin_weights", "skel_template_v", "skel_template_f", "skel_weights", "skel_weights_rigid",
+               "per_joint_rot", "apose_rel_transfo", "parents", "bone_scale_vertex_pairs", "beta_names",
+               "mirror_vertex"}
+    with np.load(BODY) as z:
+        assert {k.split("__")[0] for k in z.files} == allowed
+    # every DoF is driven within exactly the table's limits by the tests below
+    assert sum(d.limited for d in DOFS) == 43
+
+
 def test_template_is_a_t_pose_in_the_smpl_frame(data):
     v = data["skin_template_v"]
     jt = data["J_regressor_osim"] @ v
