@@ -62,6 +62,8 @@ def write_mot(
     for c in columns:
         if not c or any(ch.isspace() for ch in c):
             raise ValueError(f"column name {c!r} is empty or contains whitespace")
+    if any("=" in c or c.strip().lower() == "endheader" for c in comments):
+        raise ValueError("header comments must not contain '=' or be 'endheader'")
     if not np.all(np.isfinite(values)):
         raise ValueError("values contain NaN or infinite numbers")
     lines = [
@@ -70,7 +72,7 @@ def write_mot(
         f"nRows={time.shape[0]}",
         f"nColumns={len(columns) + 1}",  # OpenSim counts the time column
         f"inDegrees={'yes' if in_degrees else 'no'}",
-        *comments,
+        *comments,  # free text: no '=' (OpenSim would read it as a key)
         "endheader",
         "\t".join(("time", *columns)),
     ]
@@ -124,8 +126,8 @@ def write_skel_mot(result: dict[str, np.ndarray], path: str | os.PathLike) -> Pa
     from .opensim_map import skel_motion, times
 
     names, values = skel_motion(result)
-    comments = (_UNITS, _ANGLES, "SKEL coordinates (q = 0 is SKEL's T-pose); pelvis_t* in the y-up ground "
-                "X = world x, Y = world z, Z = -world y.")
+    comments = (_UNITS, _ANGLES, "SKEL coordinates (q 0 is SKEL's T-pose); pelvis_t* in the y-up ground: "
+                "X world x, Y world z, Z minus world y.")
     return write_mot(path, times(result), names, values, in_degrees=True, name="Coordinates", comments=comments)
 
 
@@ -135,5 +137,5 @@ def write_rajagopal_mot(result: dict[str, np.ndarray], path: str | os.PathLike) 
 
     names, values = rajagopal_motion(result)
     comments = (_UNITS, _ANGLES, "Rajagopal-style coordinates mapped from SKEL (arm_add -90 deg at SKEL's "
-                "T-pose); ground X = world x, Y = world z, Z = -world y.")
+                "T-pose); y-up ground: X world x, Y world z, Z minus world y.")
     return write_mot(path, times(result), names, values, in_degrees=True, name="Coordinates", comments=comments)

@@ -107,7 +107,10 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     # --- per-joint DoF curves with limit bands ---
     figs: list[tuple[str, str]] = []
     for joint, idx in _joint_groups(result):
-        fig, axes = plt.subplots(len(idx), 1, figsize=(8, 1.9 * len(idx) + 0.4), sharex=True, squeeze=False)
+        height = 1.9 * len(idx) + 0.4
+        fig, axes = plt.subplots(len(idx), 1, figsize=(8, height), sharex=True, squeeze=False)
+        # fixed margins in inches: tight_layout costs most of the report's time
+        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.35)
         for ax, i in zip(axes[:, 0], idx, strict=True):
             lo, hi = lim[i]
             if np.isfinite(lo) and np.isfinite(hi):
@@ -121,7 +124,6 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
             ax.grid(alpha=0.3)
         axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
         axes[-1, 0].set_xlabel("time (s)")
-        fig.tight_layout()
         fname = f"dof_{joint}.png"
         fig.savefig(out_dir / fname, dpi=80)
         plt.close(fig)
@@ -131,6 +133,7 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     err = np.asarray(result["reprojection_error_px"], dtype=np.float64)
     loss = np.asarray(result["fit_loss"], dtype=np.float64)
     fig, axes = plt.subplots(3, 1, figsize=(8, 6.4), sharex=True)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.08, hspace=0.12)
     series = ((err, "reprojection error (px)", unc.error_threshold_px),
               (unc.mean_confidence, "mean keypoint confidence", LOW_CONFIDENCE), (loss, "fit loss", None))
     for ax, (y, label, thr) in zip(axes, series, strict=True):
@@ -143,12 +146,12 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
         ax.grid(alpha=0.3)
     axes[0].legend(loc="upper right", fontsize=7, ncol=3)
     axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
     fig.savefig(out_dir / "fit_diagnostics.png", dpi=80)
     plt.close(fig)
 
     # --- ROM bars per DoF (SKEL) ---
     fig, ax = plt.subplots(figsize=(8, 11))
+    fig.subplots_adjust(left=0.2, right=0.97, top=0.99, bottom=0.05)
     y = np.arange(len(names))[::-1]
     for k, i in enumerate(range(len(names))):
         lo, hi = lim[i]
@@ -158,7 +161,6 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     ax.set_yticks(y, names, fontsize=7)
     ax.set_xlabel("degrees (blue: used range, green: limits)")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     fig.savefig(out_dir / "rom.png", dpi=80)
     plt.close(fig)
 
