@@ -30,7 +30,8 @@ def exported(tmp_path_factory) -> tuple[dict[str, np.ndarray], Path, Path, Path]
 
 def test_opensim_reads_the_mot_files(exported):
     res, skel_mot, raj_mot, _ = exported
-    for path, names, values in ((skel_mot, *opensim_map.skel_motion(res)), (raj_mot, *opensim_map.rajagopal_motion(res))):
+    cases = ((skel_mot, *opensim_map.skel_motion(res)), (raj_mot, *opensim_map.rajagopal_motion(res)))
+    for path, names, values in cases:
         table = osim.TimeSeriesTable(str(path))
         assert list(table.getColumnLabels()) == names
         assert table.getTableMetaDataAsString("inDegrees") == "yes"
