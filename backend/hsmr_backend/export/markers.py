@@ -41,6 +41,8 @@ class Landmark:
     bound_to: tuple[str, ...]  # candidate vertices are mostly skinned to one of these joints
     direction: tuple[float, float, float]  # model frame at rest (right side; the left mirrors x)
     radius: float  # metres for a 1.7 m subject; scaled by the subject's height
+    midline: bool = False  # keep to within 2 cm of the body's mid-sagittal plane (x of the reference joint)
+    slab: bool = False  # keep to within 2 cm of the reference joint along its bone (parent -> joint)
 
 
 def _side(name: str, s: str) -> str:
@@ -50,22 +52,22 @@ def _side(name: str, s: str) -> str:
 _RIGHT: tuple[Landmark, ...] = (
     Landmark("asis_{s}", "pelvis", ("pelvis",), (-0.35, 0.0, 1.0), 0.25),
     Landmark("psis_{s}", "pelvis", ("pelvis",), (-0.35, 0.0, -1.0), 0.25),
-    Landmark("knee_{s}_lat", "tibia_{s}", ("femur_{s}", "tibia_{s}"), (-1.0, 0.0, 0.0), 0.08),
-    Landmark("knee_{s}_med", "tibia_{s}", ("femur_{s}", "tibia_{s}"), (1.0, 0.0, 0.0), 0.08),
-    Landmark("ankle_{s}_lat", "talus_{s}", ("tibia_{s}", "talus_{s}", "calcn_{s}"), (-1.0, 0.0, 0.0), 0.07),
-    Landmark("ankle_{s}_med", "talus_{s}", ("tibia_{s}", "talus_{s}", "calcn_{s}"), (1.0, 0.0, 0.0), 0.07),
+    Landmark("knee_{s}_lat", "tibia_{s}", ("femur_{s}", "tibia_{s}"), (-1.0, 0.0, 0.0), 0.08, slab=True),
+    Landmark("knee_{s}_med", "tibia_{s}", ("femur_{s}", "tibia_{s}"), (1.0, 0.0, 0.0), 0.08, slab=True),
+    Landmark("ankle_{s}_lat", "talus_{s}", ("tibia_{s}", "talus_{s}", "calcn_{s}"), (-1.0, 0.0, 0.0), 0.07, slab=True),
+    Landmark("ankle_{s}_med", "talus_{s}", ("tibia_{s}", "talus_{s}", "calcn_{s}"), (1.0, 0.0, 0.0), 0.07, slab=True),
     Landmark("heel_{s}", "calcn_{s}", ("talus_{s}", "calcn_{s}"), (0.0, -0.3, -1.0), 0.12),
     Landmark("toe_{s}", "toes_{s}", ("calcn_{s}", "toes_{s}"), (0.0, 0.0, 1.0), 0.12),
     Landmark("acromion_{s}", "humerus_{s}", ("scapula_{s}", "humerus_{s}"), (-0.3, 1.0, 0.0), 0.10),
-    Landmark("elbow_{s}_up", "ulna_{s}", ("humerus_{s}", "ulna_{s}"), (0.0, 1.0, 0.0), 0.07),
-    Landmark("elbow_{s}_down", "ulna_{s}", ("humerus_{s}", "ulna_{s}"), (0.0, -1.0, 0.0), 0.07),
-    Landmark("wrist_{s}_front", "hand_{s}", ("radius_{s}", "ulna_{s}", "hand_{s}"), (0.0, 0.0, 1.0), 0.06),
-    Landmark("wrist_{s}_back", "hand_{s}", ("radius_{s}", "ulna_{s}", "hand_{s}"), (0.0, 0.0, -1.0), 0.06),
+    Landmark("elbow_{s}_up", "ulna_{s}", ("humerus_{s}", "ulna_{s}"), (0.0, 1.0, 0.0), 0.07, slab=True),
+    Landmark("elbow_{s}_down", "ulna_{s}", ("humerus_{s}", "ulna_{s}"), (0.0, -1.0, 0.0), 0.07, slab=True),
+    Landmark("wrist_{s}_front", "hand_{s}", ("radius_{s}", "ulna_{s}", "hand_{s}"), (0.0, 0.0, 1.0), 0.06, slab=True),
+    Landmark("wrist_{s}_back", "hand_{s}", ("radius_{s}", "ulna_{s}", "hand_{s}"), (0.0, 0.0, -1.0), 0.06, slab=True),
 )
 _CENTRAL: tuple[Landmark, ...] = (
-    Landmark("c7", "head", ("thorax", "head"), (0.0, 0.3, -1.0), 0.12),
-    Landmark("sternum", "thorax", ("thorax",), (0.0, 0.0, 1.0), 0.25),
-    Landmark("head_top", "head", ("head",), (0.0, 1.0, 0.0), 0.35),
+    Landmark("c7", "head", ("thorax",), (0.0, 0.2, -1.0), 0.10, True),  # back of the neck base
+    Landmark("sternum", "thorax", ("thorax",), (0.0, 0.0, 1.0), 0.25, True),
+    Landmark("head_top", "head", ("head",), (0.0, 1.0, 0.0), 0.35, True),
 )
 
 
@@ -75,7 +77,7 @@ def landmarks() -> tuple[Landmark, ...]:
         for lm in _RIGHT:
             d = (mirror * lm.direction[0], lm.direction[1], lm.direction[2])
             out.append(Landmark(_side(lm.name, s), _side(lm.ref_joint, s),
-                                tuple(_side(b, s) for b in lm.bound_to), d, lm.radius))
+                                tuple(_side(b, s) for b in lm.bound_to), d, lm.radius, lm.midline, lm.slab))
     return tuple(out)
 
 
@@ -96,6 +98,16 @@ def choose_landmark_vertices(result: Mapping[str, np.ndarray]) -> tuple[list[str
         bound = np.isin(dominant, [jnames.index(b) for b in lm.bound_to])
         near = np.linalg.norm(verts - ref, axis=1) <= lm.radius * scale
         cand = np.flatnonzero(bound & near)
+        if lm.slab:
+            parent = int(np.asarray(result["joint_parents"])[jnames.index(lm.ref_joint)])
+            bone = ref - rest_j[parent]
+            if np.linalg.norm(bone) > 1e-6:
+                along = np.abs((verts[cand] - ref) @ (bone / np.linalg.norm(bone)))
+                in_slab = cand[along <= 0.02 * scale]
+                cand = in_slab if in_slab.size else cand
+        if lm.midline:
+            mid = cand[np.abs(verts[cand, 0] - ref[0]) <= 0.02 * scale]
+            cand = mid if mid.size else cand
         if cand.size == 0:
             continue
         d = np.asarray(lm.direction) / np.linalg.norm(lm.direction)
