@@ -89,9 +89,21 @@ def test_arms_down_in_skel_is_rajagopal_zero():
 
 
 def test_arm_forward_from_t_pose_is_flexion():
-    # right arm along BSM +z; +90 deg about the vertical y swings it forward: 90 deg flexion, no adduction
-    r = _one({"shoulder_r_y": 90.0})
-    assert r["arm_flex_r"] == pytest.approx(90.0, abs=1e-4) and r["arm_add_r"] == pytest.approx(0.0, abs=1e-4)
+    # the T-pose humerus z axis is vertical (up on the right, down on the left): +90 deg about it swings
+    # either arm forward: 90 deg flexion, no adduction
+    r = _one({"shoulder_r_z": 90.0, "shoulder_l_z": 90.0})
+    for s in "rl":
+        assert r[f"arm_flex_{s}"] == pytest.approx(90.0, abs=1e-4) and r[f"arm_add_{s}"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_humerus_rest_frame_sets_the_arm_offset():
+    # a body whose humerus rest frame had no abduction would be at arm_add = 0 at q = 0: the offset is read
+    # from rest_frames, not assumed
+    res = synthetic_result(poses=np.zeros((2, 46)))
+    res["rest_frames"][15] = res["rest_frames"][12]
+    names, vals = opensim_map.rajagopal_motion(res)
+    assert vals[0, names.index("arm_add_r")] == pytest.approx(0.0, abs=1e-4)
+    assert vals[0, names.index("arm_add_l")] == pytest.approx(-90.0, abs=1e-4)
 
 
 def test_copied_dofs_are_identical():

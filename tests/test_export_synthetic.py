@@ -1,7 +1,8 @@
 """A synthetic, self-consistent result file for the export tests (no SKEL model needed), and its sanity checks.
 
 The body is a stick figure in SKEL's tree with a T-pose rest skeleton (model frame: y up, +x = subject's left,
-+z anterior), every BSM rest frame = R_y(-90 deg) (BSM x anterior -> model +z, BSM z right -> model -x), a skin
++z anterior), BSM rest frames R_y(-90 deg) (BSM x anterior -> model +z, BSM z right -> model -x; the arms'
+abducted by 90 deg, as in SKEL-format bodies), a skin
 of one-hot-skinned points around each bone, smooth in-limit poses, and joints posed by an independent chain
 computed with scipy here (not with the exporter's own kinematics).
 """
@@ -26,6 +27,11 @@ REST_RIGHT = {  # right side; the left mirrors x
 REST_CENTRE = {"pelvis": (0.0, 0.95, 0.0), "lumbar_body": (0.0, 1.05, -0.02), "thorax": (0.0, 1.25, -0.02),
                "head": (0.0, 1.52, 0.0)}
 M_REST = Rotation.from_euler("y", -90, degrees=True).as_matrix()
+# As in SKEL-format bodies (checked on the open body): every BSM rest frame is the pelvis's, except the arm
+# chains, whose frames are abducted 90 deg (R_x(-90) right, R_x(+90) left) because q = 0 is a T-pose.
+REST_FRAMES = np.tile(M_REST, (24, 1, 1))
+REST_FRAMES[15:19] = M_REST @ Rotation.from_euler("x", -90, degrees=True).as_matrix()
+REST_FRAMES[20:24] = M_REST @ Rotation.from_euler("x", 90, degrees=True).as_matrix()
 
 
 def rest_joints() -> np.ndarray:
@@ -53,7 +59,7 @@ def pose_chain(q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     rot = np.zeros((24, 3, 3))
     pos = np.zeros((24, 3))
     for j, p in enumerate(dofs.PARENTS):
-        local = M_REST @ bsm_rotation(q, j) @ M_REST.T
+        local = REST_FRAMES[j] @ bsm_rotation(q, j) @ REST_FRAMES[j].T
         if p < 0:
             rot[j], pos[j] = local, rest[j]
         else:
@@ -136,7 +142,7 @@ def synthetic_result(T: int = 40, fps: float = 30.0, poses: np.ndarray | None = 
         "poses": q.astype(f32), "betas": np.zeros(10, f32), "trans": trans.astype(f32),
         "joint_offsets": np.zeros((T, 24, 3), f32), "joints_cam": joints_model.astype(f32),
         "joints_world": joints_world.astype(f32), "rest_joints": rest.astype(f32),
-        "rest_frames": np.tile(M_REST, (24, 1, 1)).astype(f32), "skin_rest_verts": verts.astype(f32),
+        "rest_frames": REST_FRAMES.astype(f32), "skin_rest_verts": verts.astype(f32),
         "skin_faces": np.zeros((1, 3), np.int64), "skin_weights": weights.astype(f32),
         "model_to_world": m2w.astype(f32), "camera_to_world": np.eye(4, dtype=f32),
         "camera_K": np.array([[1000, 0, 320], [0, 1000, 240], [0, 0, 1]], f32), "image_size": np.array([640, 480]),

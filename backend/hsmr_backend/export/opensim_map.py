@@ -10,8 +10,9 @@ Numpy only (vendored by the Blender add-on). ``docs/biomechanics-export.md`` exp
 - pelvis_tilt/list/rotation are the pelvis orientation in the OpenSim ground (the result's Blender world turned
   y-up: X = x, Y = z, Z = -y), pelvis_tx/ty/tz the pelvis joint centre in that ground (metres).
 - lumbar_* = lumbar and thorax together (Rajagopal has one back joint between pelvis and torso).
-- arm_* = scapula and shoulder together (humerus relative to the thorax), plus the T-pose offset: SKEL's zero
-  has the arms abducted 90 deg, Rajagopal's hangs them down, so the SKEL rest is arm_add = -90 deg.
+- arm_* = scapula and shoulder together (humerus relative to the thorax). SKEL's zero has the arms abducted
+  90 deg, Rajagopal's hangs them down: the SKEL rest is arm_add = -90 deg, which comes out of the rest frames
+  (the humerus BSM frame is the thorax frame abducted by 90 deg).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from .kinematics import (
     joint_rotations_bsm,
     local_rotations_model,
     orthonormal,
-    rot_x,
 )
 
 # Joint indices in SKEL's tree (shared/reference/skel.md §3); checked against the result's joint_names.
@@ -56,8 +56,8 @@ COPIED: dict[str, str] = {
     **{f"wrist_dev_{s}": f"wrist_deviation_{s}" for s in "rl"},
 }
 
-# Rotation that takes SKEL's rest (T-pose) humerus to Rajagopal's zero (arms down), in thorax axes:
-# right: R_z(0) R_x(-90) R_y(0) (arm_add_r = -90); left: axes of arm_add_l/arm_rot_l are -x/-y, so R_x(+90).
+# arm_add at SKEL's q = 0: the humerus rest frame is the thorax frame turned by R_x(-90 deg) (right) /
+# R_x(+90 deg) (left), i.e. 90 deg of abduction (documented value; the mapping reads it from rest_frames).
 ARM_REST_ADD_DEG = -90.0
 
 
@@ -135,11 +135,6 @@ def _rotations(result: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     return rp, local_rotations_model(rp, result["rest_frames"])
 
 
-def _in_axes(m: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """A model-frame rotation seen in the axes of rest frame m: m^T r m."""
-    return m.T @ r @ m
-
-
 def rajagopal_motion(result: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """Rajagopal-style coordinates (degrees; pelvis_t* in metres), columns in RAJAGOPAL_COORDINATES order."""
     _check_tree(result)
@@ -157,23 +152,31 @@ def rajagopal_motion(result: Mapping[str, np.ndarray]) -> tuple[list[str], np.nd
     for k, n in enumerate(TRANSLATIONS):
         out[n] = t[:, k]
 
-    # hips: femur relative to the pelvis, in pelvis axes. Left axes are (z, -x, -y) in Rajagopal.
-    for side, j in (("r", _J["femur_r"]), ("l", _J["femur_l"])):
-        e = euler_zxy_sequence(_in_axes(m[0], loc[:, j]))
+    # Every other joint: orientation of the child body frame relative to the parent body frame,
+    # B_p^T B_c with B_j = Rglob_j M_j, i.e. M_p^T (R_a ... R_c) M_c. The BSM frames are OpenSim's anatomical
+    # frames, so this is what the Rajagopal coordinates measure, rest offsets included: for SKEL-format bodies
+    # M_thorax^T M_humerus = R_x(-90 deg) (right; +90 left), the T-pose's arm_add = -90 deg.
+    def rel(parent: int, chain: tuple[int, ...]) -> np.ndarray:
+        r = loc[:, chain[0]]
+        for j in chain[1:]:
+            r = r @ loc[:, j]
+        return m[parent].T @ r @ m[chain[-1]]
+
+    # hips; Rajagopal's left axes are (z, -x, -y)
+    for side in "rl":
         s = 1.0 if side == "r" else -1.0
+        e = euler_zxy_sequence(rel(_J["pelvis"], (_J[f"femur_{side}"],)))
         out[f"hip_flexion_{side}"], out[f"hip_adduction_{side}"], out[f"hip_rotation_{side}"] = (
             e[:, 0], s * e[:, 1], s * e[:, 2])
 
-    # trunk: lumbar then thorax, relative to the pelvis
-    e = euler_zxy_sequence(_in_axes(m[0], loc[:, _J["lumbar_body"]] @ loc[:, _J["thorax"]]))
+    # trunk: lumbar then thorax, relative to the pelvis (one back joint in Rajagopal)
+    e = euler_zxy_sequence(rel(_J["pelvis"], (_J["lumbar_body"], _J["thorax"])))
     out["lumbar_extension"], out["lumbar_bending"], out["lumbar_rotation"] = e.T
 
-    # arms: scapula then humerus, relative to the thorax, then the T-pose -> arms-down offset
+    # arms: scapula then humerus, relative to the thorax (no scapula in Rajagopal)
     for side in "rl":
         s = 1.0 if side == "r" else -1.0
-        rel = _in_axes(m[_J["thorax"]], loc[:, _J[f"scapula_{side}"]] @ loc[:, _J[f"humerus_{side}"]])
-        r = rel @ rot_x(s * np.radians(ARM_REST_ADD_DEG))
-        e = euler_zxy_sequence(r)
+        e = euler_zxy_sequence(rel(_J["thorax"], (_J[f"scapula_{side}"], _J[f"humerus_{side}"])))
         out[f"arm_flex_{side}"], out[f"arm_add_{side}"], out[f"arm_rot_{side}"] = e[:, 0], s * e[:, 1], s * e[:, 2]
 
     q = np.asarray(result["poses"], dtype=np.float64)
