@@ -124,7 +124,7 @@ def resolve_mode(mode: str, weights: str | None, reporter: Reporter) -> tuple[st
 def body_label(body: str, model: Any = None) -> str:
     if body == "open":
         return "open"
-    name = getattr(getattr(model, "data", None), "name", None) or Path(body).stem
+    name = getattr(model, "name", None) or getattr(getattr(model, "data", None), "name", None) or Path(body).stem
     return str(name)
 
 
@@ -178,6 +178,34 @@ def model_forward(model: Any, poses: np.ndarray, betas: np.ndarray, trans: np.nd
     return outs
 
 
+def _bone_vertex_joint(model: Any) -> np.ndarray | None:
+    """The joint that moves each bone-mesh vertex (its posing bone), from the model's buffers."""
+    w = _model_array(model, "skel_weights")
+    if w is not None:
+        return np.argmax(w, axis=1)
+    if getattr(model, "bone_one_hot", False) and hasattr(model, "bone_groups"):
+        pose = _np(model.bone_group_pose)
+        sorted_joint = np.concatenate([np.full(e - s, pose[g]) for g, (s, e) in enumerate(model.bone_groups)])
+        return sorted_joint if model.bone_sorted else sorted_joint[_np(model.bone_unsort)]
+    idx = _model_array(model, "bone_w_idx")
+    if idx is not None:
+        return idx[:, 0]  # soft weights: the bone with the largest weight
+    return None
+
+
+def _posedirs(model: Any) -> np.ndarray | None:
+    """Pose-corrective blend shapes as (207, V, 3), or None when the body has none."""
+    if getattr(model, "has_posedirs", True) is False:
+        return None
+    pd = _model_array(model, "posedirs")
+    if pd is not None and pd.ndim == 3 and pd.shape[2] == 207:
+        return np.ascontiguousarray(np.transpose(pd, (2, 0, 1))).astype(np.float32)
+    pd_t = _model_array(model, "posedirs_t")  # (207, V*3)
+    if pd_t is not None and pd_t.shape[0] == 207:
+        return np.ascontiguousarray(pd_t.reshape(207, -1, 3)).astype(np.float32)
+    return None
+
+
 def rest_arrays(model: Any, betas: np.ndarray) -> dict[str, np.ndarray]:
     """The subject's rest pose: joints, frames, shaped skin, faces, weights, optional bone meshes."""
     zero_q = np.zeros((1, dofs.N_DOFS), np.float32)
@@ -194,15 +222,17 @@ def rest_arrays(model: Any, betas: np.ndarray) -> dict[str, np.ndarray]:
         raise ConvertError("the body model exposes no skin weights; the body file may be incomplete")
     arrays["skin_weights"] = weights.astype(np.float32)
     bone_verts = getattr(out, "bone_verts", None)
-    bone_faces = _model_array(model, "skel_template_f")
-    rigid = _model_array(model, "skel_weights_rigid")
-    if bone_verts is not None and bone_faces is not None and rigid is not None:
+    bone_faces = _model_array(model, "bone_faces")
+    if bone_faces is None:
+        bone_faces = _model_array(model, "skel_template_f")
+    bone_joint = _bone_vertex_joint(model)
+    if bone_verts is not None and bone_faces is not None and bone_joint is not None and bone_faces.size:
         arrays["bone_rest_verts"] = _np(bone_verts)[0].astype(np.float32)
         arrays["bone_faces"] = bone_faces.astype(np.int32).reshape(-1, 3)
-        arrays["bone_vertex_joint"] = np.argmax(rigid, axis=1).astype(np.int32)
-    posedirs = _model_array(model, "posedirs")
-    if posedirs is not None and posedirs.ndim == 3 and posedirs.shape[2] == 207:
-        arrays["skin_posedirs"] = np.ascontiguousarray(np.transpose(posedirs, (2, 0, 1))).astype(np.float32)
+        arrays["bone_vertex_joint"] = bone_joint.astype(np.int32)
+    posedirs = _posedirs(model)
+    if posedirs is not None:
+        arrays["skin_posedirs"] = posedirs
     return arrays
 
 
@@ -397,7 +427,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     if device == "cuda" and hasattr(model, "to"):
         model = model.to("cuda")
     body = body_label(opts.body, model)
-    regressor = load_landmark_regressor(body if body == "open" else opts.body)
+    regressor = load_landmark_regressor("open" if body == "open" else "skel")
     camera = default_camera(track.image_size[0], track.image_size[1], focal_px=opts.focal_px)
     focal_note = f"focal length {float(np.asarray(camera.K)[0, 0]):.0f} px ({camera.focal_source})"
     reporter.info(focal_note)
