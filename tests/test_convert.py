@@ -288,3 +288,37 @@ def test_overlay_projection_and_drawing():
     assert not frame[400, 50].any()
     lost = overlay.draw_frame(np.zeros((480, 640, 3), np.uint8), j2d, np.array(dofs.PARENTS), valid=False)
     assert lost[:, :, 2].sum() > frame[:, :, 2].sum()  # the red "subject lost" note
+
+
+def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
+    """What the result file stores (rest joints, shaped skin, weights, bone meshes and their joints) must
+    reproduce the body model's own posed skin and bones through plain LBS with its global transforms."""
+    import torch
+
+    from hsmr_backend.convert import rest_arrays
+    from hsmr_backend.skel import load_body
+
+    try:
+        model = load_body("open")
+    except Exception as e:  # noqa: BLE001 - the open body asset is another part
+        pytest.skip(f"open body not available: {e}")
+    betas = np.zeros(model.num_betas, np.float32)
+    betas[0] = 1.0
+    a = rest_arrays(model, betas)
+    q = torch.tensor(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 46)), dtype=torch.float32)
+    out = model(q, torch.tensor(betas)[None], torch.zeros(1, 3), pose_correctives=False, bone_mesh=True)
+    G = out.global_transforms[0].double().numpy()
+    J = a["rest_joints"].astype(np.float64)
+    np.testing.assert_allclose(J, out.joints_tpose[0].numpy(), atol=1e-6)
+    # bring each joint's rest position to the origin first: A_j = G_j [I | -J_j]
+    A = G.copy()
+    A[:, :3, 3] -= np.einsum("jab,jb->ja", G[:, :3, :3], J)
+    W = a["skin_weights"].astype(np.float64)
+    np.testing.assert_allclose(W.sum(1), 1.0, atol=1e-5)
+    Av = np.einsum("vj,jab->vab", W, A)
+    skin = np.einsum("vab,vb->va", Av[:, :3, :3], a["skin_rest_verts"]) + Av[:, :3, 3]
+    np.testing.assert_allclose(skin, out.skin_verts[0].numpy(), atol=1e-5)
+    k = a["bone_vertex_joint"]
+    bones = np.einsum("nab,nb->na", A[k, :3, :3], a["bone_rest_verts"]) + A[k, :3, 3]
+    np.testing.assert_allclose(bones, out.bone_verts[0].numpy(), atol=1e-5)
+    assert a["skin_faces"].max() < len(a["skin_rest_verts"]) and a["bone_faces"].max() < len(k)
