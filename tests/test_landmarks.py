@@ -153,3 +153,25 @@ def test_no_person_is_a_clear_error():
     blank = np.full((480, 640, 3), 90, np.uint8)
     with pytest.raises(L.NoPersonError, match="no person"):
         L.detect_landmarks(iter([(0, blank), (1, blank)]), "largest")
+
+
+def test_rotation_tagged_phone_clip_gives_the_same_landmarks(shared_dir, cam01, tmp_path):
+    """Store the real clip sideways with a 90-degree display tag (what phones do): the pipeline must turn it
+    upright and find the same subject at the same places."""
+    import cv2
+    from test_video import _tag_rotation
+
+    src = _clip(shared_dir, "single_person_cam01")
+    plain = tmp_path / "sideways.mp4"
+    w, h = src.size
+    wr = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), src.fps, (h, w))
+    for _, f in src.frames(V.FrameRange(0, 15)):
+        wr.write(cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    wr.release()
+    tagged = V.open_source(_tag_rotation(plain, tmp_path / "tagged.mp4", 90))
+    assert tagged.size == (w, h) and tagged.rotation == 90
+    tr = _run(tagged)
+    assert tr.valid.all() and tr.image_size == (w, h)
+    size = np.array([T.box_size(b) for b in cam01.boxes[:15]])
+    err = np.linalg.norm(_hip(tr) - _hip(cam01)[:15], axis=1) / size
+    assert err.max() < 0.03, err
