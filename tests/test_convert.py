@@ -53,7 +53,7 @@ class StandInBody:
         w = rng.random((V_SKIN, 24))
         self.data = types.SimpleNamespace(
             name="standin", skin_weights=w / w.sum(1, keepdims=True), posedirs=None,
-            skel_template_f=np.array([[0, 1, 2], [1, 2, 3]]), skel_weights_rigid=np.eye(24)[[0, 1, 2, 3]],
+            skel_template_f=np.array([[0, 1, 2], [1, 2, 3]]), skel_weights=np.eye(24)[[0, 1, 2, 3]],
         )
         self.calls: list[dict] = []
 
