@@ -9,7 +9,6 @@ downloaded unless the caller asks for it; :func:`find_weights` never downloads.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import shutil
@@ -208,14 +207,15 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
         ("torch._utils", "_rebuild_sparse_tensor"): torch._utils._rebuild_sparse_tensor,
+        ("torch.serialization", "_get_layout"): torch.serialization._get_layout,  # name -> torch.layout
         ("torch", "Size"): torch.Size,
         ("torch", "device"): torch.device,
         ("builtins", "set"): set,
         ("builtins", "frozenset"): frozenset,
         ("builtins", "slice"): slice,
     }
-    for name in dir(torch):
-        if isinstance(getattr(torch, name, None), torch.dtype):
+    for name in dir(torch):  # dtypes and layouts (a sparse buffer pickles torch.sparse_coo)
+        if isinstance(getattr(torch, name, None), torch.dtype | torch.layout | torch.memory_format):
             allowed[("torch", name)] = getattr(torch, name)
     return allowed
 
@@ -252,7 +252,7 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             raise HSMRWeightsError(
                 f"{path}: not a readable PyTorch checkpoint ({e2.__class__.__name__}: {str(e2).splitlines()[0]})"
             ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, io.UnsupportedOperation) as e:
+    except Exception as e:  # truncated zip, a text file, random bytes: all "not a checkpoint"
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         raise HSMRWeightsError(
             f"{path}: not a readable PyTorch checkpoint (truncated or wrong file? {msg}); download it again"
