@@ -15,14 +15,14 @@ from .network import HSMRNetwork
 from .rep import rep_to_q
 
 
-def onnx_cache_path(release: Path, fp16: bool = False) -> Path:
+def onnx_cache_path(release: Path, fp16: bool = False, int8: bool = False) -> Path:
     """Where the ONNX export of a release is kept (keyed by the checkpoint's identity)."""
     import hashlib
 
     ckpt = release / "checkpoints" / "hsmr.ckpt"
     st = ckpt.stat()
     key = hashlib.sha1(f"{ckpt.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"hsmr-{key}{'-fp16' if fp16 else ''}.onnx"
+    return cache_dir() / "onnx" / f"hsmr-{key}{'-fp16' if fp16 else ''}{'-int8' if int8 else ''}.onnx"
 
 
 class HSMRPredictor:
@@ -30,11 +30,13 @@ class HSMRPredictor:
 
     ``source``: an exported ``.onnx`` file, a release folder/tarball, ``hf://...`` or ``(repo_id, filename)``.
     With ``backend="onnx"`` a release is exported once into the cache (``$HSMR_CACHE``/onnx) and reused.
-    ``fp16`` applies to ONNX exports made here and is only worth it on CUDA.
+    ``fp16`` applies to ONNX exports made here and is only worth it on CUDA; ``int8`` (dynamic quantisation)
+    is faster on CPU but approximate, so it is opt-in.
     """
 
     def __init__(self, source, device: str = "auto", backend: str = "onnx", *, batch_size: int = 16,
-                 fp16: bool = False, threads: int | None = None, allow_download: bool = False) -> None:  # fmt: skip
+                 fp16: bool = False, int8: bool = False, threads: int | None = None,
+                 allow_download: bool = False) -> None:  # fmt: skip
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', not {backend!r}")
         self.backend = backend
@@ -49,12 +51,12 @@ class HSMRPredictor:
                 path = Path(source)
             else:
                 release = resolve_release(source, allow_download=allow_download)
-                path = onnx_cache_path(release, fp16)
+                path = onnx_cache_path(release, fp16, int8)
                 if not path.is_file():
                     from .export import export_onnx
 
                     print(f"hsmr: exporting the network to ONNX once ({path})", file=sys.stderr)
-                    export_onnx(release, path, fp16=fp16)
+                    export_onnx(release, path, fp16=fp16, int8=int8)
             self._onnx = OnnxHSMR(path, device=device, threads=threads, batch_size=self.batch_size)
             self.cfg = self._onnx.cfg
             self.device = "cuda" if self._onnx.provider == "CUDAExecutionProvider" else "cpu"
