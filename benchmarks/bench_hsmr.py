@@ -7,8 +7,8 @@ values). Timing runs all variants in ONE process, interleaved round by round, an
 each, so load from other processes on a shared machine biases no variant in particular. Peak resident memory
 (VmHWM) comes from a separate process per variant (model + one batch of the largest size).
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py            # 2 rounds (~6-10 min on 2 cores)
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py --quick    # 1 round, no memory pass
+    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py            # 2 rounds + memory (~10-18 min)
+    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py --quick    # 1 round, no memory, no int8
     ... --tiny                                                                # small network (smoke test)
 
 No GPU figure here: the GPU target (batch 64 < 100 ms, fp16) needs a CUDA machine; there run
@@ -137,10 +137,11 @@ def _load_avg() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="one round, skip the per-variant memory pass")
+    ap.add_argument("--quick", action="store_true",
+                    help="one round, no per-variant memory pass, no int8 variant unless --variants names it")
     ap.add_argument("--reps", type=int, default=2, help="interleaved rounds (the fastest counts)")
     ap.add_argument("--batches", type=lambda s: [int(v) for v in s.split(",")], default=[1, 8])
-    ap.add_argument("--variants", default=",".join(ALL_VARIANTS))
+    ap.add_argument("--variants", default=None, help=f"comma list from {', '.join(ALL_VARIANTS)} (default all)")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: all cores)")
     ap.add_argument("--device", default="cpu", help="ONNX Runtime device: cpu | cuda | auto")
     ap.add_argument("--fp16", action="store_true", help="export the fp32 ONNX variant in fp16 instead (GPU)")
@@ -149,6 +150,8 @@ def main() -> int:
     ap.add_argument("--onnx", help=argparse.SUPPRESS)
     ap.add_argument("--onnx-int8", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.variants is None:
+        args.variants = ",".join(v for v in ALL_VARIANTS if not (args.quick and v == "ort-int8"))
     args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.quick:
         args.reps = 1

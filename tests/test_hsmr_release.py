@@ -292,3 +292,22 @@ def test_export_cli_helpers(release, tmp_path, capsys, monkeypatch):
     assert run_cli(parser.parse_args(["-o", str(out)])) == 2  # nothing found, no --download
     assert "no HSMR weights found" in capsys.readouterr().err
     assert run_cli(parser.parse_args([str(tmp_path / "nope"), "-o", str(out)])) == 1
+
+
+def test_predictor_with_no_boxes(onnx_model):
+    p = HSMRPredictor(onnx_model, device="cpu")
+    out = p.predict(np.zeros((100, 100, 3), np.uint8), np.zeros((0, 4)))
+    assert out["poses"].shape == (0, 46) and out["cam_t_full"].shape == (0, 3)
+
+
+def test_int8_export_is_close_but_opt_in(release, tmp_path):
+    _, _, net = release
+    path = export_onnx(net, tmp_path / "q.onnx", int8=True)
+    x = np.random.default_rng(1).normal(size=(2, 3, 256, 256)).astype(np.float32)
+    with torch.no_grad():
+        want = [t.numpy() for t in net.raw(torch.from_numpy(x))]
+    got = OnnxHSMR(path, device="cpu").run(x)
+    err = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
+    assert 1e-6 < err < 0.1  # quantised: visibly not the fp32 numbers, yet close on this small network
+    with pytest.raises(ValueError, match="fp16 or int8"):
+        export_onnx(net, tmp_path / "x.onnx", int8=True, fp16=True)

@@ -47,8 +47,12 @@ class HSMRPredictor:
         if backend == "onnx":
             from .runtime import OnnxHSMR
 
+            if isinstance(source, HSMRNetwork):
+                raise ValueError("the onnx backend takes an .onnx file or a release, not a loaded network")
             if is_onnx_file:
                 path = Path(source)
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: ONNX model not found; export one with hsmr-backend export-onnx")
             else:
                 release = resolve_release(source, allow_download=allow_download)
                 path = onnx_cache_path(release, fp16, int8)

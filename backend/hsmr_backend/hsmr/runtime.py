@@ -28,12 +28,20 @@ def cuda_device_count() -> int:
     return 0
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (affinity-aware, unlike os.cpu_count in containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def session_options(threads: int | None = None):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads or os.cpu_count() or 1
+    so.intra_op_num_threads = threads or usable_cores()
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3  # errors only: the CUDA provider's probing is noisy on CPU-only machines
