@@ -190,7 +190,7 @@ def test_zero_pose_zero_shape_is_the_template_t_pose(model, fake_dict):
     Rk, S = rest.bone_orient[0].double().numpy(), rest.bone_scale[0].double().numpy()
     expect = np.einsum("vab,vb->va", Rk[bone], S[bone] * v0) + J[bone]
     np.testing.assert_allclose(out.bone_verts[0].numpy(), expect, atol=1e-6)
-    np.testing.assert_allclose(out.joints_ori[0].numpy(), Rk, atol=1e-6)
+    np.testing.assert_allclose(out.joints_ori[0].numpy(), Rk, atol=1e-5)
 
 
 def test_trans_is_a_plain_offset(model):
@@ -397,7 +397,7 @@ def test_rest_state_reuse_subset_and_broadcast(model):
     rest = model.rest_state(beta)
     shared = model.pose(rest, q, t, bone_mesh=True)
     for name in ("skin_verts", "joints", "joints_ori", "bone_verts", "global_transforms", "v_shaped"):
-        torch.testing.assert_close(getattr(shared, name), getattr(full, name), atol=1e-6, rtol=0)
+        torch.testing.assert_close(getattr(shared, name), getattr(full, name), atol=5e-6, rtol=0)
     ids = torch.tensor([3027, 5, 410, 6890 - 1, 5])
     sub = model.pose(rest, q, t, skin_vertex_ids=ids)
     torch.testing.assert_close(sub.skin_verts, full.skin_verts[:, ids], atol=1e-6, rtol=0)
