@@ -119,6 +119,22 @@ def main() -> None:
     with torch.no_grad():
         for B in (1, 64):
             bench_batch(model, B, gf, bw, ids)
+    bench_fitter_step(model, ids)
+
+
+def bench_fitter_step(model: SKEL, ids: torch.Tensor) -> None:
+    """One optimiser step of a fit: shared shape + poses of many frames -> 100 skin vertices + joints -> backward."""
+    for B in (64, 300):
+        q = (torch.rand(B, 46) - 0.5).requires_grad_()
+        betas = torch.zeros(1, 10, requires_grad=True)
+        trans = torch.zeros(B, 3, requires_grad=True)
+
+        def step(q=q, betas=betas, trans=trans) -> None:
+            out = model.pose(model.rest_state(betas), q, trans, skin_vertex_ids=ids)
+            (out.skin_verts.square().sum() + out.joints.square().sum()).backward()
+
+        t = timeit(step)
+        print(f"{'fitter step: 100 verts + joints, fwd+bwd':<40}{B:>4}{t * 1e3:>10.2f}{B / t:>10.0f}", flush=True)
 
 
 def bench_batch(model: SKEL, B: int, gf: float, bw: tuple[float, float], ids: torch.Tensor) -> None:

@@ -253,8 +253,14 @@ class SKEL(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path) -> SKEL:
         """Load an official SKEL v1.1.1 ``.pkl`` or a SKEL-format ``.npz`` body."""
-        path = Path(path)
+        path = Path(path).expanduser()
         suffix = path.suffix.lower()
+        if path.is_dir():
+            found = sorted(p.name for p in path.glob("skel_*.pkl"))
+            hint = f"pass one of {', '.join(found)} in it" if found else "pass skel_male.pkl or skel_female.pkl"
+            raise SkelFileError(f"{path} is a folder; {hint}")
+        if suffix == ".zip":
+            raise SkelFileError(f"{path}: unzip it and pass skel_male.pkl or skel_female.pkl from inside")
         if suffix == ".pkl":
             return cls(SkelData.from_official_pkl(path))
         if suffix == ".npz":
