@@ -73,7 +73,7 @@ class RestState:
     """Shape-dependent quantities (batch Br = number of shapes; 1 broadcasts over any number of frames)."""
 
     betas: Tensor  # (Br, K)
-    v_shaped: Tensor  # (Br, V, 3) skin in T-pose with shape blend shapes (a view of v_shaped_cm)
+    v_shaped: Tensor  # (Br, V, 3) skin in T-pose with shape blend shapes
     joints: Tensor  # (Br, 24, 3) J: anatomical joint centres regressed from v_shaped
     joints_local: Tensor  # (Br, 24, 3) J_: J_j - J_parent (root: J_0)
     bone_orient: Tensor  # (Br, 24, 3, 3) Rk01: bone-local frame -> model frame at rest
@@ -304,7 +304,7 @@ class SKEL(nn.Module):
         S = self._bone_scale(J_local, v_cm)
         return RestState(
             betas=betas,
-            v_shaped=v_cm.transpose(1, 2),
+            v_shaped=v_cm.transpose(1, 2).contiguous(),
             v_shaped_cm=v_cm,
             joints=J,
             joints_local=J_local,
