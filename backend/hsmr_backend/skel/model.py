@@ -218,6 +218,7 @@ class SKEL(nn.Module):
         self.register_buffer("pair_target", t([b * 3 + a for b, a in targets]), persistent=False)
 
     def _setup_bone_mesh(self, data: SkelData) -> None:
+        """Sort bone vertices by (placement bone, posing bone) so each group is a contiguous block."""
         Vb = data.skel_template_v.shape[0]
         self.num_bone_verts = Vb
         self.register_buffer("bone_faces", torch.as_tensor(data.skel_template_f), persistent=False)
@@ -225,29 +226,24 @@ class SKEL(nn.Module):
         rigid = np.argmax(data.skel_weights_rigid, axis=1)
         w = data.skel_weights
         nnz = np.count_nonzero(w, axis=1)
+        # official files: every bone vertex follows one bone -> one composite affine map per group
         one_hot = Vb > 0 and bool(np.all(nnz == 1)) and bool(np.allclose(w.max(axis=1), 1.0, atol=1e-6))
         self.bone_one_hot = one_hot
-        if one_hot:
-            # group vertices by (placement bone, posing bone); one affine map per group
-            pose_bone = np.argmax(w, axis=1)
-            key = rigid * N_J + pose_bone
-            order = np.argsort(key, kind="stable")
-            keys, starts = np.unique(key[order], return_index=True)
-            ends = np.append(starts[1:], Vb)
-            self.bone_groups = [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
-            self.register_buffer("bone_group_rigid", torch.as_tensor(keys // N_J), persistent=False)
-            self.register_buffer("bone_group_pose", torch.as_tensor(keys % N_J), persistent=False)
-            self.bone_sorted = bool(np.all(order == np.arange(Vb)))
-            sorted_t = np.ascontiguousarray(data.skel_template_v[order].T)
-            self.register_buffer("bone_template_sorted_t", torch.as_tensor(sorted_t), persistent=False)
-            self.register_buffer("bone_unsort", torch.as_tensor(np.argsort(order)), persistent=False)
-        else:
-            # general soft weights: ELL layout (k non-zeros per row)
-            k = int(max(nnz.max(), 1)) if Vb else 1
-            idx = np.argsort(-np.abs(w), axis=1)[:, :k]
-            self.register_buffer("bone_rigid", torch.as_tensor(rigid), persistent=False)
-            self.register_buffer("bone_w_idx", torch.as_tensor(idx), persistent=False)
-            self.register_buffer("bone_w_val", torch.as_tensor(np.take_along_axis(w, idx, 1)), persistent=False)
+        key = rigid * N_J + (np.argmax(w, axis=1) if one_hot else 0)
+        order = np.argsort(key, kind="stable")
+        keys, starts = np.unique(key[order], return_index=True)
+        ends = np.append(starts[1:], Vb)
+        self.bone_groups = [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+        self.bone_group_rigid_list = [int(k) // N_J for k in keys]
+        self.register_buffer("bone_group_rigid", torch.as_tensor(keys // N_J), persistent=False)
+        self.register_buffer("bone_group_pose", torch.as_tensor(keys % N_J), persistent=False)
+        self.bone_sorted = bool(np.all(order == np.arange(Vb)))
+        sorted_t = np.ascontiguousarray(data.skel_template_v[order].T)  # (3, Vb)
+        self.register_buffer("bone_template_sorted_t", torch.as_tensor(sorted_t), persistent=False)
+        self.register_buffer("bone_unsort", torch.as_tensor(np.argsort(order)), persistent=False)
+        if not one_hot:  # soft posing weights: blended like the skin
+            wt = np.ascontiguousarray(w[order].T, dtype=np.float32)  # (24, Vb)
+            self.register_buffer("bone_weights_t", torch.as_tensor(wt), persistent=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -493,12 +489,22 @@ class SKEL(nn.Module):
                 part = torch.addmm(d[:, g].reshape(B * 3, 1), C[:, g].reshape(B * 3, 3), v0t[:, s:e])
                 out[:, s:e] = part.view(B, 3, e - s).transpose(1, 2)
             return out if self.bone_sorted else out[:, self.bone_unsort]
-        # soft posing weights: place every vertex, then blend the posing transforms (ELL layout)
-        rb = self.bone_rigid
-        v0 = self.bone_template
-        v_align = (place[:, rb] @ v0[None, :, :, None]).squeeze(-1) + J[:, rb]
-        T = (A[:, self.bone_w_idx] * self.bone_w_val[..., None, None]).sum(2)  # (B, Vb, 4, 3)
-        return _apply_cols(T, v_align)
+        # soft posing weights: place every vertex in T-pose (per rigid group), then skin like the skin
+        Br, v0t = place.shape[0], self.bone_template_sorted_t
+        v_align = v0t.new_empty(Br, 3, v0t.shape[1])
+        for g, (s, e) in enumerate(self.bone_groups):
+            rb = self.bone_group_rigid_list[g]
+            part = torch.addmm(J[:, rb].reshape(Br * 3, 1), place[:, rb].reshape(Br * 3, 3), v0t[:, s:e])
+            v_align[:, :, s:e] = part.view(Br, 3, e - s)
+        At = A.reshape(B, N_J, 12).transpose(1, 2).reshape(B * 12, N_J)
+        out = v0t.new_empty(B, v0t.shape[1], 3)
+        chunk = max(256, SKIN_CHUNK_BYTES // (12 * B * A.element_size()))
+        for s in range(0, v0t.shape[1], chunk):
+            T = (At @ self.bone_weights_t[:, s : s + chunk]).view(B, 4, 3, -1)
+            vv = v_align[:, :, s : s + chunk]
+            o = torch.addcmul(T[:, 3], T[:, 0], vv[:, 0:1])
+            out[:, s : s + chunk] = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3]).transpose(1, 2)
+        return out if self.bone_sorted else out[:, self.bone_unsort]
 
     def forward(
         self,
@@ -511,11 +517,6 @@ class SKEL(nn.Module):
     ) -> SKELOutput:
         """``poses`` (B, 46) radians, ``betas`` (B or 1, k), ``trans`` (B, 3) metres (added after skinning)."""
         return self.pose(self.rest_state(betas), poses, trans, pose_correctives, bone_mesh, skin_vertex_ids)
-
-
-def _apply_cols(T: Tensor, v: Tensor) -> Tensor:
-    """Apply per-vertex 3x4 transforms stored column-wise (B, n, 4, 3) to points (B|1, n, 3)."""
-    return T[:, :, 3] + T[:, :, 0] * v[..., 0:1] + T[:, :, 1] * v[..., 1:2] + T[:, :, 2] * v[..., 2:3]
 
 
 def _arc(theta: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
