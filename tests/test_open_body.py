@@ -347,3 +347,8 @@ def test_reference_forward_matches_skel_module(data):
     assert np.abs(out.joints[0].numpy() - ref["joints"]).max() < 1e-4
     assert np.abs(out.skin_verts[0].numpy() - ref["skin_verts"]).max() < 1e-4
     assert np.abs(out.bone_verts[0].numpy() - ref["bone_verts"]).max() < 1e-4
+    assert np.abs(out.rest_frames[0].numpy() - ref["rk01"]).max() < 1e-5  # Ra = I, so M_j = Rk01_j
+    with torch.no_grad():
+        rest = model(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3))
+    # at betas = 0 the frames are exactly the designed M_j (RotAlign = identity)
+    assert np.abs(rest.rest_frames[0].numpy() - data["per_joint_rot"]).max() < 1e-5
