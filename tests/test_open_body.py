@@ -49,18 +49,24 @@ def fwd(data):
     """fwd(q (46,), betas=None) -> (skin (V,3), joints (24,3)) as float64 numpy."""
     model = _skel_module()
     if model is None:
+
         def run(q, betas=None):
             o = reference_fk.forward(data, q, betas)
             return o["skin_verts"], o["joints"]
+
         return run
     import torch
 
     def run(q, betas=None):
         b = np.zeros(10) if betas is None else np.pad(betas, (0, 10 - len(betas)))
         with torch.no_grad():
-            o = model(torch.tensor(q, dtype=torch.float32)[None], torch.tensor(b, dtype=torch.float32)[None],
-                      torch.zeros(1, 3))
+            o = model(
+                torch.tensor(q, dtype=torch.float32)[None],
+                torch.tensor(b, dtype=torch.float32)[None],
+                torch.zeros(1, 3),
+            )
         return o.skin_verts[0].double().numpy(), o.joints[0].double().numpy()
+
     return run
 
 
@@ -93,17 +99,33 @@ def test_body_file_is_plain_and_compact(data):
     v = data["skin_template_v"]
     assert 5000 < len(v) < 30000
     assert data["J_regressor_osim"].shape == (24, len(v)) and data["skin_weights"].shape == (len(v), 24)
-    assert list(data["parents"]) == [d for d in (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 12, 14, 15, 16, 17,
-                                                 12, 19, 20, 21, 22)]
+    assert list(data["parents"]) == [
+        d for d in (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 12, 14, 15, 16, 17, 12, 19, 20, 21, 22)
+    ]
     assert "posedirs" not in data  # no pose correctives (documented)
 
 
 def test_no_private_kinematics_in_the_file():
     """Axes, flips and limits come from the DoF table alone: the file holds SkelData arrays only."""
-    allowed = {"format", "name", "skin_template_v", "skin_template_f", "shapedirs", "J_regressor_osim",
-               "skin_weights", "skel_template_v", "skel_template_f", "skel_weights", "skel_weights_rigid",
-               "per_joint_rot", "apose_rel_transfo", "parents", "bone_scale_vertex_pairs", "beta_names",
-               "mirror_vertex"}
+    allowed = {
+        "format",
+        "name",
+        "skin_template_v",
+        "skin_template_f",
+        "shapedirs",
+        "J_regressor_osim",
+        "skin_weights",
+        "skel_template_v",
+        "skel_template_f",
+        "skel_weights",
+        "skel_weights_rigid",
+        "per_joint_rot",
+        "apose_rel_transfo",
+        "parents",
+        "bone_scale_vertex_pairs",
+        "beta_names",
+        "mirror_vertex",
+    }
     with np.load(BODY) as z:
         assert {k.split("__")[0] for k in z.files} == allowed
     # every DoF is driven within exactly the table's limits by the tests below
@@ -169,8 +191,9 @@ def _mirror_pose(q: np.ndarray, data: dict) -> np.ndarray:
         a = frames[d.joint] @ (d.flip * np.asarray(d.axis))
         mirrored = -P @ a  # the reflection of a rotation axis (axial vector)
         mj = MIRROR_JOINT[d.joint]
-        best = max((e for e in DOFS if e.joint == mj),
-                   key=lambda e: abs(frames[mj] @ (e.flip * np.asarray(e.axis)) @ mirrored))
+        best = max(
+            (e for e in DOFS if e.joint == mj), key=lambda e: abs(frames[mj] @ (e.flip * np.asarray(e.axis)) @ mirrored)
+        )
         b = frames[mj] @ (best.flip * np.asarray(best.axis))
         out[best.index] = q[d.index] * np.sign(b @ mirrored)
     return out
@@ -343,8 +366,12 @@ def test_reference_forward_matches_skel_module(data):
     betas[5:] = 0
     ref = reference_fk.forward(data, q, betas, bone_mesh=True)
     with torch.no_grad():
-        out = model(torch.tensor(q, dtype=torch.float32)[None], torch.tensor(betas, dtype=torch.float32)[None],
-                    torch.zeros(1, 3), bone_mesh=True)
+        out = model(
+            torch.tensor(q, dtype=torch.float32)[None],
+            torch.tensor(betas, dtype=torch.float32)[None],
+            torch.zeros(1, 3),
+            bone_mesh=True,
+        )
     assert np.abs(out.joints[0].numpy() - ref["joints"]).max() < 1e-4
     assert np.abs(out.skin_verts[0].numpy() - ref["skin_verts"]).max() < 1e-4
     assert np.abs(out.bone_verts[0].numpy() - ref["bone_verts"]).max() < 1e-4

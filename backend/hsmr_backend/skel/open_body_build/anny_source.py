@@ -21,8 +21,14 @@ BETA_STEPS: dict[str, float] = {"height": 0.07, "weight": 0.25, "muscle": 0.25, 
 # The base body: a young adult (anny's age anchors are newborn -1/3, baby 0, child 1/3, young 2/3, old 1,
 # so its default 0.5 would be a teenager), halfway between anny's male (0) and female (1) gender, and
 # a height parameter giving a stature of 1.71 m (0.5 would give 1.84 m).
-BASE_PHENOTYPE: dict[str, float] = {"age": 2 / 3, "gender": 0.5, "muscle": 0.5, "weight": 0.5, "height": 0.38,
-                                    "proportions": 0.5}
+BASE_PHENOTYPE: dict[str, float] = {
+    "age": 2 / 3,
+    "gender": 0.5,
+    "muscle": 0.5,
+    "weight": 0.5,
+    "height": 0.38,
+    "proportions": 0.5,
+}
 ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
