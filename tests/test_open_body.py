@@ -337,7 +337,8 @@ def test_shape_space_stature_and_joints(data, fwd):
         heights.append(np.ptp(skin[:, 1]))
         leg = np.linalg.norm(joints[J["femur_r"]] - joints[J["talus_r"]])
         assert 0.3 < leg / heights[-1] < 0.6  # joints follow the skin
-    assert heights[0] + 0.3 < heights[1] < heights[2] - 0.3  # beta 0 is stature
+    # beta 0 is stature, about 7 cm per unit
+    assert 0.05 < (heights[1] - heights[0]) / 2 < 0.1 and 0.05 < (heights[2] - heights[1]) / 2 < 0.1
     names = list(np.load(BODY)["beta_names"])
     assert names[:2] == ["height", "weight"]
 
@@ -374,3 +375,8 @@ def test_reference_forward_matches_skel_module(data):
     assert np.abs(out.joints[0].numpy() - ref["joints"]).max() < 1e-4
     assert np.abs(out.skin_verts[0].numpy() - ref["skin_verts"]).max() < 1e-4
     assert np.abs(out.bone_verts[0].numpy() - ref["bone_verts"]).max() < 1e-4
+    assert np.abs(out.rest_frames[0].numpy() - ref["rk01"]).max() < 1e-5  # Ra = I, so M_j = Rk01_j
+    with torch.no_grad():
+        rest = model(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3))
+    # at betas = 0 the frames are exactly the designed M_j (RotAlign = identity)
+    assert np.abs(rest.rest_frames[0].numpy() - data["per_joint_rot"]).max() < 1e-5
