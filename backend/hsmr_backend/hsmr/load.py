@@ -239,15 +239,18 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """The network weights of a Lightning/plain checkpoint, ``skel_model.*`` dropped. Never runs pickled code."""
     if not path.is_file():
         raise HSMRWeightsError(f"{path}: checkpoint not found")
+    # Memory-map zip checkpoints: the optimiser state a Lightning file may carry is then never read into RAM.
+    mmap = zipfile.is_zipfile(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         # Lightning stores hyper-parameters as arbitrary objects; weights_only refuses them. Read again with an
         # unpickler that rebuilds tensors only and replaces every other class by an inert placeholder.
         if "Unsupported global" not in str(e) and "weights_only" not in str(e):
             raise HSMRWeightsError(f"{path}: not a readable PyTorch checkpoint ({str(e).splitlines()[0]})") from None
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_InertPickleModule)
+            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_InertPickleModule,
+                             mmap=mmap)  # fmt: skip
         except Exception as e2:
             raise HSMRWeightsError(
                 f"{path}: not a readable PyTorch checkpoint ({e2.__class__.__name__}: {str(e2).splitlines()[0]})"
