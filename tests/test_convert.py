@@ -322,3 +322,33 @@ def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
     bones = np.einsum("nab,nb->na", A[k, :3, :3], a["bone_rest_verts"]) + A[k, :3, 3]
     np.testing.assert_allclose(bones, out.bone_verts[0].numpy(), atol=1e-5)
     assert a["skin_faces"].max() < len(a["skin_rest_verts"]) and a["bone_faces"].max() < len(k)
+
+
+def test_auto_mode_runs_the_hsmr_network_when_weights_are_found(standins, clip, tmp_path, monkeypatch):
+    """A tiny network in the official release layout stands for the real weights: auto mode must find it,
+    run it on the subject's crops and hand its per-frame predictions to the fit."""
+    pytest.importorskip("hsmr_backend.hsmr.predictor")
+    from test_hsmr_release import _random_net, write_release
+
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    rel = write_release(tmp_path / "weights", _random_net())
+    monkeypatch.setenv("HSMR_WEIGHTS", str(rel))
+    monkeypatch.setenv("HSMR_CACHE", str(tmp_path / "cache"))
+    notes = []
+
+    class Rec(Reporter):
+        def info(self, message, level="info"):
+            notes.append(message)
+
+    out = tmp_path / "h.npz"
+    s = convert(ConvertOptions(str(clip), str(out), frames="0:5", overlay=False, plot=False), Rec("none"))
+    assert s.mode == "hsmr" and any(n.startswith("mode: hsmr") for n in notes)
+    init = standins["init"]
+    assert init["poses"].shape == (5, 46) and init["betas"].shape == (5, 10) and init["cam_t"].shape == (5, 3)
+    assert np.isfinite(init["poses"]).all() and np.abs(init["poses"]).sum(1).min() > 0  # every frame predicted
+    assert json.loads(str(result_format.load(out)["meta_json"]))["mode"] == "hsmr"
+    # keypoints mode asked for explicitly ignores the weights
+    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:3", overlay=False, plot=False))
+    assert standins["init"] is None
