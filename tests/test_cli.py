@@ -117,3 +117,11 @@ def test_json_error_stream_from_a_real_process(tiny_clip, tmp_path):
     last = json.loads(lines[-1])
     assert last["stage"] == "error" and "not found" in last["message"]
     assert "Traceback" not in p.stderr
+
+
+def test_output_folder_that_cannot_be_created(capsys, tiny_clip, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    code, _, err = _run(capsys, "convert", str(tiny_clip), "-o", str(blocker / "sub" / "r.npz"), "--progress",
+                        "none")
+    assert code == 1 and "output folder" in _one_error_line(err)

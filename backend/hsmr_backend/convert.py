@@ -371,7 +371,10 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     if paths["result"].suffix != ".npz":
         raise ConvertError(f"the result must be an .npz file (got {opts.output!r}): e.g. -o result.npz")
     out_dir = paths["result"].parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConvertError(f"cannot create the output folder {out_dir} ({e.strerror}): choose another -o") from None
     if not os.access(out_dir, os.W_OK):
         raise ConvertError(f"cannot write into {out_dir}: choose another output folder")
 
