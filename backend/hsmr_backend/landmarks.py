@@ -48,6 +48,7 @@ CROP_PX = 448  # long side of the subject crop handed to MediaPipe (its models w
 WINDOW_PAD = 0.3  # crop = subject box grown by this share of its long side on each side
 WINDOW_MARGIN = 0.05  # re-centre the crop when the subject comes closer than this to its edge
 MAX_CANDIDATES = 6
+LONG_LOSS = 30  # processed frames
 DISTRACTOR_FRAMES = 30  # keep hiding a person mistaken for the subject for this many frames
 
 Progress = Callable[[str, int, int], None]  # (stage, frames done, total)
@@ -255,7 +256,8 @@ class SubjectTracker:
         overlap_ok = T.box_iou(box, pred) > 0.3
         ratio = T.box_size(box) / size
         size_ok = 0.55 / slack < ratio < 1.8 * slack
-        looks_ok = T.appearance_distance(hist, s.appearance) < 0.55
+        # colours drift (light, turning round): after a long loss accept a looser match in the expected place
+        looks_ok = T.appearance_distance(hist, s.appearance) < (0.55 if s.lost < LONG_LOSS else 0.7)
         return bool((centre_ok or overlap_ok) and size_ok and looks_ok)
 
     def step(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
