@@ -428,6 +428,8 @@ def detect_landmarks(
         cols["boxes"].append(np.asarray(box, np.float32))
         cols["valid"].append(ok)
 
+    if progress is not None:  # something to show while the first frame is searched for people
+        progress("landmarks", len(resume[0]["frame_index"]) if resume is not None else 0, total)
     it = iter(frames_iter)
     first = next(it, None)
     if first is None:
