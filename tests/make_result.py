@@ -27,7 +27,6 @@ for _p in (ROOT / "backend", ROOT):
 
 from hsmr_backend import result_format  # noqa: E402
 from hsmr_backend.skel import dofs  # noqa: E402
-
 from hsmr_blender.io import rig_math  # noqa: E402
 
 # Model frame (SMPL): y up, subject faces +z, +x = subject's left. Rough adult T-pose joint centres.

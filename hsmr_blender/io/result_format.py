@@ -112,9 +112,12 @@ def validate(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
     missing = [f.name for f in FIELDS if f.required and f.name not in out]
     if missing:
         raise ResultFileError(f"result file is missing field(s): {', '.join(missing)}")
-    if str(out["magic"]) != MAGIC:
+    magic, version_arr = out["magic"], out["format_version"]
+    if magic.shape != () or magic.dtype.kind != "U" or str(magic) != MAGIC:
         raise ResultFileError("not an HSMR-for-Blender result file (magic mismatch)")
-    version = int(out["format_version"])
+    if version_arr.shape != () or not np.issubdtype(version_arr.dtype, np.integer):
+        raise ResultFileError(f"result field 'format_version' must be an integer scalar, got {version_arr!r:.60}")
+    version = int(version_arr)
     if version > FORMAT_VERSION:
         raise ResultFileError(
             f"result file has format_version {version}, newer than this reader ({FORMAT_VERSION}): update the add-on"

@@ -1,0 +1,117 @@
+"""The SKEL armature: 24 bones whose Euler channels are the 46 DoFs, limits as LIMIT_ROTATION (local space)."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Matrix, Vector
+
+from ..io.rig_math import BoneLayout, Channels
+from .keyframes import ActionWriter
+
+BONE_SHAPE_NAME = "HSMR bone shape"
+
+
+def _bone_shape(collection: bpy.types.Collection) -> bpy.types.Object:
+    """An octahedral bone drawn along +Y (length 1): used to draw each bone toward its child joint."""
+    me = bpy.data.meshes.new(BONE_SHAPE_NAME)
+    w = 0.1
+    verts = [(0, 0, 0), (w, w, 0), (-w, w, 0), (0, w, w), (0, w, -w), (0, 1, 0)]
+    edges = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 3), (3, 2), (2, 4), (4, 1), (5, 1), (5, 2), (5, 3), (5, 4)]
+    me.from_pydata(verts, edges, [])
+    ob = bpy.data.objects.new(BONE_SHAPE_NAME, me)
+    collection.objects.link(ob)
+    ob.hide_viewport = True
+    ob.hide_render = True
+    return ob
+
+
+def _align_y(direction: np.ndarray) -> Matrix:
+    """Rotation taking +Y to ``direction``."""
+    return Vector((0.0, 1.0, 0.0)).rotation_difference(Vector(direction.tolist())).to_matrix()
+
+
+def build_armature(
+    name: str,
+    collection: bpy.types.Collection,
+    layout: list[BoneLayout],
+    limits: np.ndarray,
+    model_to_world: np.ndarray,
+    view_layer: bpy.types.ViewLayer,
+    location_bones: set[int],
+) -> bpy.types.Object:
+    """Create the armature object (rest pose = the subject's T-pose) with channel modes, locks and limits."""
+    arm_data = bpy.data.armatures.new(name)
+    arm = bpy.data.objects.new(name, arm_data)
+    collection.objects.link(arm)
+    arm.matrix_world = Matrix(model_to_world.tolist())
+    arm_data.display_type = "OCTAHEDRAL"
+    arm.show_in_front = True
+
+    prev_active = view_layer.objects.active
+    view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        ebs = []
+        for b in layout:
+            eb = arm_data.edit_bones.new(b.name)
+            eb.head = (0.0, 0.0, 0.0)
+            eb.tail = (0.0, b.length, 0.0)
+            eb.matrix = Matrix(b.rest.tolist())
+            ebs.append(eb)
+        for b in layout:
+            if b.parent >= 0:
+                ebs[b.index].parent = ebs[b.parent]
+                ebs[b.index].use_connect = False
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+        view_layer.objects.active = prev_active
+
+    shape = _bone_shape(collection)
+    for b in layout:
+        pb = arm.pose.bones[b.name]
+        pb.rotation_mode = b.euler_order
+        used = set(b.channels)
+        pb.lock_rotation = [i not in used for i in range(3)]
+        pb.lock_location = [b.index not in location_bones] * 3
+        pb.lock_scale = [True, True, True]
+        # draw the bone toward its child joint even where the DoF axes fix the bone's Y elsewhere
+        pb.custom_shape = shape
+        pb.use_custom_shape_bone_size = False
+        pb.custom_shape_rotation_euler = _align_y(b.display_dir).to_euler("XYZ")
+        pb.custom_shape_scale_xyz = (b.display_length,) * 3
+        limited = [(dof, ch) for dof, ch in zip(b.dofs, b.channels, strict=True) if np.all(np.isfinite(limits[dof]))]
+        if not limited:
+            continue
+        con = pb.constraints.new("LIMIT_ROTATION")
+        con.name = "SKEL limits"
+        con.owner_space = "LOCAL"
+        con.euler_order = b.euler_order
+        con.use_transform_limit = True  # interactive rotation stops at the limit too
+        for dof, ch in limited:
+            axis = "xyz"[ch]
+            setattr(con, f"use_limit_{axis}", True)
+            setattr(con, f"min_{axis}", float(limits[dof, 0]))
+            setattr(con, f"max_{axis}", float(limits[dof, 1]))
+    return arm
+
+
+def key_armature(
+    arm: bpy.types.Object,
+    layout: list[BoneLayout],
+    channels: Channels,
+    frames: np.ndarray,
+    location_bones: set[int],
+    action_name: str,
+) -> ActionWriter:
+    """Key every DoF channel (and the location channels that move) as whole F-curves."""
+    writer = ActionWriter.create(arm, action_name)
+    for b in layout:
+        path = f'pose.bones["{b.name}"]'
+        for ch in b.channels:
+            writer.curve(f"{path}.rotation_euler", ch, frames, channels.rotation[:, b.index, ch], group=b.name)
+        if b.index in location_bones:
+            for i in range(3):
+                writer.curve(f"{path}.location", i, frames, channels.location[:, b.index, i], group=b.name)
+    return writer
+
