@@ -44,6 +44,7 @@ class ImportedScene:
     frames: np.ndarray  # scene frame of each result frame
     fps: float  # scene (source) frames per second
     n_correctives: int = 0
+    sticks: bpy.types.Object | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -116,12 +117,13 @@ def import_result(
     camera: bool = True,
     footage: str | os.PathLike | None = None,
     set_scene: bool = True,
+    sticks: bool = False,
     _fail_after: str | None = None,
 ) -> ImportedScene:
     """Build the SKEL rig, its motion, the skinned body and the camera from a result file.
 
     Everything goes into a new collection; on any error nothing is left behind and the scene settings are
-    restored. ``_fail_after`` (tests only) raises after the named step to check that.
+    restored. ``sticks`` adds a renderable bone mesh (armatures never render). ``_fail_after`` (tests only) raises after the named step to check that.
     """
     path = Path(path)
     try:
@@ -159,6 +161,8 @@ def import_result(
                 out.n_correctives = mesh_build.add_correctives(out.skin, res["skin_rest_verts"],
                                                                res["skin_posedirs"], res["pose_features"],
                                                                frames, f"{name} correctives")
+        if sticks:
+            out.sticks = mesh_build.build_bone_sticks(f"{name} bones", coll, rig, layout)
         step("skin")
         if bone_meshes and all(k in res for k in ("bone_rest_verts", "bone_faces", "bone_vertex_joint")):
             out.bone_objects = mesh_build.build_bone_meshes(f"{name} bone", coll, rig, layout,

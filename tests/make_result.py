@@ -119,11 +119,15 @@ def _synthetic_offsets(poses: np.ndarray) -> np.ndarray:
     return out
 
 
-def _camera(joints_world: np.ndarray) -> dict[str, np.ndarray]:
+def _camera(portrait: bool) -> dict[str, np.ndarray]:
+    """A static camera 4.5 m in front of the subject; portrait = the shared clips' 1080x1920 frames."""
     c2w = np.eye(4)
     # OpenCV camera axes in the world: x right = +x, y down = -z, z forward = +y
     c2w[:3, :3] = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
     c2w[:3, 3] = (0.2, -4.5, 1.0)
+    if portrait:
+        k = np.array([[1500.0, 0, 530.0], [0, 1500.0, 990.0], [0, 0, 1.0]])
+        return {"camera_to_world": c2w, "camera_K": k, "image_size": np.array([1080, 1920])}
     k = np.array([[1100.0, 0, 610.0], [0, 1100.0, 380.0], [0, 0, 1.0]])
     return {"camera_to_world": c2w, "camera_K": k, "image_size": np.array([1280, 720])}
 
@@ -134,7 +138,8 @@ def _project(k: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 
 def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, stride: int = 1,
-                     correctives: bool = True) -> dict[str, Any]:
+                     correctives: bool = True, portrait: bool = False, fps: float = 30.0,
+                     video: str = "") -> dict[str, Any]:
     """A complete result dictionary (not yet validated) from the synthetic body."""
     rng = np.random.default_rng(seed)
     body = _synthetic_body(rng, n_verts)
@@ -154,18 +159,18 @@ def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, str
     m2w = np.eye(4)
     m2w[:3, :3] = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # model y up -> world z up, faces -y
     joints_world = joints_model @ m2w[:3, :3].T + m2w[:3, 3]
-    cam = _camera(joints_world)
+    cam = _camera(portrait)
     w2c = np.linalg.inv(cam["camera_to_world"])
     joints_cam = joints_world @ w2c[:3, :3].T + w2c[:3, 3]
     uv = _project(cam["camera_K"], joints_cam)
     kp = np.concatenate([uv, np.ones((n_frames, 24, 1))], axis=2)
     res.update(
-        body="synthetic", fps=30.0 / stride, frame_index=np.arange(n_frames) * stride,
+        body="synthetic", fps=fps / stride, frame_index=np.arange(n_frames) * stride,
         valid=np.ones(n_frames, dtype=bool), poses=poses, betas=np.zeros(10), trans=trans,
         joint_offsets=offsets, joints_cam=joints_cam, joints_world=joints_world, model_to_world=m2w,
         keypoint_names=np.array(list(dofs.JOINT_NAMES)), keypoints_2d=kp,
         reprojection_error_px=np.zeros(n_frames), fit_loss=np.zeros(n_frames),
-        meta_json=json.dumps({"mode": "synthetic", "video": "", "producer": "tests/make_result.py"}),
+        meta_json=json.dumps({"mode": "synthetic", "video": video, "producer": "tests/make_result.py"}),
         **cam,
     )
     if correctives:

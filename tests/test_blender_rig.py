@@ -201,3 +201,16 @@ def test_exports_csv_mot_and_animation_files(result: tuple[Path, dict], tmp_path
         assert out.stat().st_size > 1000, fmt
     # the original (unbaked) action is back on the rig
     assert sc.armature.animation_data.action.name.endswith("motion")
+
+
+def test_portrait_camera_projection(tmp_path: Path) -> None:
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    path = tmp_path / "p.npz"
+    res = make_result(path, n_frames=3, n_verts=100, portrait=True)
+    sc = api.import_result(path, skin=False)
+    w, h = res["image_size"]
+    for j in range(24):
+        ndc = world_to_camera_view(bpy.context.scene, sc.camera, Vector(res["joints_world"][1, j].tolist()))
+        np.testing.assert_allclose([ndc.x * w, (1 - ndc.y) * h], res["keypoints_2d"][1, j, :2], atol=0.05)

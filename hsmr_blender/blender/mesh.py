@@ -129,3 +129,41 @@ def build_bone_meshes(
         ob.matrix_basis = Matrix.Identity(4)
         out.append(ob)
     return out
+
+
+def build_bone_sticks(
+    name: str, collection: bpy.types.Collection, arm: bpy.types.Object, layout: list[BoneLayout]
+) -> bpy.types.Object:
+    """Renderable bones: one octahedron per bone (head → child joint), rigidly skinned to its bone.
+
+    Armatures are overlays that renders never show; this mesh lets a render show the rig over the footage.
+    """
+    verts, faces, owner = [], [], []
+    for b in layout:
+        head = b.rest[:3, 3]
+        d = b.rest[:3, :3] @ b.display_dir
+        length = b.display_length
+        ref = np.eye(3)[int(np.argmin(np.abs(d)))]
+        u = np.cross(d, ref)
+        u /= np.linalg.norm(u)
+        v = np.cross(d, u)
+        w = 0.12 * length
+        mid = head + 0.2 * length * d
+        base = len(verts)
+        verts += [head, mid + w * u, mid + w * v, mid - w * u, mid - w * v, head + length * d]
+        ring = [1, 2, 3, 4]
+        for i in range(4):
+            a, c = ring[i], ring[(i + 1) % 4]
+            faces += [(base, base + a, base + c), (base + 5, base + c, base + a)]
+        owner += [b.index] * 6
+    me = new_mesh(name, np.asarray(verts), np.asarray(faces))
+    ob = bpy.data.objects.new(name, me)
+    collection.objects.link(ob)
+    _parent_to_armature(ob, arm)
+    owner_arr = np.asarray(owner)
+    for b in layout:
+        vg = ob.vertex_groups.new(name=b.name)
+        vg.add(np.flatnonzero(owner_arr == b.index).tolist(), 1.0, "REPLACE")
+    mod = ob.modifiers.new("Armature", "ARMATURE")
+    mod.object = arm
+    return ob
