@@ -123,7 +123,8 @@ def import_result(
     """Build the SKEL rig, its motion, the skinned body and the camera from a result file.
 
     Everything goes into a new collection; on any error nothing is left behind and the scene settings are
-    restored. ``sticks`` adds a renderable bone mesh (armatures never render). ``_fail_after`` (tests only) raises after the named step to check that.
+    restored. ``sticks`` adds a renderable bone mesh (armatures never render). ``_fail_after`` (tests only)
+    raises after the named step to check that.
     """
     path = Path(path)
     try:
