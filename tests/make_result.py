@@ -183,7 +183,10 @@ def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, str
 
 
 def posed_skin(res: dict[str, Any], frame: int, correctives: bool) -> np.ndarray:
-    """Expected skin (model frame, trans included) of one frame: LBS of the (corrected) rest skin."""
+    """Expected skin (model frame, trans included) of one frame: the backend's own output when the result
+    came from it, else LBS of the (corrected) rest skin through the independent numpy chain."""
+    if "_skin" in res:
+        return res["_skin" if correctives else "_skin_nc"][frame]
     v = np.asarray(res["skin_rest_verts"], dtype=np.float64)
     if correctives and "skin_posedirs" in res and "pose_features" in res:
         v = v + np.einsum("k,kvc->vc", res["pose_features"][frame], res["skin_posedirs"])
@@ -191,10 +194,81 @@ def posed_skin(res: dict[str, Any], frame: int, correctives: bool) -> np.ndarray
     return rig_math.lbs(v, res["skin_weights"], mats)[0]
 
 
+def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_dir: str | Path | None = None,
+                   correctives: bool = True, portrait: bool = False, fps: float = 30.0, video: str = "",
+                   **_synthetic_only: Any) -> dict[str, Any]:
+    """A result from the backend's SKEL (``hsmr_backend.skel``): ``body`` = "fake" (tests/fake_skel.py's
+    official-format pkl), "open", or a model path. Same extra keys as ``synthetic_result``."""
+    import tempfile
+
+    import torch
+
+    from hsmr_backend.skel import SKEL, load_body
+
+    rng = np.random.default_rng(seed)
+    if body == "fake":
+        from fake_skel import write_fake_skel_pkl
+
+        folder = Path(tmp_dir or tempfile.mkdtemp())
+        model = SKEL.from_file(write_fake_skel_pkl(folder / "skel_male.pkl", seed=seed))
+    else:
+        model = load_body(body)
+    poses = smooth_poses(n_frames, rng)
+    t = np.linspace(0, 1, n_frames)[:, None]
+    trans = np.concatenate([0.4 * np.sin(2 * np.pi * t), 0.02 * np.sin(6 * np.pi * t), 0.8 * t], axis=1)
+    betas = rng.normal(scale=0.7, size=(1, 10))
+    with torch.no_grad():
+        out = model(torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(betas, dtype=torch.float32),
+                    torch.as_tensor(trans, dtype=torch.float32), pose_correctives=True)
+        out_nc = model(torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(betas, dtype=torch.float32),
+                       torch.as_tensor(trans, dtype=torch.float32), pose_correctives=False)
+    n = lambda x: x.detach().cpu().numpy().astype(np.float64)  # noqa: E731
+    v_count = out.skin_verts.shape[1]
+    m2w = np.eye(4)
+    m2w[:3, :3] = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+    joints_world = n(out.joints) @ m2w[:3, :3].T
+    cam = _camera(portrait)
+    w2c = np.linalg.inv(cam["camera_to_world"])
+    joints_cam = joints_world @ w2c[:3, :3].T + w2c[:3, 3]
+    kp = np.concatenate([_project(cam["camera_K"], joints_cam), np.ones((n_frames, 24, 1))], axis=2)
+    res: dict[str, Any] = {
+        **dof_table(), **cam,
+        "body": "fake" if body == "fake" else str(body), "fps": fps, "frame_index": np.arange(n_frames),
+        "valid": np.ones(n_frames, dtype=bool), "poses": poses, "betas": betas[0], "trans": trans,
+        "joint_offsets": n(out.joint_offsets), "joints_cam": joints_cam, "joints_world": joints_world,
+        "model_to_world": m2w, "rest_joints": n(out.joints_tpose[0]), "rest_frames": n(out.rest_frames[0]),
+        "skin_rest_verts": n(out.v_shaped[0]), "skin_faces": n(out.skin_faces).astype(np.int64),
+        "skin_weights": n(model.skin_weights),
+        "keypoint_names": np.array(list(dofs.JOINT_NAMES)), "keypoints_2d": kp,
+        "reprojection_error_px": np.zeros(n_frames), "fit_loss": np.zeros(n_frames),
+        "meta_json": json.dumps({"mode": "test", "video": video, "producer": "tests/make_result.py (backend SKEL)"}),
+        "_skin": n(out.skin_verts), "_skin_nc": n(out_nc.skin_verts),
+    }
+    if correctives and model.has_posedirs:
+        res["skin_posedirs"] = n(model.posedirs_cm).reshape(207, 3, v_count).transpose(0, 2, 1)
+        res["pose_features"] = n(out.pose_features)
+    return res
+
+
 def make_result(path: str | Path, n_frames: int = 30, body: str = "auto", seed: int = 0, **kw: Any) -> dict[str, Any]:
-    """Write a valid result file and return its arrays plus ``_skin_mats`` (for the expected skin)."""
-    if body not in ("auto", "synthetic"):
-        raise NotImplementedError("backend bodies need hsmr_backend.skel.load_body (skel-core)")
-    res = synthetic_result(n_frames=n_frames, seed=seed, **kw)
+    """Write a valid result file and return its arrays plus private ``_`` keys (for the expected skin).
+
+    ``body``: "synthetic" (numpy only), "fake"/"open"/a model path (the backend's SKEL), or "auto" (the fake
+    official-format SKEL when the backend's SKEL core is importable, else synthetic).
+    """
+    if body == "auto":
+        try:
+            import fake_skel  # noqa: F401
+            import torch  # noqa: F401
+
+            from hsmr_backend.skel import SKEL  # noqa: F401
+
+            body = "fake"
+        except ImportError:
+            body = "synthetic"
+    if body == "synthetic":
+        res = synthetic_result(n_frames=n_frames, seed=seed, **kw)
+    else:
+        res = backend_result(n_frames=n_frames, body=body, seed=seed, tmp_dir=Path(path).parent, **kw)
     result_format.save(path, {k: v for k, v in res.items() if not k.startswith("_")})
     return res

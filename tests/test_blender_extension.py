@@ -54,7 +54,7 @@ def test_manifest_declares_what_blender_needs() -> None:
 def test_cli_command_imports_and_fails_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cli = importlib.import_module("hsmr_blender.cli_command")
     res = tmp_path / "r.npz"
-    make_result(res, n_frames=5, n_verts=200)
+    make_result(res, n_frames=5, n_verts=200, body="synthetic")
     out = tmp_path / "o.blend"
     assert cli.run(["import", str(res), "-o", str(out)]) == 0
     assert out.is_file() and out.stat().st_size > 10000
@@ -66,7 +66,7 @@ def test_cli_command_imports_and_fails_with_one_line(tmp_path: Path, capsys: pyt
 def test_batch_script_exit_code(tmp_path: Path) -> None:
     # the bpy wheel stands in for `blender --background --python-exit-code 1 --python script.py`
     res = tmp_path / "r.npz"
-    make_result(res, n_frames=5, n_verts=200)
+    make_result(res, n_frames=5, n_verts=200, body="synthetic")
     script = ("import sys; import hsmr_blender.api as api\n"
               "sc = api.import_result(sys.argv[1]); api.save_blend(sys.argv[2])\n")
     env = {"PYTHONPATH": f"{ROOT / 'backend'}:{ROOT}", "PATH": "/usr/bin:/bin"}
