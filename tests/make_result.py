@@ -139,7 +139,7 @@ def _project(k: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, stride: int = 1,
                      correctives: bool = True, portrait: bool = False, fps: float = 30.0,
-                     video: str = "") -> dict[str, Any]:
+                     video: str = "", bones: bool = False) -> dict[str, Any]:
     """A complete result dictionary (not yet validated) from the synthetic body."""
     rng = np.random.default_rng(seed)
     body = _synthetic_body(rng, n_verts)
@@ -173,6 +173,12 @@ def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, str
         meta_json=json.dumps({"mode": "synthetic", "video": video, "producer": "tests/make_result.py"}),
         **cam,
     )
+    if bones:  # small rigid "bone meshes": a strip of triangles near each joint
+        per = 12
+        bv = np.concatenate([body["rest_joints"][j] + rng.normal(scale=0.02, size=(per, 3)) for j in range(24)])
+        idx = np.concatenate([j * per + np.arange(per - 2) for j in range(24)])
+        res.update(bone_rest_verts=bv, bone_faces=np.stack([idx, idx + 1, idx + 2], axis=1),
+                   bone_vertex_joint=np.repeat(np.arange(24), per))
     if correctives:
         res["pose_features"] = pf
     else:

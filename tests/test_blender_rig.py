@@ -214,3 +214,24 @@ def test_portrait_camera_projection(tmp_path: Path) -> None:
     for j in range(24):
         ndc = world_to_camera_view(bpy.context.scene, sc.camera, Vector(res["joints_world"][1, j].tolist()))
         np.testing.assert_allclose([ndc.x * w, (1 - ndc.y) * h], res["keypoints_2d"][1, j, :2], atol=0.05)
+
+
+def test_bone_meshes_ride_rigidly_on_their_bones(tmp_path: Path) -> None:
+    path = tmp_path / "b.npz"
+    res = make_result(path, n_frames=6, n_verts=200, bones=True, body="synthetic")
+    sc = api.import_result(path, camera=False, skin=False)
+    assert len(sc.bone_objects) == 24
+    m2w = res["model_to_world"]
+    scene = bpy.context.scene
+    for t in (0, 5):
+        scene.frame_set(int(sc.frames[t]))
+        for ob in sc.bone_objects[::5]:
+            j = [str(n) for n in res["joint_names"]].index(ob.parent_bone)
+            sel = res["bone_vertex_joint"] == j
+            rest = res["bone_rest_verts"][sel]
+            s = res["_skin_mats"][t, j]
+            expected = (rest @ s[:3, :3].T + s[:3, 3]) @ m2w[:3, :3].T + m2w[:3, 3]
+            mw = np.array(ob.matrix_world)
+            co = np.array([list(v.co) for v in ob.data.vertices])
+            got = co @ mw[:3, :3].T + mw[:3, 3]
+            np.testing.assert_allclose(got, expected, atol=MM)
