@@ -49,6 +49,8 @@ def build_armature(
     arm.show_in_front = True
 
     prev_active = view_layer.objects.active
+    if prev_active is not None and prev_active.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")  # edit bones need object mode to start from
     view_layer.objects.active = arm
     bpy.ops.object.mode_set(mode="EDIT")
     try:
