@@ -45,6 +45,7 @@ class ImportedScene:
     fps: float  # scene (source) frames per second
     n_correctives: int = 0
     sticks: bpy.types.Object | None = None
+    footage: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -178,6 +179,7 @@ def import_result(
             elif not src.exists():
                 out.notes.append(f"footage not found ({src}): camera without background; pass footage=PATH")
             else:
+                out.footage = src
                 clip = cam_build.attach_footage(out.camera, src, frame_start=1)
                 if isinstance(clip, bpy.types.MovieClip) and set_scene:
                     scene.active_clip = clip

@@ -58,6 +58,12 @@ def render_preview(main: bpy.types.Scene, footage: Path | None, out_dir: Path, m
     strips = _strips(comp)
     if footage is not None and footage.is_file():
         strips.new_movie("footage", str(footage), channel=1, frame_start=1)
+    elif footage is not None and footage.is_dir():  # an image sequence: one element per file
+        files = sorted(p for p in footage.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if files:
+            seq = strips.new_image("footage", str(files[0]), channel=1, frame_start=1)
+            for f in files[1:]:
+                seq.elements.append(f.name)
     body = strips.new_scene("HSMR body", main, channel=2, frame_start=main.frame_start)
     body.blend_type = "ALPHA_OVER"
     body.blend_alpha = 0.6
@@ -132,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if sc.sticks is not None:
         sc.sticks.color = (1.0, 0.35, 0.05, 1.0)
     scene = bpy.context.scene
-    clip = scene.active_clip
-    footage = Path(bpy.path.abspath(clip.filepath)) if clip is not None else None
+    footage = sc.footage
     blend = api.save_blend(out / "demo.blend")
     print(f"hsmr demo: wrote {blend} ({len(sc.frames)} frames, {sc.n_correctives} corrective shape keys)")
     if not args.no_render:

@@ -235,3 +235,33 @@ def test_bone_meshes_ride_rigidly_on_their_bones(tmp_path: Path) -> None:
             co = np.array([list(v.co) for v in ob.data.vertices])
             got = co @ mw[:3, :3].T + mw[:3, 3]
             np.testing.assert_allclose(got, expected, atol=MM)
+
+
+def test_image_sequence_footage(tmp_path: Path) -> None:
+    path = tmp_path / "s.npz"
+    make_result(path, n_frames=3, n_verts=100, body="synthetic", video="frames")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        img = bpy.data.images.new(f"f{i}", 16, 9)
+        img.filepath_raw = str(frames / f"{i:04d}.png")
+        img.file_format = "PNG"
+        img.save()
+        bpy.data.images.remove(img)
+    sc = api.import_result(path, skin=False)  # the result names "frames", relative to the result file
+    bg = sc.camera.data.background_images[0]
+    assert bg.source == "IMAGE" and bg.image.source == "SEQUENCE" and bg.image_user.frame_duration == 3
+
+
+def test_demo_builds_blend_and_renders_a_preview(tmp_path: Path) -> None:
+    from hsmr_blender import demo
+
+    path = tmp_path / "d.npz"
+    make_result(path, n_frames=4, n_verts=300, body="synthetic")
+    assert demo.main([str(path), "--out", str(tmp_path / "out"), "--frames", "1", "--scale", "10"]) == 0
+    assert (tmp_path / "out" / "demo.blend").stat().st_size > 10000
+    pngs = sorted((tmp_path / "out" / "preview").glob("*.png"))
+    assert len(pngs) == 1
+    img = bpy.data.images.load(str(pngs[0]))
+    px = np.array(img.pixels[:]).reshape(-1, 4)
+    assert px[:, :3].max() > 0.3  # something was drawn (the body and bones over no footage)
