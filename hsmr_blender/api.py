@@ -23,7 +23,9 @@ import numpy as np
 from .blender import armature as arm_build
 from .blender import camera as cam_build
 from .blender import mesh as mesh_build
-from .io import result_format, rig_math, writers
+from .io import result_format, rig_math
+from .io.export import csv as csv_export
+from .io.export import mot as mot_export
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "cameras", "movieclips", "images", "collections")
 _META_VIDEO_KEYS = ("video", "source_video", "video_path", "source")
@@ -218,35 +220,60 @@ def rig_dof_table(rig: bpy.types.Object) -> dict[str, tuple[str, int, float, flo
     return out
 
 
-def sample_dofs(rig: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Scene frames (T,) and the 46 DoF values (T, 46) read from the rig's F-curves (what the user sees)."""
+def _curve_values(rig: bpy.types.Object, frames: np.ndarray) -> dict[tuple[str, int], np.ndarray]:
     from .blender.keyframes import action_fcurves
 
+    if rig.animation_data is None or rig.animation_data.action is None:
+        raise HsmrImportError(f"{rig.name} has no action: re-import the result")
+    return {(fc.data_path, fc.array_index): np.array([fc.evaluate(f) for f in frames])
+            for fc in action_fcurves(rig.animation_data.action)}
+
+
+def sample_dofs(rig: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Scene frames (T,) and the 46 DoF values (T, 46) read from the rig's F-curves (what the user sees)."""
     res = result_format.load(rig[RIG_PROP])
     layout = rig_math.build_layout(res)
     names = [str(n) for n in res["dof_names"]]
-    curves = {(fc.data_path, fc.array_index): fc for fc in action_fcurves(rig.animation_data.action)}
     frames = scene_frames(res["frame_index"])
+    curves = _curve_values(rig, frames)
     values = np.zeros((len(frames), len(names)))
     for b in layout:
         for dof, chn in zip(b.dofs, b.channels, strict=True):
-            fc = curves.get((f'pose.bones["{b.name}"].rotation_euler', chn))
-            if fc is None:
+            key = (f'pose.bones["{b.name}"].rotation_euler', chn)
+            if key not in curves:
                 raise HsmrImportError(f"the rig has no curve for {names[dof]}: re-import the result")
-            values[:, dof] = [fc.evaluate(f) for f in frames]
+            values[:, dof] = curves[key]
     return frames, values, names
 
 
-def export_csv(rig: bpy.types.Object, path: str | os.PathLike) -> Path:
-    frames, values, names = sample_dofs(rig)
-    fps = bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
-    return writers.write_dof_csv(path, (frames - 1.0) / fps, values, names, frames=frames - 1.0)
+def rig_result(rig: bpy.types.Object) -> dict[str, np.ndarray]:
+    """The rig's result file with ``poses`` and the pelvis path replaced by what the rig's curves say now."""
+    res = dict(result_format.load(rig[RIG_PROP]))
+    frames, values, _ = sample_dofs(rig)
+    res["poses"] = values
+    root = rig_math.build_layout(res)[0]
+    curves = _curve_values(rig, frames)
+    loc = np.stack([curves.get((f'pose.bones["{root.name}"].location', i), np.zeros(len(frames))) for i in range(3)],
+                   axis=1)
+    trans = loc @ root.rest[:3, :3].T  # location channel = (M A)ᵀ trans
+    m2w = np.asarray(res["model_to_world"], dtype=np.float64)
+    jw = np.array(res["joints_world"], dtype=np.float64)
+    jw[:, 0] = (np.asarray(res["rest_joints"])[0] + trans) @ m2w[:3, :3].T + m2w[:3, 3]
+    res["joints_world"] = jw
+    return res
 
 
-def export_mot(rig: bpy.types.Object, path: str | os.PathLike) -> Path:
-    frames, values, names = sample_dofs(rig)
-    fps = bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
-    return writers.write_mot(path, (frames - 1.0) / fps, values, names, name=rig.name)
+def export_csv(rig: bpy.types.Object, path: str | os.PathLike, radians: bool = False) -> Path:
+    """The 46 DoFs per frame (time_s, then <dof>_deg or <dof>_rad), from the rig's curves."""
+    return csv_export.write_angles_csv(rig_result(rig), path, radians=radians)
+
+
+def export_mot(rig: bpy.types.Object, path: str | os.PathLike, model: str = "skel") -> Path:
+    """OpenSim .mot: SKEL's coordinates in degrees + pelvis translation (``model="rajagopal"``: Rajagopal-style)."""
+    res = rig_result(rig)
+    if model == "rajagopal":
+        return mot_export.write_rajagopal_mot(res, path)
+    return mot_export.write_skel_mot(res, path)
 
 
 def bake_constrained(rig: bpy.types.Object, scene: bpy.types.Scene | None = None) -> bpy.types.Action:

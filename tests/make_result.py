@@ -251,7 +251,7 @@ def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_di
         "_skin": n(out.skin_verts), "_skin_nc": n(out_nc.skin_verts),
     }
     if correctives and model.has_posedirs:
-        res["skin_posedirs"] = n(model.posedirs_cm).reshape(207, 3, v_count).transpose(0, 2, 1)
+        res["skin_posedirs"] = n(model.posedirs_t).reshape(207, v_count, 3)  # (207, V*3), vertex-major
         res["pose_features"] = n(out.pose_features)
     return res
 

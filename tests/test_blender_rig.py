@@ -187,15 +187,25 @@ def test_bad_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_exports_csv_mot_and_animation_files(result: tuple[Path, dict], tmp_path: Path) -> None:
     path, res = result
     sc = api.import_result(path, camera=False, correctives=False)
-    csv = api.export_csv(sc.armature, tmp_path / "dofs.csv")
-    rows = np.loadtxt(csv, delimiter=",", skiprows=1)
-    np.testing.assert_allclose(rows[:, 2:], res["poses"], atol=1e-5)
-    header = csv.read_text().splitlines()[0].split(",")
-    assert header[2:] == [str(n) for n in res["dof_names"]]
-    mot = api.export_mot(sc.armature, tmp_path / "dofs.mot")
-    lines = mot.read_text().splitlines()
-    body = np.array([[float(x) for x in ln.split("\t")] for ln in lines[lines.index("endheader") + 2:]])
-    np.testing.assert_allclose(body[:, 1:], np.degrees(res["poses"]), atol=1e-3)
+    from hsmr_blender.io.export import csv as csv_io
+    from hsmr_blender.io.export import mot as mot_io
+
+    names, rows = csv_io.read_csv(api.export_csv(sc.armature, tmp_path / "dofs.csv", radians=True))
+    np.testing.assert_allclose(rows[:, 1:], res["poses"], atol=1e-5)
+    assert names[1:] == [f"{n}_rad" for n in res["dof_names"]]
+    table = mot_io.read_mot(api.export_mot(sc.armature, tmp_path / "dofs.mot"))
+    assert table.in_degrees
+    np.testing.assert_allclose(table.column("knee_angle_r"), np.degrees(res["poses"][:, 6]), atol=1e-3)
+    # the pelvis path read back from the rig's root curves equals the result's
+    rig_res = api.rig_result(sc.armature)
+    np.testing.assert_allclose(rig_res["joints_world"][:, 0], res["joints_world"][:, 0], atol=1e-5)
+    # an edit in Blender reaches the export: key knee_angle_r = 0.5 everywhere
+    fc = next(f for f in action_fcurves(sc.armature.animation_data.action)
+              if f.data_path == 'pose.bones["tibia_r"].rotation_euler')
+    for kp in fc.keyframe_points:
+        kp.co.y = 0.5
+    _, rows = csv_io.read_csv(api.export_csv(sc.armature, tmp_path / "edited.csv", radians=True))
+    np.testing.assert_allclose(rows[:, 1 + 6], 0.5, atol=1e-6)
     for fmt in ("bvh", "fbx", "glb"):
         out = api.export_animation(sc.armature, tmp_path / f"anim.{fmt}")
         assert out.stat().st_size > 1000, fmt

@@ -7,7 +7,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["result_format.py", "protocol.py"])
+@pytest.mark.parametrize("name", ["result_format.py", "protocol.py", "export/csv.py", "export/mot.py",
+                                  "export/opensim_map.py", "export/kinematics.py"])
 def test_vendored_copy_is_identical(name: str) -> None:
     src = ROOT / "backend" / "hsmr_backend" / name
     copy = ROOT / "hsmr_blender" / "io" / name
@@ -19,6 +20,6 @@ def test_io_package_imports_without_bpy() -> None:
     import sys
 
     code = ("import sys; sys.modules['bpy'] = None\n"
-            "import hsmr_blender.io.rig_math, hsmr_blender.io.backend, hsmr_blender.io.writers, hsmr_blender\n")
+            "import hsmr_blender.io.rig_math, hsmr_blender.io.backend, hsmr_blender.io.export.mot, hsmr_blender\n")
     cp = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert cp.returncode == 0, cp.stderr
