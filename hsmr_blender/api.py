@@ -57,7 +57,10 @@ def scene_frames(frame_index: np.ndarray) -> np.ndarray:
 
 
 def source_fps(result: dict[str, np.ndarray]) -> float:
-    """The footage's frame rate: the fitted fps times the frame stride."""
+    """The footage's frame rate: the backend's ``source_fps`` note, else the fitted fps times the frame stride."""
+    meta = json.loads(str(result["meta_json"]))
+    if isinstance(meta.get("source_fps"), (int, float)) and meta["source_fps"] > 0:
+        return float(meta["source_fps"])
     fi = np.asarray(result["frame_index"])
     stride = float(np.median(np.diff(fi))) if fi.size > 1 else 1.0
     return float(result["fps"]) * max(stride, 1.0)

@@ -82,7 +82,7 @@ def test_missing_python_is_a_clear_error() -> None:
 def test_convert_command_line() -> None:
     cmd = backend.convert_command("a.mp4", "r.npz", python="py", start=5, end=9, smoothing=2.0)
     assert cmd[:8] == ["py", "-m", "hsmr_backend.cli", "convert", "a.mp4", "-o", "r.npz", "--progress"]
-    assert cmd[8] == "json" and cmd[cmd.index("--start") + 1] == "5" and cmd[cmd.index("--smoothing") + 1] == "2"
+    assert cmd[8] == "json" and cmd[cmd.index("--frames") + 1] == "5:10" and cmd[cmd.index("--smoothing") + 1] == "2"
 
 
 def test_check_environment_reports_versions() -> None:

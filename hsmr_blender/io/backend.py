@@ -49,10 +49,8 @@ def convert_command(
     """The backend command line (DESIGN: ``hsmr-backend convert VIDEO -o RESULT --progress json``)."""
     cmd = [str(python or sys.executable), "-m", "hsmr_backend.cli", "convert", str(video), "-o", str(result),
            "--progress", "json", "--mode", mode, "--body", body, "--device", device]
-    if start is not None:
-        cmd += ["--start", str(int(start))]
-    if end is not None:
-        cmd += ["--end", str(int(end))]
+    if start is not None or end is not None:  # the backend takes START:END with END exclusive; ours is inclusive
+        cmd += ["--frames", f"{int(start or 0)}:{'' if end is None else int(end) + 1}"]
     if smoothing is not None:
         cmd += ["--smoothing", f"{float(smoothing):g}"]
     return cmd + list(extra)
