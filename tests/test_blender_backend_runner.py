@@ -89,3 +89,14 @@ def test_check_environment_reports_versions() -> None:
     info = backend.check_environment(sys.executable)
     assert info["python"] == sys.version.split()[0] and "cuda" in info
     assert protocol.PROTOCOL_VERSION == 1
+
+
+def test_setup_commands_need_the_staged_backend(tmp_path: Path) -> None:
+    with pytest.raises(backend.BackendError, match="no backend requirements"):
+        backend.setup_commands(tmp_path / "env", "python3.11", tmp_path)
+    (tmp_path / backend.REQUIREMENTS_FILE).write_text("numpy==1.26.4\n")
+    (tmp_path / backend.BACKEND_SOURCE_DIR).mkdir()
+    cmds = backend.setup_commands(tmp_path / "env", "python3.11", tmp_path)
+    assert cmds[0] == ["python3.11", "-m", "venv", str(tmp_path / "env")]
+    assert cmds[2][-2:] == ["-r", str(tmp_path / backend.REQUIREMENTS_FILE)]
+    assert all(c[0] == str(backend.venv_python(tmp_path / "env")) for c in cmds[1:])

@@ -34,6 +34,9 @@ def test_zip_installs_into_a_temporary_repository_and_enables(extension_zip: Pat
         assert rc == {"FINISHED"}
         assert (tmp_path / "hsmr_blender" / "blender_manifest.toml").is_file()
         assert (tmp_path / "hsmr_blender" / "backend_requirements.txt").read_text().count("==") >= 5
+        assert (tmp_path / "hsmr_blender" / "backend_src" / "hsmr_backend" / "cli.py").is_file() or not (
+            ROOT / "backend" / "hsmr_backend" / "cli.py").is_file()
+        assert (tmp_path / "hsmr_blender" / "assets" / "open_body.npz").is_file()
         assert addon_utils.check("bl_ext.hsmr_test.hsmr_blender") == (True, True)
         assert hasattr(bpy.types.Scene, "hsmr") and "HSMR_PT_main" in dir(bpy.types)
         assert hasattr(bpy.ops.hsmr, "run") and hasattr(bpy.ops.hsmr, "check_backend")

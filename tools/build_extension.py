@@ -50,6 +50,10 @@ def stage(dest: Path) -> Path:
     shutil.copytree(ROOT / "hsmr_blender", pkg, ignore=IGNORE)
     shutil.copy2(ROOT / "blender_manifest.toml", pkg / "blender_manifest.toml")
     shutil.copytree(ROOT / "backend", pkg / "backend_src", ignore=IGNORE)
+    # the open default body + landmark tables (and their licence): the backend, installed editable from
+    # backend_src, finds them at <extension>/assets (its source-checkout location)
+    if (ROOT / "assets").is_dir():
+        shutil.copytree(ROOT / "assets", pkg / "assets", ignore=shutil.ignore_patterns("*.mp4", "*.README.md", ".*"))
     (pkg / "backend_requirements.txt").write_text("\n".join(backend_requirements()) + "\n")
     return pkg
 

@@ -250,5 +250,6 @@ def setup_commands(env_dir: Path, base_python: str | os.PathLike, package_dir: P
         [str(base_python), "-m", "venv", str(env_dir)],
         [py, "-m", "pip", "install", "--upgrade", "pip"],
         [py, "-m", "pip", "install", "-r", str(req)],
-        [py, "-m", "pip", "install", "--no-deps", str(src)],
+        # editable: the backend then finds the open body in <extension>/assets, as in a source checkout
+        [py, "-m", "pip", "install", "--no-deps", "-e", str(src)],
     ]
