@@ -133,7 +133,8 @@ def cmd_extension(args: list[str]) -> int:
     return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
 
 
-BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py")
+BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py",
+                 "tests/test_blender_vendored.py", "tests/test_blender_backend_runner.py")
 
 
 def cmd_test_blender_lts(args: list[str]) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from make_result import synthetic_result
+from make_result import dofs, synthetic_result
 
-from hsmr_backend.skel import dofs
 from hsmr_blender.io import rig_math
 
 
