@@ -154,7 +154,8 @@ def import_result(
 
         coll = bpy.data.collections.new(name)
         scene.collection.children.link(coll)
-        rig = arm_build.build_armature(name, coll, layout, np.asarray(res["dof_limits"]),
+        rig = arm_build.build_armature(name, coll, layout, [str(n) for n in res["dof_names"]],
+                                       np.asarray(res["dof_limits"]),
                                        np.asarray(res["model_to_world"]), view_layer, moving)
         rig[RIG_PROP] = str(path)
         arm_build.key_armature(rig, layout, ch, frames, moving, f"{name} motion")

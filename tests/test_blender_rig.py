@@ -90,6 +90,7 @@ def test_channel_and_limit_table_equals_dof_table(result: tuple[Path, dict]) -> 
         assert hi == pytest.approx(hi_ref, abs=1e-6) if np.isfinite(hi_ref) else not np.isfinite(hi)
         pb = sc.armature.pose.bones[bone]
         assert not pb.lock_rotation[ch]
+        assert f"{'XYZ'[ch]}: {name}" in pb["SKEL DoFs"]
         con = [c for c in pb.constraints if c.type == "LIMIT_ROTATION"]
         if con:
             assert con[0].owner_space == "LOCAL"

@@ -98,3 +98,14 @@ def test_skel_chain_rotation_about_joint_centre() -> None:
     d0 = np.linalg.norm(g[0, :, :3, 3][:, None] - g[0, :, :3, 3][None], axis=2)
     d1 = np.linalg.norm(g[1, :, :3, 3][:, None] - g[1, :, :3, 3][None], axis=2)
     np.testing.assert_allclose(d0, d1, atol=1e-12)
+
+
+def test_channel_letters_do_not_depend_on_the_body() -> None:
+    # two bodies with different (random) rest frames and joints: same rotation modes and channels
+    a = rig_math.build_layout(synthetic_result(n_frames=2, seed=11, n_verts=100))
+    b = rig_math.build_layout(synthetic_result(n_frames=2, seed=12, n_verts=100))
+    assert [(x.euler_order, x.channels) for x in a] == [(y.euler_order, y.channels) for y in b]
+    knee = a[dofs.JOINT_NAMES.index("tibia_r")]
+    assert knee.euler_order == "XYZ" and knee.channels == (0,)  # a hinge on X
+    femur = a[dofs.JOINT_NAMES.index("femur_r")]
+    assert femur.channels[2] == 1  # hip rotation (about the femur's long axis) on Y

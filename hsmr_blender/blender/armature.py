@@ -35,6 +35,7 @@ def build_armature(
     name: str,
     collection: bpy.types.Collection,
     layout: list[BoneLayout],
+    dof_names: list[str],
     limits: np.ndarray,
     model_to_world: np.ndarray,
     view_layer: bpy.types.ViewLayer,
@@ -77,6 +78,8 @@ def build_armature(
         pb.lock_rotation = [i not in used for i in range(3)]
         pb.lock_location = [b.index not in location_bones] * 3
         pb.lock_scale = [True, True, True]
+        # which SKEL DoF each unlocked channel is (Bone properties > Custom Properties; Graph Editor shows X/Y/Z)
+        pb["SKEL DoFs"] = ", ".join(f"{'XYZ'[ch]}: {dof_names[d]}" for d, ch in zip(b.dofs, b.channels, strict=True))
         # draw the bone toward its child joint even where the DoF axes fix the bone's Y elsewhere
         pb.custom_shape = shape
         pb.use_custom_shape_bone_size = False

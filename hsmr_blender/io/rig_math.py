@@ -95,8 +95,8 @@ def _choose_axes(
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Pick A (columns = bone X, Y, Z in BSM coordinates) and the channel of each DoF.
 
-    ``dof_dirs`` are the DoFs' signed unit axes (flip·axis) in BSM coordinates; ``want_y`` is the preferred bone
-    direction (toward the child), BSM coordinates. Among exact layouts, the one whose Y is closest to it wins.
+    ``dof_dirs`` are the DoFs' signed unit axes (flip·axis) in BSM coordinates; ``want_y`` is the direction toward
+    the child joint, BSM coordinates (ties, and the roll of hinge bones).
     """
     n = len(dof_dirs)
     best: tuple[float, np.ndarray, tuple[int, ...]] | None = None
@@ -136,15 +136,16 @@ def _choose_axes(
             a = np.stack(cols, axis=1)  # type: ignore[arg-type]
         if np.linalg.det(a) < 0.5:
             continue
+        # The channel letters depend on the DoF table alone (the same for every body): the DoF along the BSM
+        # y axis (OpenSim's long axis of a segment) is the bone's Y, i.e. twist on Y; a 1-DoF hinge sits on X.
+        # The body's geometry only breaks ties and sets the roll of hinge bones (Y toward the child).
         along = float(np.dot(a[:, 1], want_y))
         if n == 1:
-            # a twist DoF (along the limb) goes on Y, a hinge on X with Y toward the child
-            twist = abs(float(np.dot(dof_dirs[0], want_y))) > 0.7
+            twist = abs(float(dof_dirs[0][1])) > 0.7
             score = 1.0 if (channels[0] == 1) == twist and channels[0] != 2 else 0.0
         else:
-            # the DoF nearest the wanted direction (either sign) becomes the long axis; the sign, fixed by the
-            # DoF's own sign, only breaks ties
-            score = abs(along) + 0.01 * along
+            # where the sign is free (2-DoF wrists), Y goes down the segment: OpenSim's y points proximally
+            score = abs(float(a[1, 1])) - 1e-3 * float(a[1, 1]) + 1e-6 * along
         if best is None or score > best[0] + 1e-9:
             best = (score, a, tuple(channels))
     if best is None:
