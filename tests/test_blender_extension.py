@@ -40,10 +40,26 @@ def test_zip_installs_into_a_temporary_repository_and_enables(extension_zip: Pat
         assert addon_utils.check("bl_ext.hsmr_test.hsmr_blender") == (True, True)
         assert hasattr(bpy.types.Scene, "hsmr") and "HSMR_PT_main" in dir(bpy.types)
         assert hasattr(bpy.ops.hsmr, "run") and hasattr(bpy.ops.hsmr, "check_backend")
+        _operators_work(tmp_path)
         addon_utils.disable("bl_ext.hsmr_test.hsmr_blender")
         assert not hasattr(bpy.types.Scene, "hsmr")
     finally:
         repos.remove(repo)
+
+
+def _operators_work(tmp_path: Path) -> None:
+    """The installed extension's operators: import, export, clear errors (Run is modal: needs a window)."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    res = tmp_path / "op.npz"
+    make_result(res, n_frames=4, n_verts=200, body="synthetic")
+    assert bpy.ops.hsmr.import_result(filepath=str(res)) == {"FINISHED"}
+    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    bpy.context.view_layer.objects.active = rig
+    out = tmp_path / "op.csv"
+    assert bpy.ops.hsmr.export(format="csv", filepath=str(out)) == {"FINISHED"}
+    assert out.read_text().startswith("time_s,pelvis_tilt_deg")
+    with pytest.raises(RuntimeError, match="result file not found"):
+        bpy.ops.hsmr.import_result(filepath=str(tmp_path / "none.npz"))
 
 
 def test_manifest_declares_what_blender_needs() -> None:
