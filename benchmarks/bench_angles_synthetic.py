@@ -35,8 +35,14 @@ from hsmr_backend.export.opensim_map import RAJAGOPAL_COORDINATES, rajagopal_mot
 from hsmr_backend.skel import dofs  # noqa: E402
 
 GROUPS = {
-    "sagittal hip/knee/ankle": ["hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l", "ankle_angle_r",
-                                "ankle_angle_l"],
+    "sagittal hip/knee/ankle": [
+        "hip_flexion_r",
+        "hip_flexion_l",
+        "knee_angle_r",
+        "knee_angle_l",
+        "ankle_angle_r",
+        "ankle_angle_l",
+    ],
     "hips (3 DoF)": [f"hip_{a}_{s}" for a in ("flexion", "adduction", "rotation") for s in "rl"],
     "spine (lumbar+thorax)": [d.name for d in dofs.DOFS if d.joint in (11, 12)],
     "shoulders (x/y/z)": [f"shoulder_{s}_{a}" for s in "rl" for a in "xyz"],
@@ -74,8 +80,15 @@ def ground_truth(n: int, fps: float) -> np.ndarray:
     return np.clip(q, lim[:, 0], lim[:, 1])
 
 
-def render(verts: np.ndarray, faces: np.ndarray, out_dir: Path, engine: str, res: tuple[int, int], samples: int,
-           view_deg: float) -> float:
+def render(
+    verts: np.ndarray,
+    faces: np.ndarray,
+    out_dir: Path,
+    engine: str,
+    res: tuple[int, int],
+    samples: int,
+    view_deg: float,
+) -> float:
     """Render (n, V, 3) model-frame vertices to out_dir/frame_%04d.png; returns seconds per frame."""
     import bpy  # the bpy wheel from build.py
 
@@ -158,8 +171,11 @@ def main() -> int:
 
     import importlib.util
 
-    missing = [m for m in ("hsmr_backend.skel.model", "hsmr_backend.convert", "hsmr_backend.fit", "bpy")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("hsmr_backend.skel.model", "hsmr_backend.convert", "hsmr_backend.fit", "bpy")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:  # the parts land from several branches; say what is missing instead of failing
         print(f"bench_angles_synthetic: skipped, not in this checkout yet: {', '.join(missing)}")
         return 0
@@ -179,9 +195,24 @@ def main() -> int:
         print(f"render: {len(gt)} frames, {args.engine}, {res[0]}x{res[1]}, {spf:.2f} s/frame")
 
     result = args.work / "result.npz"
-    cmd = [sys.executable, "-m", "hsmr_backend.cli", "convert", str(frames / "frame_*.png"), "-o", str(result),
-           "--fps", str(args.fps), "--mode", args.mode, "--progress", "none", "--no-overlay", "--no-plot",
-           "--no-resume"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hsmr_backend.cli",
+        "convert",
+        str(frames / "frame_*.png"),
+        "-o",
+        str(result),
+        "--fps",
+        str(args.fps),
+        "--mode",
+        args.mode,
+        "--progress",
+        "none",
+        "--no-overlay",
+        "--no-plot",
+        "--no-resume",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), str(ROOT)])}
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -197,16 +228,22 @@ def main() -> int:
     ref = gt[fi]
     names = list(dofs.DOF_NAMES)
     per = mae_table(ref, est, names)
-    print(f"convert: {len(fi)} of {len(gt)} frames fitted in {wall:.1f} s ({wall / max(1, len(fi)):.2f} s/frame), "
-          f"mode {json.loads(str(r['meta_json'])).get('mode', '?')}")
+    print(
+        f"convert: {len(fi)} of {len(gt)} frames fitted in {wall:.1f} s ({wall / max(1, len(fi)):.2f} s/frame), "
+        f"mode {json.loads(str(r['meta_json'])).get('mode', '?')}"
+    )
     no_pelvis = [n for n in names if not n.startswith("pelvis")]
     print(f"MAE all DoFs except pelvis: {np.mean([per[n] for n in no_pelvis]):.2f} deg")
     for g, members in GROUPS.items():
         print(f"MAE {g}: {np.mean([per[n] for n in members]):.2f} deg")
     # Rajagopal coordinates: the same mapping on the ground truth (its own rest frames) and on the result
     gt_res = {k: r[k] for k in ("dof_joint", "dof_axis", "dof_flip", "joint_names", "frame_index", "fps")}
-    gt_res.update(poses=ref, rest_frames=out.rest_frames[0].numpy(), model_to_world=r["model_to_world"],
-                  joints_world=r["joints_world"])
+    gt_res.update(
+        poses=ref,
+        rest_frames=out.rest_frames[0].numpy(),
+        model_to_world=r["model_to_world"],
+        joints_world=r["joints_world"],
+    )
     raj_names, raj_gt = rajagopal_motion(gt_res)
     _, raj_est = rajagopal_motion(r)
     skip = {"pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz"}

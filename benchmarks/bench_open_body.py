@@ -1,6 +1,6 @@
 """Open default body: load time and forward-pass time (prints its figures).
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_open_body.py
+PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_open_body.py
 """
 
 from __future__ import annotations

@@ -133,8 +133,14 @@ def test_hip_is_resequenced_to_opensim_order(side: str):
 
 
 def test_trunk_is_lumbar_and_thorax_together():
-    vals = {"lumbar_bending": 10.0, "lumbar_extension": -20.0, "lumbar_twist": 15.0,
-            "thorax_bending": 5.0, "thorax_extension": -10.0, "thorax_twist": 5.0}
+    vals = {
+        "lumbar_bending": 10.0,
+        "lumbar_extension": -20.0,
+        "lumbar_twist": 15.0,
+        "thorax_bending": 5.0,
+        "thorax_extension": -10.0,
+        "thorax_twist": 5.0,
+    }
     r = _one(vals)
     lumbar = Rotation.from_euler("xzy", [10, -20, 15], degrees=True)
     thorax = Rotation.from_euler("xzy", [5, -10, 5], degrees=True)

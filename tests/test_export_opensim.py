@@ -24,8 +24,12 @@ osim = pytest.importorskip("opensim")
 def exported(tmp_path_factory) -> tuple[dict[str, np.ndarray], Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("osim")
     res = rf.load(save_synthetic(tmp, T=20))
-    return (res, mot.write_skel_mot(res, tmp / "s.mot"), mot.write_rajagopal_mot(res, tmp / "r.mot"),
-            trc.write_markers_trc(res, tmp / "m.trc"))
+    return (
+        res,
+        mot.write_skel_mot(res, tmp / "s.mot"),
+        mot.write_rajagopal_mot(res, tmp / "r.mot"),
+        trc.write_markers_trc(res, tmp / "m.trc"),
+    )
 
 
 def test_opensim_reads_the_mot_files(exported):
@@ -87,20 +91,35 @@ def _leg_model(res: dict[str, np.ndarray]) -> tuple[object, list[str]]:
             ax.setCoordinateNames(osim.ArrayStr(coord, 1))
             ax.setAxis(vec(axis))
             ax.set_function(osim.LinearFunction())
-        model.addJoint(osim.CustomJoint(name, parent, vec(location), osim.Vec3(0), child, osim.Vec3(0),
-                                        osim.Vec3(0), st))
+        model.addJoint(
+            osim.CustomJoint(name, parent, vec(location), osim.Vec3(0), child, osim.Vec3(0), osim.Vec3(0), st)
+        )
 
     bodies = {"pelvis": add_body("pelvis")}
-    add_joint("ground_pelvis", model.getGround(), (0, 0, 0), bodies["pelvis"],
-              [("pelvis_tilt", (0, 0, 1)), ("pelvis_list", (1, 0, 0)), ("pelvis_rotation", (0, 1, 0))],
-              [("pelvis_tx", (1, 0, 0)), ("pelvis_ty", (0, 1, 0)), ("pelvis_tz", (0, 0, 1))])
+    add_joint(
+        "ground_pelvis",
+        model.getGround(),
+        (0, 0, 0),
+        bodies["pelvis"],
+        [("pelvis_tilt", (0, 0, 1)), ("pelvis_list", (1, 0, 0)), ("pelvis_rotation", (0, 1, 0))],
+        [("pelvis_tx", (1, 0, 0)), ("pelvis_ty", (0, 1, 0)), ("pelvis_tz", (0, 0, 1))],
+    )
     for s, sg in (("r", 1.0), ("l", -1.0)):
         bodies[f"femur_{s}"], bodies[f"tibia_{s}"] = add_body(f"femur_{s}"), add_body(f"tibia_{s}")
-        add_joint(f"hip_{s}", bodies["pelvis"], M_REST.T @ (rest[jidx[f"femur_{s}"]] - rest[0]), bodies[f"femur_{s}"],
-                  [(f"hip_flexion_{s}", (0, 0, 1)), (f"hip_adduction_{s}", (sg, 0, 0)),
-                   (f"hip_rotation_{s}", (0, sg, 0))])
-        add_joint(f"knee_{s}", bodies[f"femur_{s}"], M_REST.T @ (rest[jidx[f"tibia_{s}"]] - rest[jidx[f"femur_{s}"]]),
-                  bodies[f"tibia_{s}"], [(f"knee_angle_{s}", (0, 0, -1))])
+        add_joint(
+            f"hip_{s}",
+            bodies["pelvis"],
+            M_REST.T @ (rest[jidx[f"femur_{s}"]] - rest[0]),
+            bodies[f"femur_{s}"],
+            [(f"hip_flexion_{s}", (0, 0, 1)), (f"hip_adduction_{s}", (sg, 0, 0)), (f"hip_rotation_{s}", (0, sg, 0))],
+        )
+        add_joint(
+            f"knee_{s}",
+            bodies[f"femur_{s}"],
+            M_REST.T @ (rest[jidx[f"tibia_{s}"]] - rest[jidx[f"femur_{s}"]]),
+            bodies[f"tibia_{s}"],
+            [(f"knee_angle_{s}", (0, 0, -1))],
+        )
 
     def add_marker(name: str, body: str, rest_pos: np.ndarray) -> None:
         model.addMarker(osim.Marker(name, bodies[body], vec(M_REST.T @ (rest_pos - rest[jidx[body]]))))

@@ -76,8 +76,13 @@ def test_cli_writes_everything_and_fails_in_one_line(tmp_path: Path, capsys):
 def test_python_dash_m_runs(tmp_path: Path):
     path = save_synthetic(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), str(ROOT)])}
-    done = subprocess.run([sys.executable, "-m", "hsmr_backend.export", str(path), "--trc"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hsmr_backend.export", str(path), "--trc"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "clip.markers.trc").is_file() and not (tmp_path / "clip.skel.mot").exists()
 

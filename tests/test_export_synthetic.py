@@ -19,13 +19,23 @@ from hsmr_backend import result_format as rf
 from hsmr_backend.skel import dofs
 
 REST_RIGHT = {  # right side; the left mirrors x
-    "femur": (-0.09, 0.90, 0.0), "tibia": (-0.09, 0.50, 0.0), "talus": (-0.09, 0.08, -0.01),
-    "calcn": (-0.09, 0.05, -0.04), "toes": (-0.09, 0.02, 0.12), "scapula": (-0.04, 1.42, -0.05),
-    "humerus": (-0.18, 1.42, -0.02), "ulna": (-0.46, 1.42, -0.02), "radius": (-0.47, 1.42, -0.02),
+    "femur": (-0.09, 0.90, 0.0),
+    "tibia": (-0.09, 0.50, 0.0),
+    "talus": (-0.09, 0.08, -0.01),
+    "calcn": (-0.09, 0.05, -0.04),
+    "toes": (-0.09, 0.02, 0.12),
+    "scapula": (-0.04, 1.42, -0.05),
+    "humerus": (-0.18, 1.42, -0.02),
+    "ulna": (-0.46, 1.42, -0.02),
+    "radius": (-0.47, 1.42, -0.02),
     "hand": (-0.72, 1.42, -0.02),
 }
-REST_CENTRE = {"pelvis": (0.0, 0.95, 0.0), "lumbar_body": (0.0, 1.05, -0.02), "thorax": (0.0, 1.25, -0.02),
-               "head": (0.0, 1.52, 0.0)}
+REST_CENTRE = {
+    "pelvis": (0.0, 0.95, 0.0),
+    "lumbar_body": (0.0, 1.05, -0.02),
+    "thorax": (0.0, 1.25, -0.02),
+    "head": (0.0, 1.52, 0.0),
+}
 M_REST = Rotation.from_euler("y", -90, degrees=True).as_matrix()
 # As in SKEL-format bodies (checked on the open body): every BSM rest frame is the pelvis's, except the arm
 # chains, whose frames are abducted 90 deg (R_x(-90) right, R_x(+90) left) because q = 0 is a T-pose.
@@ -112,8 +122,13 @@ MODEL_TO_WORLD[:3, :3] = Rotation.from_euler("xz", [90, 30], degrees=True).as_ma
 MODEL_TO_WORLD[:3, 3] = (0.4, -1.2, 0.05)
 
 
-def synthetic_result(T: int = 40, fps: float = 30.0, poses: np.ndarray | None = None,
-                     model_to_world: np.ndarray | None = None, stride: int = 1) -> dict[str, np.ndarray]:
+def synthetic_result(
+    T: int = 40,
+    fps: float = 30.0,
+    poses: np.ndarray | None = None,
+    model_to_world: np.ndarray | None = None,
+    stride: int = 1,
+) -> dict[str, np.ndarray]:
     q = smooth_poses(T, fps) if poses is None else np.asarray(poses, dtype=np.float64)
     T = q.shape[0]
     m2w = MODEL_TO_WORLD if model_to_world is None else model_to_world
@@ -134,20 +149,36 @@ def synthetic_result(T: int = 40, fps: float = 30.0, poses: np.ndarray | None = 
     f32 = np.float32
     return {
         "meta_json": json.dumps({"producer": "tests/test_export_synthetic.py", "mode": "synthetic"}),
-        "body": "open", "fps": f32(fps), "frame_index": np.arange(T) * stride, "valid": valid,
-        "dof_names": np.array(dofs.DOF_NAMES), "dof_joint": np.array([d.joint for d in dofs.DOFS]),
-        "dof_axis": np.array([d.axis for d in dofs.DOFS], f32), "dof_flip": np.array([d.flip for d in dofs.DOFS], f32),
+        "body": "open",
+        "fps": f32(fps),
+        "frame_index": np.arange(T) * stride,
+        "valid": valid,
+        "dof_names": np.array(dofs.DOF_NAMES),
+        "dof_joint": np.array([d.joint for d in dofs.DOFS]),
+        "dof_axis": np.array([d.axis for d in dofs.DOFS], f32),
+        "dof_flip": np.array([d.flip for d in dofs.DOFS], f32),
         "dof_limits": np.array([(d.lower, d.upper) for d in dofs.DOFS], f32),
-        "joint_names": np.array(dofs.JOINT_NAMES), "joint_parents": np.array(dofs.PARENTS),
-        "poses": q.astype(f32), "betas": np.zeros(10, f32), "trans": trans.astype(f32),
-        "joint_offsets": np.zeros((T, 24, 3), f32), "joints_cam": joints_model.astype(f32),
-        "joints_world": joints_world.astype(f32), "rest_joints": rest.astype(f32),
-        "rest_frames": REST_FRAMES.astype(f32), "skin_rest_verts": verts.astype(f32),
-        "skin_faces": np.zeros((1, 3), np.int64), "skin_weights": weights.astype(f32),
-        "model_to_world": m2w.astype(f32), "camera_to_world": np.eye(4, dtype=f32),
-        "camera_K": np.array([[1000, 0, 320], [0, 1000, 240], [0, 0, 1]], f32), "image_size": np.array([640, 480]),
-        "keypoint_names": np.array([f"kp{i}" for i in range(33)]), "keypoints_2d": kp.astype(f32),
-        "reprojection_error_px": err.astype(f32), "fit_loss": (err / 100).astype(f32),
+        "joint_names": np.array(dofs.JOINT_NAMES),
+        "joint_parents": np.array(dofs.PARENTS),
+        "poses": q.astype(f32),
+        "betas": np.zeros(10, f32),
+        "trans": trans.astype(f32),
+        "joint_offsets": np.zeros((T, 24, 3), f32),
+        "joints_cam": joints_model.astype(f32),
+        "joints_world": joints_world.astype(f32),
+        "rest_joints": rest.astype(f32),
+        "rest_frames": REST_FRAMES.astype(f32),
+        "skin_rest_verts": verts.astype(f32),
+        "skin_faces": np.zeros((1, 3), np.int64),
+        "skin_weights": weights.astype(f32),
+        "model_to_world": m2w.astype(f32),
+        "camera_to_world": np.eye(4, dtype=f32),
+        "camera_K": np.array([[1000, 0, 320], [0, 1000, 240], [0, 0, 1]], f32),
+        "image_size": np.array([640, 480]),
+        "keypoint_names": np.array([f"kp{i}" for i in range(33)]),
+        "keypoints_2d": kp.astype(f32),
+        "reprojection_error_px": err.astype(f32),
+        "fit_loss": (err / 100).astype(f32),
     }
 
 

@@ -20,8 +20,16 @@ def test_trc_header_and_round_trip(tmp_path: Path):
     path = trc.write_trc(tmp_path / "m.trc", np.arange(4) / 50.0, ["a", "b", "c"], xyz, rate=50.0)
     lines = path.read_text().split("\n")
     assert lines[0] == "PathFileType\t4\t(X/Y/Z)\tm.trc"
-    assert lines[1].split("\t") == ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
-                                    "OrigDataStartFrame", "OrigNumFrames"]
+    assert lines[1].split("\t") == [
+        "DataRate",
+        "CameraRate",
+        "NumFrames",
+        "NumMarkers",
+        "Units",
+        "OrigDataRate",
+        "OrigDataStartFrame",
+        "OrigNumFrames",
+    ]
     assert lines[2].split("\t") == ["50", "50", "4", "3", "m", "50", "1", "4"]
     assert lines[3].split("\t") == ["Frame#", "Time", "a", "", "", "b", "", "", "c"]  # each name spans 3 columns
     assert lines[4].split("\t") == ["", "", "X1", "Y1", "Z1", "X2", "Y2", "Z2", "X3", "Y3", "Z3"]

@@ -49,18 +49,24 @@ def fwd(data):
     """fwd(q (46,), betas=None) -> (skin (V,3), joints (24,3)) as float64 numpy."""
     model = _skel_module()
     if model is None:
+
         def run(q, betas=None):
             o = reference_fk.forward(data, q, betas)
             return o["skin_verts"], o["joints"]
+
         return run
     import torch
 
     def run(q, betas=None):
         b = np.zeros(10) if betas is None else np.pad(betas, (0, 10 - len(betas)))
         with torch.no_grad():
-            o = model(torch.tensor(q, dtype=torch.float32)[None], torch.tensor(b, dtype=torch.float32)[None],
-                      torch.zeros(1, 3))
+            o = model(
+                torch.tensor(q, dtype=torch.float32)[None],
+                torch.tensor(b, dtype=torch.float32)[None],
+                torch.zeros(1, 3),
+            )
         return o.skin_verts[0].double().numpy(), o.joints[0].double().numpy()
+
     return run
 
 
@@ -93,17 +99,33 @@ def test_body_file_is_plain_and_compact(data):
     v = data["skin_template_v"]
     assert 5000 < len(v) < 30000
     assert data["J_regressor_osim"].shape == (24, len(v)) and data["skin_weights"].shape == (len(v), 24)
-    assert list(data["parents"]) == [d for d in (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 12, 14, 15, 16, 17,
-                                                 12, 19, 20, 21, 22)]
+    assert list(data["parents"]) == [
+        d for d in (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 12, 14, 15, 16, 17, 12, 19, 20, 21, 22)
+    ]
     assert "posedirs" not in data  # no pose correctives (documented)
 
 
 def test_no_private_kinematics_in_the_file():
     """Axes, flips and limits come from the DoF table alone: the file holds SkelData arrays only."""
-    allowed = {"format", "name", "skin_template_v", "skin_template_f", "shapedirs", "J_regressor_osim",
-               "skin_weights", "skel_template_v", "skel_template_f", "skel_weights", "skel_weights_rigid",
-               "per_joint_rot", "apose_rel_transfo", "parents", "bone_scale_vertex_pairs", "beta_names",
-               "mirror_vertex"}
+    allowed = {
+        "format",
+        "name",
+        "skin_template_v",
+        "skin_template_f",
+        "shapedirs",
+        "J_regressor_osim",
+        "skin_weights",
+        "skel_template_v",
+        "skel_template_f",
+        "skel_weights",
+        "skel_weights_rigid",
+        "per_joint_rot",
+        "apose_rel_transfo",
+        "parents",
+        "bone_scale_vertex_pairs",
+        "beta_names",
+        "mirror_vertex",
+    }
     with np.load(BODY) as z:
         assert {k.split("__")[0] for k in z.files} == allowed
     # every DoF is driven within exactly the table's limits by the tests below
@@ -169,8 +191,9 @@ def _mirror_pose(q: np.ndarray, data: dict) -> np.ndarray:
         a = frames[d.joint] @ (d.flip * np.asarray(d.axis))
         mirrored = -P @ a  # the reflection of a rotation axis (axial vector)
         mj = MIRROR_JOINT[d.joint]
-        best = max((e for e in DOFS if e.joint == mj),
-                   key=lambda e: abs(frames[mj] @ (e.flip * np.asarray(e.axis)) @ mirrored))
+        best = max(
+            (e for e in DOFS if e.joint == mj), key=lambda e: abs(frames[mj] @ (e.flip * np.asarray(e.axis)) @ mirrored)
+        )
         b = frames[mj] @ (best.flip * np.asarray(best.axis))
         out[best.index] = q[d.index] * np.sign(b @ mirrored)
     return out
@@ -314,7 +337,8 @@ def test_shape_space_stature_and_joints(data, fwd):
         heights.append(np.ptp(skin[:, 1]))
         leg = np.linalg.norm(joints[J["femur_r"]] - joints[J["talus_r"]])
         assert 0.3 < leg / heights[-1] < 0.6  # joints follow the skin
-    assert heights[0] + 0.3 < heights[1] < heights[2] - 0.3  # beta 0 is stature
+    # beta 0 is stature, about 7 cm per unit
+    assert 0.05 < (heights[1] - heights[0]) / 2 < 0.1 and 0.05 < (heights[2] - heights[1]) / 2 < 0.1
     names = list(np.load(BODY)["beta_names"])
     assert names[:2] == ["height", "weight"]
 
@@ -342,8 +366,17 @@ def test_reference_forward_matches_skel_module(data):
     betas[5:] = 0
     ref = reference_fk.forward(data, q, betas, bone_mesh=True)
     with torch.no_grad():
-        out = model(torch.tensor(q, dtype=torch.float32)[None], torch.tensor(betas, dtype=torch.float32)[None],
-                    torch.zeros(1, 3), bone_mesh=True)
+        out = model(
+            torch.tensor(q, dtype=torch.float32)[None],
+            torch.tensor(betas, dtype=torch.float32)[None],
+            torch.zeros(1, 3),
+            bone_mesh=True,
+        )
     assert np.abs(out.joints[0].numpy() - ref["joints"]).max() < 1e-4
     assert np.abs(out.skin_verts[0].numpy() - ref["skin_verts"]).max() < 1e-4
     assert np.abs(out.bone_verts[0].numpy() - ref["bone_verts"]).max() < 1e-4
+    assert np.abs(out.rest_frames[0].numpy() - ref["rk01"]).max() < 1e-5  # Ra = I, so M_j = Rk01_j
+    with torch.no_grad():
+        rest = model(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3))
+    # at betas = 0 the frames are exactly the designed M_j (RotAlign = identity)
+    assert np.abs(rest.rest_frames[0].numpy() - data["per_joint_rot"]).max() < 1e-5

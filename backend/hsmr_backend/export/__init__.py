@@ -10,7 +10,22 @@ from .opensim_map import OFFSETS, RAJAGOPAL_COORDINATES, ExportError, rajagopal_
 from .trc import TrcTable, read_trc, write_markers_trc, write_trc
 
 __all__ = [
-    "OFFSETS", "RAJAGOPAL_COORDINATES", "ExportError", "MotTable", "TrcTable", "rajagopal_motion", "read_csv",
-    "read_mot", "read_trc", "skel_motion", "times", "write_angles_csv", "write_csv", "write_markers_trc",
-    "write_mot", "write_rajagopal_mot", "write_skel_mot", "write_trc",
+    "OFFSETS",
+    "RAJAGOPAL_COORDINATES",
+    "ExportError",
+    "MotTable",
+    "TrcTable",
+    "rajagopal_motion",
+    "read_csv",
+    "read_mot",
+    "read_trc",
+    "skel_motion",
+    "times",
+    "write_angles_csv",
+    "write_csv",
+    "write_markers_trc",
+    "write_mot",
+    "write_rajagopal_mot",
+    "write_skel_mot",
+    "write_trc",
 ]

@@ -16,25 +16,37 @@ from .opensim_map import ExportError
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("result", type=Path, help="result file (.npz) written by `convert`")
-    parser.add_argument("--mot", action="store_true",
-                        help="write STEM.skel.mot (46 SKEL DoFs) and STEM.rajagopal.mot (OpenSim Rajagopal names)")
+    parser.add_argument(
+        "--mot",
+        action="store_true",
+        help="write STEM.skel.mot (46 SKEL DoFs) and STEM.rajagopal.mot (OpenSim Rajagopal names)",
+    )
     parser.add_argument("--trc", action="store_true", help="write STEM.markers.trc (virtual markers, metres, y up)")
     parser.add_argument("--csv", action="store_true", help="write STEM.angles.csv (time + 46 DoFs)")
-    parser.add_argument("--report", action="store_true",
-                        help="write STEM.report.html with PNG plots in STEM.report/")
+    parser.add_argument("--report", action="store_true", help="write STEM.report.html with PNG plots in STEM.report/")
     parser.add_argument("--radians", action="store_true", help="CSV in radians instead of degrees")
-    parser.add_argument("--no-skin-markers", action="store_true",
-                        help="only the 24 joint centres in the .trc (no skin landmarks)")
-    parser.add_argument("-o", "--out", type=Path, default=None,
-                        help="output stem (default: the result path without .npz)")
+    parser.add_argument(
+        "--no-skin-markers", action="store_true", help="only the 24 joint centres in the .trc (no skin landmarks)"
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="output stem (default: the result path without .npz)"
+    )
     return parser
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """Write the requested exports; 0 on success, 1 with one line on stderr otherwise."""
     try:
-        for path in export(args.result, out=args.out, mot=args.mot, trc=args.trc, csv=args.csv,
-                           report=args.report, radians=args.radians, skin_markers=not args.no_skin_markers):
+        for path in export(
+            args.result,
+            out=args.out,
+            mot=args.mot,
+            trc=args.trc,
+            csv=args.csv,
+            report=args.report,
+            radians=args.radians,
+            skin_markers=not args.no_skin_markers,
+        ):
             print(path)
     except (ResultFileError, ExportError, ValueError) as e:
         print(f"hsmr-backend export: error: {e}", file=sys.stderr)
@@ -45,9 +57,17 @@ def run_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(result_path: str | Path, *, out: str | Path | None = None, mot: bool = False, trc: bool = False,
-           csv: bool = False, report: bool = False, radians: bool = False,
-           skin_markers: bool = True) -> list[Path]:
+def export(
+    result_path: str | Path,
+    *,
+    out: str | Path | None = None,
+    mot: bool = False,
+    trc: bool = False,
+    csv: bool = False,
+    report: bool = False,
+    radians: bool = False,
+    skin_markers: bool = True,
+) -> list[Path]:
     """Load (and validate) a result file and write the chosen exports; nothing chosen = everything."""
     from .csv import write_angles_csv
     from .mot import write_rajagopal_mot, write_skel_mot
@@ -75,7 +95,8 @@ def export(result_path: str | Path, *, out: str | Path | None = None, mot: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hsmr_backend.export",
-                                     description="Export a result file for biomechanics (OpenSim .mot/.trc, CSV, "
-                                                 "HTML report).")
+    parser = argparse.ArgumentParser(
+        prog="python -m hsmr_backend.export",
+        description="Export a result file for biomechanics (OpenSim .mot/.trc, CSV, HTML report).",
+    )
     return run_cli(add_cli_arguments(parser).parse_args(argv))

@@ -25,12 +25,26 @@ from .kinematics import (
 
 # SKEL joint -> anatomical joint-centre marker name
 JOINT_CENTRE_NAMES: dict[str, str] = {
-    "pelvis": "pelvis_jc", "lumbar_body": "lumbar_jc", "thorax": "thorax_jc", "head": "neck_jc",
-    **{k: v for s in "rl" for k, v in (
-        (f"femur_{s}", f"hip_{s}_jc"), (f"tibia_{s}", f"knee_{s}_jc"), (f"talus_{s}", f"ankle_{s}_jc"),
-        (f"calcn_{s}", f"subtalar_{s}_jc"), (f"toes_{s}", f"mtp_{s}_jc"), (f"scapula_{s}", f"scapula_{s}_jc"),
-        (f"humerus_{s}", f"shoulder_{s}_jc"), (f"ulna_{s}", f"elbow_{s}_jc"), (f"radius_{s}", f"radioulnar_{s}_jc"),
-        (f"hand_{s}", f"wrist_{s}_jc"))},
+    "pelvis": "pelvis_jc",
+    "lumbar_body": "lumbar_jc",
+    "thorax": "thorax_jc",
+    "head": "neck_jc",
+    **{
+        k: v
+        for s in "rl"
+        for k, v in (
+            (f"femur_{s}", f"hip_{s}_jc"),
+            (f"tibia_{s}", f"knee_{s}_jc"),
+            (f"talus_{s}", f"ankle_{s}_jc"),
+            (f"calcn_{s}", f"subtalar_{s}_jc"),
+            (f"toes_{s}", f"mtp_{s}_jc"),
+            (f"scapula_{s}", f"scapula_{s}_jc"),
+            (f"humerus_{s}", f"shoulder_{s}_jc"),
+            (f"ulna_{s}", f"elbow_{s}_jc"),
+            (f"radius_{s}", f"radioulnar_{s}_jc"),
+            (f"hand_{s}", f"wrist_{s}_jc"),
+        )
+    },
 }
 
 
@@ -76,8 +90,17 @@ def landmarks() -> tuple[Landmark, ...]:
     for s, mirror in (("r", 1.0), ("l", -1.0)):
         for lm in _RIGHT:
             d = (mirror * lm.direction[0], lm.direction[1], lm.direction[2])
-            out.append(Landmark(_side(lm.name, s), _side(lm.ref_joint, s),
-                                tuple(_side(b, s) for b in lm.bound_to), d, lm.radius, lm.midline, lm.slab))
+            out.append(
+                Landmark(
+                    _side(lm.name, s),
+                    _side(lm.ref_joint, s),
+                    tuple(_side(b, s) for b in lm.bound_to),
+                    d,
+                    lm.radius,
+                    lm.midline,
+                    lm.slab,
+                )
+            )
     return tuple(out)
 
 
@@ -118,8 +141,9 @@ def choose_landmark_vertices(result: Mapping[str, np.ndarray]) -> tuple[list[str
 
 def pose_vertices(result: Mapping[str, np.ndarray], vertex_ids: np.ndarray) -> np.ndarray:
     """Linear-blend-skinned positions (T, n, 3) of rest-skin vertices, in the Blender world."""
-    rp = joint_rotations_bsm(result["poses"], result["dof_joint"], result["dof_axis"], result["dof_flip"],
-                             len(result["joint_names"]))
+    rp = joint_rotations_bsm(
+        result["poses"], result["dof_joint"], result["dof_axis"], result["dof_flip"], len(result["joint_names"])
+    )
     rglob = global_rotations(local_rotations_model(rp, result["rest_frames"]), np.asarray(result["joint_parents"]))
     m2w = np.asarray(result["model_to_world"], dtype=np.float64)
     joints_model = to_homogeneous_apply(np.linalg.inv(m2w), result["joints_world"])  # (T, 24, 3), after trans

@@ -134,8 +134,11 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     loss = np.asarray(result["fit_loss"], dtype=np.float64)
     fig, axes = plt.subplots(3, 1, figsize=(8, 6.4), sharex=True)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.08, hspace=0.12)
-    series = ((err, "reprojection error (px)", unc.error_threshold_px),
-              (unc.mean_confidence, "mean keypoint confidence", LOW_CONFIDENCE), (loss, "fit loss", None))
+    series = (
+        (err, "reprojection error (px)", unc.error_threshold_px),
+        (unc.mean_confidence, "mean keypoint confidence", LOW_CONFIDENCE),
+        (loss, "fit loss", None),
+    )
     for ax, (y, label, thr) in zip(axes, series, strict=True):
         _shade(ax, t, unc.lost, "0.5", "subject lost")
         _shade(ax, t, unc.low_confidence | unc.high_error, "tab:red", "uncertain")
@@ -168,10 +171,24 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     raj_names, raj = rajagopal_motion(result)
     raj_rows = [r for r in _rom_rows(raj_names, raj, None) if r[0] not in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
     frames = np.asarray(result["frame_index"])
-    flagged_rows = [[str(int(frames[k])), f"{t[k]:.3f}",
-                     ", ".join(w for w, m in (("subject lost", unc.lost), ("low confidence", unc.low_confidence),
-                                              ("high reprojection error", unc.high_error)) if m[k]),
-                     f"{unc.mean_confidence[k]:.2f}", f"{err[k]:.1f}"] for k in np.flatnonzero(flagged)]
+    flagged_rows = [
+        [
+            str(int(frames[k])),
+            f"{t[k]:.3f}",
+            ", ".join(
+                w
+                for w, m in (
+                    ("subject lost", unc.lost),
+                    ("low confidence", unc.low_confidence),
+                    ("high reprojection error", unc.high_error),
+                )
+                if m[k]
+            ),
+            f"{unc.mean_confidence[k]:.2f}",
+            f"{err[k]:.1f}",
+        ]
+        for k in np.flatnonzero(flagged)
+    ]
     try:
         meta = json.dumps(json.loads(str(result["meta_json"])), indent=2)
     except ValueError:
@@ -179,8 +196,10 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     rel = out_dir.name
     n = len(t)
     summary = [
-        ["frames", str(n)], ["fps (fitted)", f"{float(result['fps']):g}"],
-        ["duration (s)", f"{t[-1] - t[0]:.2f}"], ["body", str(result["body"])],
+        ["frames", str(n)],
+        ["fps (fitted)", f"{float(result['fps']):g}"],
+        ["duration (s)", f"{t[-1] - t[0]:.2f}"],
+        ["body", str(result["body"])],
         ["subject lost", f"{int(unc.lost.sum())} frames"],
         [f"low confidence (< {LOW_CONFIDENCE})", f"{int(unc.low_confidence.sum())} frames"],
         [f"high reprojection error (> {unc.error_threshold_px:.1f} px)", f"{int(unc.high_error.sum())} frames"],
@@ -196,7 +215,8 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
         "th{background:#eee}img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;overflow:auto}</style>",
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        "<h2>Summary and fit diagnostics</h2>", _table(["item", "value"], summary),
+        "<h2>Summary and fit diagnostics</h2>",
+        _table(["item", "value"], summary),
         f"<img src='{rel}/fit_diagnostics.png' alt='fit diagnostics'>",
         "<h2>Range of motion (SKEL DoFs, degrees)</h2>",
         "<p>'at limit' = share of frames within 0.5° of a limit.</p>",
@@ -209,8 +229,10 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
         *(f"<h3>{html.escape(j)}</h3><img src='{rel}/{f}' alt='{html.escape(j)}'>" for j, f in figs),
         f"<h2>Uncertain frames ({len(flagged_rows)} of {n})</h2>",
         _table(["frame", "time (s)", "why", "mean confidence", "reprojection error (px)"], flagged_rows)
-        if flagged_rows else "<p>None.</p>",
-        "<h2>Producer metadata</h2>", f"<pre>{html.escape(meta)}</pre>",
+        if flagged_rows
+        else "<p>None.</p>",
+        "<h2>Producer metadata</h2>",
+        f"<pre>{html.escape(meta)}</pre>",
         "</body></html>",
     ]
     html_path.write_text("\n".join(parts), encoding="utf-8")

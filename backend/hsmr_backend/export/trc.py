@@ -36,8 +36,16 @@ class TrcTable:
         return self.header["Units"]
 
 
-_KEYS = ("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate", "OrigDataStartFrame",
-         "OrigNumFrames")
+_KEYS = (
+    "DataRate",
+    "CameraRate",
+    "NumFrames",
+    "NumMarkers",
+    "Units",
+    "OrigDataRate",
+    "OrigDataStartFrame",
+    "OrigNumFrames",
+)
 
 
 def write_trc(

@@ -23,12 +23,39 @@ _PKG = Path(__file__).resolve().parent
 ASSET_DIRS: tuple[Path, ...] = (_PKG.parent / "assets", _PKG.parents[2] / "assets")
 
 MEDIAPIPE_POSE_LANDMARKS: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
-    "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )  # mediapipe.solutions.pose.PoseLandmark order
 
 
@@ -56,7 +83,8 @@ class LandmarkRegressor:
         v = np.asarray(skin_verts)
         picked = v[..., self.vertex_ids, :]
         return (picked * self.vertex_weights[..., None]).sum(-2) + np.einsum(
-            "lj,...jc->...lc", self.joint_weights, np.asarray(joints))
+            "lj,...jc->...lc", self.joint_weights, np.asarray(joints)
+        )
 
     def __call__(self, output):
         """Landmarks from a ``SKELOutput`` (uses its ``skin_verts`` and ``joints``)."""
@@ -98,6 +126,10 @@ def regressor_from_dict(d: dict) -> LandmarkRegressor:
         if abs(total - 1.0) > 1e-4:
             raise ValueError(f"landmark {r['name']!r} weights sum to {total}, not 1")
     return LandmarkRegressor(
-        body=str(d["body"]), names=MEDIAPIPE_POSE_LANDMARKS, vertex_ids=ids, vertex_weights=vw,
-        joint_weights=jw, definitions=tuple(r["definition"] for r in rows),
+        body=str(d["body"]),
+        names=MEDIAPIPE_POSE_LANDMARKS,
+        vertex_ids=ids,
+        vertex_weights=vw,
+        joint_weights=jw,
+        definitions=tuple(r["definition"] for r in rows),
     )

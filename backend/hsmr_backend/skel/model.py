@@ -35,6 +35,7 @@ SMPL_JOINT_CORRESP = (0, 2, 5, 8, 8, 11, 1, 4, 7, 7, 10, 3, 6, 15, 14, 17, 19, 0
 SPINE_JOINTS = (11, 12, 13)  # constant-curvature joints
 SCAPULA_JOINTS = (14, 19)  # ellipsoid joints
 _SPINE_SMALL = 1e-5  # |theta| below which the arc uses its Taylor form (as SKEL)
+SKIN_CHUNK_BYTES = 2 << 20  # blended-transform block per skinning chunk (fits in L2/L3)
 
 
 def _children(parents: tuple[int, ...]) -> list[int]:
@@ -81,6 +82,7 @@ class RestState:
     thorax_width: Tensor  # (Br,) |J19 - J14|, scapula ellipsoid
     thorax_height: Tensor  # (Br,) |J12 - J11|
     spine_lengths: Tensor  # (Br, 3) arc lengths of lumbar, thorax, head
+    v_shaped_cm: Tensor  # (Br, 3, V) the same skin, coordinate-major (what the skinning uses)
 
     @property
     def batch(self) -> int:
@@ -119,14 +121,19 @@ class SKEL(nn.Module):
             t = torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x)
             self.register_buffer(name, t.to(dtype) if dtype is not None else t, persistent=False)
 
+        # internally the skin is coordinate-major (3, V): every per-vertex step is then a plain 2-D matmul
+        # or a contiguous elementwise op over V (broadcast batched matmuls are far slower on CPU)
         buf("skin_template_v", data.skin_template_v)
+        buf("skin_template_cm", data.skin_template_v.T)  # (3, V)
         buf("skin_faces", data.skin_template_f, torch.long)
-        buf("shapedirs_t", data.shapedirs.reshape(V * 3, K).T)  # (K, V*3)
+        buf("shapedirs_cm", data.shapedirs.transpose(2, 1, 0).reshape(K, 3 * V))  # (K, 3V) coord-major
         self.has_posedirs = data.posedirs is not None
         pd = data.posedirs if data.posedirs is not None else np.zeros((V, 3, 207), np.float32)
-        buf("posedirs_t", pd.reshape(V * 3, 207).T)  # (207, V*3)
+        buf("posedirs_cm", pd.transpose(2, 1, 0).reshape(207, 3 * V))  # (207, 3V) coord-major
         buf("J_regressor", data.J_regressor_osim)
+        buf("J_regressor_t", data.J_regressor_osim.T)  # (V, 24)
         buf("skin_weights", data.skin_weights)
+        buf("skin_weights_t", data.skin_weights.T)  # (24, V)
         buf("per_joint_rot", data.per_joint_rot)
         Ra = data.apose_rel_transfo[:, :3, :3]
         off = data.apose_rel_transfo[:, :3, 3].astype(np.float64)
@@ -176,6 +183,12 @@ class SKEL(nn.Module):
         scale_src[16], scale_src[21] = CHILD[17], CHILD[22]
         scale_src[12] = CHILD[11]
         buf("scale_src", np.array(scale_src), torch.long)
+        first = [dofs.dofs_of_joint(j)[0].index for j in SPINE_JOINTS]  # bending; extension follows it
+        buf("_spine_dofs", np.array(first + [i + 1 for i in first]), torch.long)
+        buf("_scap_dofs", np.array([26, 27, 36, 37]), torch.long)
+        buf("_scap_sign", np.array([1.0, 1.0, -1.0, -1.0]))
+        buf("_scap_xsign", np.array([-1.0, 1.0]))
+        self._subset_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
         self._setup_vertex_pairs(data)
         self._setup_bone_mesh(data)
 
@@ -205,6 +218,7 @@ class SKEL(nn.Module):
         self.register_buffer("pair_target", t([b * 3 + a for b, a in targets]), persistent=False)
 
     def _setup_bone_mesh(self, data: SkelData) -> None:
+        """Sort bone vertices by (placement bone, posing bone) so each group is a contiguous block."""
         Vb = data.skel_template_v.shape[0]
         self.num_bone_verts = Vb
         self.register_buffer("bone_faces", torch.as_tensor(data.skel_template_f), persistent=False)
@@ -212,35 +226,37 @@ class SKEL(nn.Module):
         rigid = np.argmax(data.skel_weights_rigid, axis=1)
         w = data.skel_weights
         nnz = np.count_nonzero(w, axis=1)
+        # official files: every bone vertex follows one bone -> one composite affine map per group
         one_hot = Vb > 0 and bool(np.all(nnz == 1)) and bool(np.allclose(w.max(axis=1), 1.0, atol=1e-6))
         self.bone_one_hot = one_hot
-        if one_hot:
-            # group vertices by (placement bone, posing bone); one affine map per group
-            pose_bone = np.argmax(w, axis=1)
-            key = rigid * N_J + pose_bone
-            order = np.argsort(key, kind="stable")
-            keys, starts = np.unique(key[order], return_index=True)
-            ends = np.append(starts[1:], Vb)
-            self.bone_groups = [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
-            self.register_buffer("bone_group_rigid", torch.as_tensor(keys // N_J), persistent=False)
-            self.register_buffer("bone_group_pose", torch.as_tensor(keys % N_J), persistent=False)
-            self.bone_sorted = bool(np.all(order == np.arange(Vb)))
-            self.register_buffer("bone_template_sorted", torch.as_tensor(data.skel_template_v[order]), persistent=False)
-            self.register_buffer("bone_unsort", torch.as_tensor(np.argsort(order)), persistent=False)
-        else:
-            # general soft weights: ELL layout (k non-zeros per row)
-            k = int(max(nnz.max(), 1)) if Vb else 1
-            idx = np.argsort(-np.abs(w), axis=1)[:, :k]
-            self.register_buffer("bone_rigid", torch.as_tensor(rigid), persistent=False)
-            self.register_buffer("bone_w_idx", torch.as_tensor(idx), persistent=False)
-            self.register_buffer("bone_w_val", torch.as_tensor(np.take_along_axis(w, idx, 1)), persistent=False)
+        key = rigid * N_J + (np.argmax(w, axis=1) if one_hot else 0)
+        order = np.argsort(key, kind="stable")
+        keys, starts = np.unique(key[order], return_index=True)
+        ends = np.append(starts[1:], Vb)
+        self.bone_groups = [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+        self.bone_group_rigid_list = [int(k) // N_J for k in keys]
+        self.register_buffer("bone_group_rigid", torch.as_tensor(keys // N_J), persistent=False)
+        self.register_buffer("bone_group_pose", torch.as_tensor(keys % N_J), persistent=False)
+        self.bone_sorted = bool(np.all(order == np.arange(Vb)))
+        sorted_t = np.ascontiguousarray(data.skel_template_v[order].T)  # (3, Vb)
+        self.register_buffer("bone_template_sorted_t", torch.as_tensor(sorted_t), persistent=False)
+        self.register_buffer("bone_unsort", torch.as_tensor(np.argsort(order)), persistent=False)
+        if not one_hot:  # soft posing weights: blended like the skin
+            wt = np.ascontiguousarray(w[order].T, dtype=np.float32)  # (24, Vb)
+            self.register_buffer("bone_weights_t", torch.as_tensor(wt), persistent=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_file(cls, path: str | Path) -> SKEL:
         """Load an official SKEL v1.1.1 ``.pkl`` or a SKEL-format ``.npz`` body."""
-        path = Path(path)
+        path = Path(path).expanduser()
         suffix = path.suffix.lower()
+        if path.is_dir():
+            found = sorted(p.name for p in path.glob("skel_*.pkl"))
+            hint = f"pass one of {', '.join(found)} in it" if found else "pass skel_male.pkl or skel_female.pkl"
+            raise SkelFileError(f"{path} is a folder; {hint}")
+        if suffix == ".zip":
+            raise SkelFileError(f"{path}: unzip it and pass skel_male.pkl or skel_female.pkl from inside")
         if suffix == ".pkl":
             return cls(SkelData.from_official_pkl(path))
         if suffix == ".npz":
@@ -276,15 +292,16 @@ class SKEL(nn.Module):
             betas = torch.cat([betas, betas.new_zeros(betas.shape[0], K - betas.shape[1])], 1)
         betas = betas[:, :K]
         Br, V = betas.shape[0], self.num_verts
-        v_shaped = self.skin_template_v + (betas @ self.shapedirs_t).view(Br, V, 3)
-        J = torch.matmul(self.J_regressor, v_shaped)  # (Br, 24, 3)
+        v_cm = self.skin_template_cm + (betas @ self.shapedirs_cm).view(Br, 3, V)
+        J = (v_cm.reshape(Br * 3, V) @ self.J_regressor_t).view(Br, 3, N_J).transpose(1, 2)  # (Br, 24, 3)
         J_local = torch.cat([J[:, :1], J[:, 1:] - J[:, self.parents_idx[1:]]], 1)
         Rk01 = self._bone_orientation(J_local)
         M = Rk01 @ self.apose_rot.transpose(-1, -2)
-        S = self._bone_scale(J_local, v_shaped)
+        S = self._bone_scale(J_local, v_cm)
         return RestState(
             betas=betas,
-            v_shaped=v_shaped,
+            v_shaped=v_cm.transpose(1, 2).contiguous(),
+            v_shaped_cm=v_cm,
             joints=J,
             joints_local=J_local,
             bone_orient=Rk01,
@@ -306,7 +323,7 @@ class SKEL(nn.Module):
         R_forced = self.per_joint_rot[self._align_forced].expand(tgt.shape[0], -1, -1, -1)
         return torch.cat([R_act, R_forced], 1)[:, self._align_inverse]
 
-    def _bone_scale(self, J_local: Tensor, v_shaped: Tensor) -> Tensor:
+    def _bone_scale(self, J_local: Tensor, v_cm: Tensor) -> Tensor:
         """Per-bone, per-axis scale of the bone mesh (skel.md §6)."""
         Br = J_local.shape[0]
         ratio = J_local.norm(dim=-1) / self.off_len  # r_k (index 0 unused; off_len clamped)
@@ -316,7 +333,7 @@ class SKEL(nn.Module):
         s = torch.cat([s[:, :11], lumbar[:, None], s[:, 12:]], 1)
         S = s[:, :, None].expand(Br, N_J, 3).reshape(Br, N_J * 3)
         if self.pair_groups:
-            diff = v_shaped[:, self.pair_a, self.pair_axis] - v_shaped[:, self.pair_b, self.pair_axis]
+            diff = v_cm[:, self.pair_axis, self.pair_a] - v_cm[:, self.pair_axis, self.pair_b]
             r = diff / self.pair_den
             vals = torch.stack([r[:, g].amin(dim=-1) for g in self.pair_groups], -1)
             S = S.scatter(1, self.pair_target.expand(Br, -1), vals)
@@ -334,24 +351,18 @@ class SKEL(nn.Module):
     def joint_offsets(self, poses: Tensor, rest: RestState) -> Tensor:
         """delta_j(q) (B, 24, 3): spine arc and scapula ellipsoid translations relative to q = 0 (§5.5)."""
         B = poses.shape[0]
-        spine = []
-        for i, j in enumerate(SPINE_JOINTS):
-            first = dofs.dofs_of_joint(j)[0].index  # bending, then extension
-            b, e = poses[:, first], poses[:, first + 1]
-            l_ = rest.spine_lengths[:, i]
-            xb, yb = _arc(b, l_)
-            xe, ye = _arc(e, l_)
-            spine.append(torch.stack([-xb, yb + ye - 2 * l_, -xe], -1))
-        w, h = rest.thorax_width, rest.thorax_height
-        a_r, e_r = poses[:, 26], poses[:, 27]
-        a_l, e_l = poses[:, 36], poses[:, 37]
-        zero = torch.zeros_like(a_r)
-        scap_r = _ellipsoid(a_r, e_r, w, h, -1.0) - _ellipsoid(zero, zero, w, h, -1.0)
-        scap_l = _ellipsoid(-a_l, -e_l, w, h, 1.0) - _ellipsoid(zero, zero, w, h, 1.0)
-        vals = torch.stack(spine + [scap_r, scap_l], 1)  # joints 11, 12, 13, 14, 19
-        vals = vals.expand(B, -1, -1) if vals.shape[0] != B else vals
-        z = vals.new_zeros(B, 1, 3)
-        return torch.cat([z.expand(B, 11, 3), vals[:, :4], z.expand(B, 4, 3), vals[:, 4:], z.expand(B, 4, 3)], 1)
+        # spine: lumbar, thorax, head; bending bends in x, extension in z, twist (third DoF) translates nothing
+        l_ = rest.spine_lengths.repeat(1, 2)  # (Br, 6)
+        x, y = _arc(poses[:, self._spine_dofs], l_)  # (B, 6): columns 0-2 bending, 3-5 extension
+        spine = torch.stack([-x[:, :3], y[:, :3] + y[:, 3:] - 2 * l_[:, :3], -x[:, 3:]], -1)  # (B, 3, 3)
+        # scapulae: right (a, e) = (q26, q27); left uses the mirrored formula on (-q36, -q37)
+        ae = poses[:, self._scap_dofs] * self._scap_sign  # (B, 4): a_r, e_r, -a_l, -e_l
+        w, h = rest.thorax_width[:, None], rest.thorax_height[:, None]
+        scap = _ellipsoid(ae[:, 0::2], ae[:, 1::2], w, h, self._scap_xsign) - _ellipsoid_rest(w, h, self._scap_xsign)
+        z = poses.new_zeros(B, 1, 3)
+        spine = spine.expand(B, -1, -1)
+        scap = scap.expand(B, -1, -1)
+        return torch.cat([z.expand(B, 11, 3), spine, scap[:, :1], z.expand(B, 4, 3), scap[:, 1:], z.expand(B, 4, 3)], 1)
 
     def pose(
         self,
@@ -396,12 +407,12 @@ class SKEL(nn.Module):
 
         # skinning transform per joint: x -> Rg_j (x - J_j) + pg_j, stored column-wise (B, 24, 4, 3)
         t_skin = pg - (Rg @ J[..., None]).squeeze(-1)
-        A = torch.cat([Rg.transpose(-1, -2), t_skin[:, :, None, :]], 2).reshape(B, N_J, 12)
+        A = torch.cat([Rg.transpose(-1, -2), t_skin[:, :, None, :]], 2)  # (B, 24, 4 columns, 3)
         if skin:
-            skin_verts = self._skin(rest, A, pose_features, pose_correctives, skin_vertex_ids) + trans[:, None]
+            skin_verts = self._skin(rest, A, pose_features, pose_correctives, skin_vertex_ids, trans)
         else:
             skin_verts = poses.new_zeros(B, 0, 3)
-        bone_verts = self._bone_verts(rest, Rg, pg, A) + trans[:, None] if bone_mesh else None
+        bone_verts = self._bone_verts(rest, Rg, pg, A, trans) if bone_mesh else None
 
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=Rg.dtype, device=Rg.device).expand(B, N_J, 1, 4)
         G = torch.cat([torch.cat([Rg, pg[..., None]], -1), bottom], -2)
@@ -422,25 +433,53 @@ class SKEL(nn.Module):
         )
 
     def _skin(
-        self, rest: RestState, A: Tensor, pose_features: Tensor, correctives: bool, ids: Tensor | np.ndarray | None
+        self,
+        rest: RestState,
+        A: Tensor,
+        pose_features: Tensor,
+        correctives: bool,
+        ids: Tensor | np.ndarray | None,
+        trans: Tensor,
     ) -> Tensor:
+        """LBS in coordinate-major layout; A (B, 24, 4, 3) column-wise joint transforms -> (B, n, 3)."""
         B = A.shape[0]
         if ids is None:
-            v = rest.v_shaped
-            W = self.skin_weights
-            P = self.posedirs_t
+            v, Wt, P = rest.v_shaped_cm, self.skin_weights_t, self.posedirs_cm
         else:
             ids = torch.as_tensor(ids, dtype=torch.long, device=self.device)
-            v = rest.v_shaped[:, ids]
-            W = self.skin_weights[ids]
-            P = self.posedirs_t.view(207, -1, 3)[:, ids].reshape(207, -1)
-        n = v.shape[1]
-        if correctives and self.has_posedirs:
-            v = v + (pose_features @ P).view(B, n, 3)  # pitfall 7: joints come from v_shaped, skin from v_pd
-        T = torch.matmul(W, A).view(B, n, 4, 3)  # blended 3x4 transform per vertex, column-wise
-        return _apply_cols(T, v)
+            v = rest.v_shaped_cm[:, :, ids]
+            Wt, P = self._subset(ids)
+        n = v.shape[2]
+        corr = correctives and self.has_posedirs
+        P3 = P.view(207, 3, n)
+        # Per chunk of vertices: add the pose correctives (pitfall 7: joints come from v_shaped, the skin from
+        # v_shaped + correctives), blend the 24 joint transforms (a (B*12, 24) @ (24, n) matmul: 4 columns x
+        # 3 rows each) and apply them. Chunks keep every temporary in cache (~2 MB).
+        At = A.reshape(B, N_J, 12).transpose(1, 2).reshape(B * 12, N_J)
+        chunk = max(256, SKIN_CHUNK_BYTES // (12 * B * A.element_size()))
+        outs = []
+        for s in range(0, n, chunk):
+            vv = v[:, :, s : s + chunk]
+            if corr:
+                vv = torch.stack([torch.addmm(vv[:, c], pose_features, P3[:, c, s : s + chunk]) for c in range(3)], 1)
+            T = (At @ Wt[:, s : s + chunk]).view(B, 4, 3, -1)
+            o = torch.addcmul(T[:, 3], T[:, 0], vv[:, 0:1])
+            o = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3])  # o is not saved for backward
+            outs.append(o.add_(trans[:, :, None]))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)  # (B, 3, n)
+        return out.transpose(1, 2).contiguous()
 
-    def _bone_verts(self, rest: RestState, Rg: Tensor, pg: Tensor, A: Tensor) -> Tensor:
+    def _subset(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Skin weights and pose correctives of a vertex subset; cached (the fitter reuses one subset)."""
+        key = (tuple(ids.tolist()), self.posedirs_cm.dtype, self.posedirs_cm.device)
+        hit = self._subset_cache.get(key)
+        if hit is None:
+            hit = (self.skin_weights_t[:, ids], self.posedirs_cm.view(207, 3, -1)[:, :, ids].reshape(207, -1))
+            self._subset_cache.clear()  # keep one entry: memory stays bounded
+            self._subset_cache[key] = hit
+        return hit
+
+    def _bone_verts(self, rest: RestState, Rg: Tensor, pg: Tensor, A: Tensor, trans: Tensor) -> Tensor:
         """Bone mesh: placed in T-pose by [Rk01_b | J_b] diag(S_b) (rigid bone b), posed by the skel weights."""
         B = Rg.shape[0]
         Rk01, S, J = rest.bone_orient, rest.bone_scale, rest.joints
@@ -449,20 +488,30 @@ class SKEL(nn.Module):
             # x = Rg_k (Rk01_b S_b v0 + J_b - J_k) + pg_k for placement bone b, posing bone k
             b, k = self.bone_group_rigid, self.bone_group_pose
             C = Rg[:, k] @ place[:, b]  # (B, G, 3, 3)
-            d = pg[:, k] + (Rg[:, k] @ (J[:, b] - J[:, k])[..., None]).squeeze(-1)
-            v0 = self.bone_template_sorted
-            parts = [
-                torch.matmul(v0[s:e], C[:, g].transpose(-1, -2)) + d[:, g, None]
-                for g, (s, e) in enumerate(self.bone_groups)
-            ]
-            out = torch.cat(parts, 1)
+            d = pg[:, k] + (Rg[:, k] @ (J[:, b] - J[:, k])[..., None]).squeeze(-1) + trans[:, None]
+            v0t = self.bone_template_sorted_t  # (3, Vb): one (B*3, 3) @ (3, n) matmul per group,
+            out = v0t.new_empty(B, v0t.shape[1], 3)  # written in place: no full-size temporaries
+            for g, (s, e) in enumerate(self.bone_groups):
+                part = torch.addmm(d[:, g].reshape(B * 3, 1), C[:, g].reshape(B * 3, 3), v0t[:, s:e])
+                out[:, s:e] = part.view(B, 3, e - s).transpose(1, 2)
             return out if self.bone_sorted else out[:, self.bone_unsort]
-        # soft posing weights: place every vertex, then blend the posing transforms (ELL layout)
-        rb = self.bone_rigid
-        v0 = self.bone_template
-        v_align = (place[:, rb] @ v0[None, :, :, None]).squeeze(-1) + J[:, rb]
-        T = (A[:, self.bone_w_idx] * self.bone_w_val[..., None]).sum(2).view(B, -1, 4, 3)
-        return _apply_cols(T, v_align)
+        # soft posing weights: place every vertex in T-pose (per rigid group), then skin like the skin
+        Br, v0t = place.shape[0], self.bone_template_sorted_t
+        v_align = v0t.new_empty(Br, 3, v0t.shape[1])
+        for g, (s, e) in enumerate(self.bone_groups):
+            rb = self.bone_group_rigid_list[g]
+            part = torch.addmm(J[:, rb].reshape(Br * 3, 1), place[:, rb].reshape(Br * 3, 3), v0t[:, s:e])
+            v_align[:, :, s:e] = part.view(Br, 3, e - s)
+        At = A.reshape(B, N_J, 12).transpose(1, 2).reshape(B * 12, N_J)
+        out = v0t.new_empty(B, v0t.shape[1], 3)
+        chunk = max(256, SKIN_CHUNK_BYTES // (12 * B * A.element_size()))
+        for s in range(0, v0t.shape[1], chunk):
+            T = (At @ self.bone_weights_t[:, s : s + chunk]).view(B, 4, 3, -1)
+            vv = v_align[:, :, s : s + chunk]
+            o = torch.addcmul(T[:, 3], T[:, 0], vv[:, 0:1])
+            o = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3]).add_(trans[:, :, None])
+            out[:, s : s + chunk] = o.transpose(1, 2)
+        return out if self.bone_sorted else out[:, self.bone_unsort]
 
     def forward(
         self,
@@ -477,11 +526,6 @@ class SKEL(nn.Module):
         return self.pose(self.rest_state(betas), poses, trans, pose_correctives, bone_mesh, skin_vertex_ids)
 
 
-def _apply_cols(T: Tensor, v: Tensor) -> Tensor:
-    """Apply per-vertex 3x4 transforms stored column-wise (B, n, 4, 3) to points (B|1, n, 3)."""
-    return T[:, :, 3] + T[:, :, 0] * v[..., 0:1] + T[:, :, 1] * v[..., 1:2] + T[:, :, 2] * v[..., 2:3]
-
-
 def _arc(theta: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
     """Planar constant-curvature arc of length l bent by theta: x = l(1-cos)/theta, y = l sin/theta."""
     small = theta.abs() < _SPINE_SMALL
@@ -491,8 +535,15 @@ def _arc(theta: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def _ellipsoid(a: Tensor, e: Tensor, w: Tensor, h: Tensor, xsign: float) -> Tensor:
-    """Scapula position on the thorax ellipsoid, abduction a, elevation e (skel.md §5.5)."""
+def _ellipsoid(a: Tensor, e: Tensor, w: Tensor, h: Tensor, xsign: Tensor) -> Tensor:
+    """Scapula position on the thorax ellipsoid, abduction a, elevation e (skel.md §5.5); (..., n) -> (..., n, 3).
+    Right: (-rx cos a, -rz sin(e - pi/4), ry sin a), rx = w/4 cos(e - pi/4), ry = w/4, rz = h/2; the left
+    is the same on (-a, -e) with the x sign flipped."""
     c = e - math.pi / 4
-    rx, ry, rz = w / 4 * torch.cos(c), w / 4, h / 2
-    return torch.stack([xsign * rx * torch.cos(a), -rz * torch.sin(c), ry * torch.sin(a)], -1)
+    rx = w / 4 * torch.cos(c)
+    return torch.stack([xsign * rx * torch.cos(a), -h / 2 * torch.sin(c), w / 4 * torch.sin(a)], -1)
+
+
+def _ellipsoid_rest(w: Tensor, h: Tensor, xsign: Tensor) -> Tensor:
+    zero = torch.zeros_like(xsign)
+    return _ellipsoid(zero.expand_as(w * xsign), zero.expand_as(w * xsign), w, h, xsign)

@@ -13,15 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Phenotype directions of the shape space, in beta order. anny's phenotypes live in [0, 1]
-# with 0.5 the average; one unit of beta is a change of 0.25 (so beta in [-2, 2] spans [0, 1]).
+# Phenotype directions of the shape space, in beta order, and the change of anny's [0, 1] phenotype
+# that one unit of beta stands for: 0.25 (beta in [-2, 2] spans the whole range) except height, where
+# 0.07 is about 7 cm of stature, roughly one standard deviation of adult stature within a sex.
 SHAPE_PHENOTYPES: tuple[str, ...] = ("height", "weight", "muscle", "gender", "proportions")
-BETA_STEP = 0.25
+BETA_STEPS: dict[str, float] = {"height": 0.07, "weight": 0.25, "muscle": 0.25, "gender": 0.25, "proportions": 0.25}
 # The base body: a young adult (anny's age anchors are newborn -1/3, baby 0, child 1/3, young 2/3, old 1,
 # so its default 0.5 would be a teenager), halfway between anny's male (0) and female (1) gender, and
 # a height parameter giving a stature of 1.71 m (0.5 would give 1.84 m).
-BASE_PHENOTYPE: dict[str, float] = {"age": 2 / 3, "gender": 0.5, "muscle": 0.5, "weight": 0.5, "height": 0.38,
-                                    "proportions": 0.5}
+BASE_PHENOTYPE: dict[str, float] = {
+    "age": 2 / 3,
+    "gender": 0.5,
+    "muscle": 0.5,
+    "weight": 0.5,
+    "height": 0.38,
+    "proportions": 0.5,
+}
 ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
@@ -60,7 +67,8 @@ def load_anny_source() -> AnnySource:
         for name in variant_names():
             kw = dict(BASE_PHENOTYPE)
             if name != "neutral":
-                kw[name[:-1]] += BETA_STEP if name.endswith("+") else -BETA_STEP
+                step = BETA_STEPS[name[:-1]]
+                kw[name[:-1]] += step if name.endswith("+") else -step
             coeffs = model.get_phenotype_blendshape_coefficients(**kw)
             rest = model.get_rest_model(coeffs)
             v = rest["rest_vertices"][0].double().numpy() @ ANNY_TO_SMPL.T

@@ -26,21 +26,40 @@ from .geometry import about, apply, ellipsoid, rot_align, rot_x, rot_y, rot_z
 N_BETAS = 10  # SKEL consumes 10 betas; directions past the phenotypes are zero
 PELVIS_AT = np.array([0.0, -0.22, 0.0])  # neutral J0, close to where SMPL/SKEL templates put the pelvis
 MIRROR = np.diag([-1.0, 1.0, 1.0])  # x -> -x swaps the subject's left and right
-MIRROR_JOINT = np.array([JOINT_NAMES.index(_n[:-2] + {"_r": "_l", "_l": "_r"}[_n[-2:]]) if _n[-2:] in ("_r", "_l")
-                         else _i for _i, _n in enumerate(JOINT_NAMES)])
+MIRROR_JOINT = np.array(
+    [
+        JOINT_NAMES.index(_n[:-2] + {"_r": "_l", "_l": "_r"}[_n[-2:]]) if _n[-2:] in ("_r", "_l") else _i
+        for _i, _n in enumerate(JOINT_NAMES)
+    ]
+)
 STANDING = rot_y(-np.pi / 2)  # OpenSim joint frame (x anterior, y up, z right) -> SMPL frame
 ARM_JOINTS_R = (15, 16, 17, 18)
 ARM_JOINTS_L = (20, 21, 22, 23)
 
 # MakeHuman bone -> SKEL bone, for merging skin weights. Prefix match on the bone label without side.
 WEIGHT_MAP: tuple[tuple[str, str], ...] = (
-    ("root", "pelvis"), ("pelvis", "pelvis"), ("spine05", "pelvis"),
-    ("upperleg", "femur"), ("lowerleg", "tibia"), ("foot", "calcn"), ("toe", "toes"),
-    ("spine04", "lumbar_body"), ("spine03", "lumbar_body"), ("spine02", "thorax"), ("spine01", "thorax"),
-    ("neck", "head"), ("head", "head"), ("eye", "head"),
-    ("clavicle", "scapula"), ("shoulder01", "scapula"), ("upperarm", "humerus"),
-    ("lowerarm01", "ulna"), ("lowerarm02", "radius"),
-    ("wrist", "hand"), ("finger", "hand"), ("metacarpal", "hand"),
+    ("root", "pelvis"),
+    ("pelvis", "pelvis"),
+    ("spine05", "pelvis"),
+    ("upperleg", "femur"),
+    ("lowerleg", "tibia"),
+    ("foot", "calcn"),
+    ("toe", "toes"),
+    ("spine04", "lumbar_body"),
+    ("spine03", "lumbar_body"),
+    ("spine02", "thorax"),
+    ("spine01", "thorax"),
+    ("neck", "head"),
+    ("head", "head"),
+    ("eye", "head"),
+    ("clavicle", "scapula"),
+    ("shoulder01", "scapula"),
+    ("upperarm", "humerus"),
+    ("lowerarm01", "ulna"),
+    ("lowerarm02", "radius"),
+    ("wrist", "hand"),
+    ("finger", "hand"),
+    ("metacarpal", "hand"),
 )
 
 
@@ -174,8 +193,9 @@ def octant_candidates(v: np.ndarray, p: np.ndarray, per_octant: int = 10) -> np.
     return np.array(sorted(set(out)))
 
 
-def fit_point_regressor(verts: list[np.ndarray], targets: list[np.ndarray], cand: np.ndarray,
-                        ridge: float = 1e-3) -> np.ndarray:
+def fit_point_regressor(
+    verts: list[np.ndarray], targets: list[np.ndarray], cand: np.ndarray, ridge: float = 1e-3
+) -> np.ndarray:
     """Non-negative weights (summing to one) over ``cand`` reproducing the target point in every variant."""
     a = np.concatenate([v[cand].T for v in verts])  # (3S, n)
     b = np.concatenate(targets)
@@ -225,8 +245,11 @@ def rest_offsets(joints: np.ndarray, frames: np.ndarray) -> np.ndarray:
 def merged_weights(src: AnnySource, rig: Rig) -> np.ndarray:
     to_skel = np.array([skel_bone_of(label) for label in rig.labels])
     w = np.zeros((src.vertex_bone_indices.shape[0], N_JOINTS))
-    np.add.at(w, (np.arange(w.shape[0])[:, None].repeat(src.vertex_bone_indices.shape[1], 1),
-                  to_skel[src.vertex_bone_indices]), src.vertex_bone_weights)
+    np.add.at(
+        w,
+        (np.arange(w.shape[0])[:, None].repeat(src.vertex_bone_indices.shape[1], 1), to_skel[src.vertex_bone_indices]),
+        src.vertex_bone_weights,
+    )
     return w / w.sum(1, keepdims=True)
 
 
@@ -254,14 +277,21 @@ def bone_end_points(joints: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndar
             end[j] = joints[c]
         else:
             own = v[w[:, j] > 0.5]
-            axis = {5: np.array([0.0, 0.0, 1.0]), 10: np.array([0.0, 0.0, 1.0]), 13: np.array([0.0, 1.0, 0.0]),
-                    18: np.array([-1.0, 0.0, 0.0]), 23: np.array([1.0, 0.0, 0.0]), 0: np.array([0.0, -1.0, 0.0])}[j]
+            axis = {
+                5: np.array([0.0, 0.0, 1.0]),
+                10: np.array([0.0, 0.0, 1.0]),
+                13: np.array([0.0, 1.0, 0.0]),
+                18: np.array([-1.0, 0.0, 0.0]),
+                23: np.array([1.0, 0.0, 0.0]),
+                0: np.array([0.0, -1.0, 0.0]),
+            }[j]
             end[j] = joints[j] + axis * float(((own - joints[j]) @ axis).max()) * 0.9
     return end
 
 
-def bone_meshes(joints: np.ndarray, frames: np.ndarray, v: np.ndarray, w: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bone_meshes(
+    joints: np.ndarray, frames: np.ndarray, v: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ellipsoid per bone along its segment, sized from the skin around it.
 
     Returns vertices in each bone's local frame (SKEL's ``skel_template_v`` convention), faces and

@@ -61,8 +61,9 @@ def _scap(a: float, e: float, w: float, h: float, left: bool) -> np.ndarray:
     return np.array([-x if left else x, -rz * np.sin(e - np.pi / 4), ry * np.sin(a)])
 
 
-def forward(data: dict, q: np.ndarray, betas: np.ndarray | None = None, trans: np.ndarray | None = None,
-            bone_mesh: bool = False) -> dict:
+def forward(
+    data: dict, q: np.ndarray, betas: np.ndarray | None = None, trans: np.ndarray | None = None, bone_mesh: bool = False
+) -> dict:
     q = np.asarray(q, dtype=float)
     k = data["shapedirs"].shape[2]
     beta = np.zeros(k) if betas is None else np.pad(np.asarray(betas, float), (0, max(0, k - len(betas))))[:k]
@@ -106,8 +107,7 @@ def forward(data: dict, q: np.ndarray, betas: np.ndarray | None = None, trans: n
     wts = data["skin_weights"]
     blended = np.einsum("vj,jab->vab", wts, rel)
     skin = np.einsum("vab,vb->va", blended[:, :3, :3], v) + blended[:, :3, 3] + tr
-    out = {"skin_verts": skin, "joints": g[:, :3, 3] + tr, "joints_tpose": jr, "rk01": rk,
-           "global": g, "v_shaped": v}
+    out = {"skin_verts": skin, "joints": g[:, :3, 3] + tr, "joints_tpose": jr, "rk01": rk, "global": g, "v_shaped": v}
     if bone_mesh:
         scale = bone_scales(jr, local, off, child)
         for b, axis, va, vb, ax in data.get("bone_scale_vertex_pairs", np.zeros((0, 5), int)):

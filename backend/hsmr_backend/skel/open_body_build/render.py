@@ -25,12 +25,16 @@ def draw_overlay(ax, verts: np.ndarray, faces: np.ndarray, view: str) -> None:
 
     proj, depth = _project(verts, view)
     order = np.argsort(depth[faces].mean(1))
-    ax.add_collection(PolyCollection(proj[faces][order], facecolors=(0.98, 0.98, 0.92, 0.55),
-                                     edgecolors=(0.4, 0.4, 0.35, 0.25), linewidths=0.2))
+    ax.add_collection(
+        PolyCollection(
+            proj[faces][order], facecolors=(0.98, 0.98, 0.92, 0.55), edgecolors=(0.4, 0.4, 0.35, 0.25), linewidths=0.2
+        )
+    )
 
 
-def draw(ax, verts: np.ndarray, faces: np.ndarray, view: str, color=(0.85, 0.7, 0.6),
-         joints: np.ndarray | None = None) -> None:
+def draw(
+    ax, verts: np.ndarray, faces: np.ndarray, view: str, color=(0.85, 0.7, 0.6), joints: np.ndarray | None = None
+) -> None:
     """Orthographic painter's-algorithm render onto a 2-D axes. view: 'front' or 'side' (see _project)."""
     from matplotlib.collections import PolyCollection  # noqa: PLC0415
 
