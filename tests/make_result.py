@@ -226,16 +226,25 @@ def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_di
 
     import torch
 
-    from hsmr_backend.skel import SKEL, load_body
+    from hsmr_backend import skel as skel_pkg
+    from hsmr_backend.skel import SKEL
+    from hsmr_backend.skel.data import SkelData
 
     rng = np.random.default_rng(seed)
     if body == "fake":
         from fake_skel import write_fake_skel_pkl
 
         folder = Path(tmp_dir or tempfile.mkdtemp())
-        model = SKEL.from_file(write_fake_skel_pkl(folder / "skel_male.pkl", seed=seed))
+        src = write_fake_skel_pkl(folder / "skel_male.pkl", seed=seed)
+    elif body == "open":
+        src = next((p for p in skel_pkg.OPEN_BODY_CANDIDATES if p.is_file()), None)
+        if src is None:
+            raise FileNotFoundError("the open body is missing: python build.py assets")
     else:
-        model = load_body(body)
+        src = Path(body)
+    # the body's arrays through the backend's own loader (its public data class, not the module's buffers)
+    data = SkelData.from_official_pkl(src) if src.suffix == ".pkl" else SkelData.from_npz(src)
+    model = SKEL(data)
     poses = smooth_poses(n_frames, rng)
     t = np.linspace(0, 1, n_frames)[:, None]
     trans = np.concatenate([0.4 * np.sin(2 * np.pi * t), 0.02 * np.sin(6 * np.pi * t), 0.8 * t], axis=1)
@@ -246,7 +255,6 @@ def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_di
         out_nc = model(torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(betas, dtype=torch.float32),
                        torch.as_tensor(trans, dtype=torch.float32), pose_correctives=False)
     n = lambda x: x.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-    v_count = out.skin_verts.shape[1]
     m2w = np.eye(4)
     m2w[:3, :3] = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
     joints_world = n(out.joints) @ m2w[:3, :3].T
@@ -261,14 +269,14 @@ def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_di
         "joint_offsets": n(out.joint_offsets), "joints_cam": joints_cam, "joints_world": joints_world,
         "model_to_world": m2w, "rest_joints": n(out.joints_tpose[0]), "rest_frames": n(out.rest_frames[0]),
         "skin_rest_verts": n(out.v_shaped[0]), "skin_faces": n(out.skin_faces).astype(np.int64),
-        "skin_weights": n(model.skin_weights),
+        "skin_weights": np.asarray(data.skin_weights, dtype=np.float64),
         "keypoint_names": np.array(list(dofs.JOINT_NAMES)), "keypoints_2d": kp,
         "reprojection_error_px": np.zeros(n_frames), "fit_loss": np.zeros(n_frames),
         "meta_json": json.dumps({"mode": "test", "video": video, "producer": "tests/make_result.py (backend SKEL)"}),
         "_skin": n(out.skin_verts), "_skin_nc": n(out_nc.skin_verts),
     }
-    if correctives and model.has_posedirs:
-        res["skin_posedirs"] = n(model.posedirs_t).reshape(207, v_count, 3)  # (207, V*3), vertex-major
+    if correctives and data.posedirs is not None:
+        res["skin_posedirs"] = np.asarray(data.posedirs, dtype=np.float64).transpose(2, 0, 1)  # (V,3,207) -> (207,V,3)
         res["pose_features"] = n(out.pose_features)
     return res
 

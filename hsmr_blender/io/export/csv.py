@@ -44,5 +44,6 @@ def write_angles_csv(result: dict[str, np.ndarray], path: str | os.PathLike, *, 
     from .opensim_map import dof_names, times
 
     q = np.asarray(result["poses"], dtype=np.float64)
-    return write_csv(path, times(result), dof_names(result), q if radians else np.degrees(q),
-                     unit="rad" if radians else "deg")
+    return write_csv(
+        path, times(result), dof_names(result), q if radians else np.degrees(q), unit="rad" if radians else "deg"
+    )

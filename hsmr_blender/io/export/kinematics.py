@@ -44,8 +44,9 @@ def rot_z(a: np.ndarray | float) -> np.ndarray:
     return rotvec_to_matrix(np.stack([np.zeros_like(a), np.zeros_like(a), a], -1))
 
 
-def joint_rotations_bsm(poses: np.ndarray, dof_joint: np.ndarray, dof_axis: np.ndarray,
-                        dof_flip: np.ndarray, n_joints: int = 24) -> np.ndarray:
+def joint_rotations_bsm(
+    poses: np.ndarray, dof_joint: np.ndarray, dof_axis: np.ndarray, dof_flip: np.ndarray, n_joints: int = 24
+) -> np.ndarray:
     """Rp_j per frame in each joint's own BSM frame: (T, 46) radians -> (T, 24, 3, 3)."""
     poses = np.asarray(poses, dtype=np.float64)
     out = np.tile(np.eye(3), (poses.shape[0], n_joints, 1, 1))

@@ -117,8 +117,10 @@ def read_mot(path: str | os.PathLike) -> MotTable:
 
 
 _UNITS = "Units are S.I. units (second, meters, Newtons, ...)"
-_ANGLES = "If the header above contains a line with 'inDegrees', this indicates whether rotational values are in " \
+_ANGLES = (
+    "If the header above contains a line with 'inDegrees', this indicates whether rotational values are in "
     "degrees (yes) or radians (no)."
+)
 
 
 def write_skel_mot(result: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
@@ -126,8 +128,11 @@ def write_skel_mot(result: dict[str, np.ndarray], path: str | os.PathLike) -> Pa
     from .opensim_map import skel_motion, times
 
     names, values = skel_motion(result)
-    comments = (_UNITS, _ANGLES, "SKEL coordinates (q 0 is SKEL's T-pose); pelvis_t* in the y-up ground: "
-                "X world x, Y world z, Z minus world y.")
+    comments = (
+        _UNITS,
+        _ANGLES,
+        "SKEL coordinates (q 0 is SKEL's T-pose); pelvis_t* in the y-up ground: X world x, Y world z, Z minus world y.",
+    )
     return write_mot(path, times(result), names, values, in_degrees=True, name="Coordinates", comments=comments)
 
 
@@ -136,6 +141,10 @@ def write_rajagopal_mot(result: dict[str, np.ndarray], path: str | os.PathLike) 
     from .opensim_map import rajagopal_motion, times
 
     names, values = rajagopal_motion(result)
-    comments = (_UNITS, _ANGLES, "Rajagopal-style coordinates mapped from SKEL (arm_add -90 deg at SKEL's "
-                "T-pose); y-up ground: X world x, Y world z, Z minus world y.")
+    comments = (
+        _UNITS,
+        _ANGLES,
+        "Rajagopal-style coordinates mapped from SKEL (arm_add -90 deg at SKEL's "
+        "T-pose); y-up ground: X world x, Y world z, Z minus world y.",
+    )
     return write_mot(path, times(result), names, values, in_degrees=True, name="Coordinates", comments=comments)

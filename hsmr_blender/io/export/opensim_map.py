@@ -31,26 +31,67 @@ from .kinematics import (
 )
 
 # Joint indices in SKEL's tree (shared/reference/skel.md §3); checked against the result's joint_names.
-_J = {"pelvis": 0, "femur_r": 1, "femur_l": 6, "lumbar_body": 11, "thorax": 12, "scapula_r": 14, "humerus_r": 15,
-      "scapula_l": 19, "humerus_l": 20}
+_J = {
+    "pelvis": 0,
+    "femur_r": 1,
+    "femur_l": 6,
+    "lumbar_body": 11,
+    "thorax": 12,
+    "scapula_r": 14,
+    "humerus_r": 15,
+    "scapula_l": 19,
+    "humerus_l": 20,
+}
 
 # Rajagopal coordinates, in the model's CoordinateSet order.
 RAJAGOPAL_COORDINATES: tuple[str, ...] = (
-    "pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz",
-    "hip_flexion_r", "hip_adduction_r", "hip_rotation_r", "knee_angle_r", "ankle_angle_r", "subtalar_angle_r",
+    "pelvis_tilt",
+    "pelvis_list",
+    "pelvis_rotation",
+    "pelvis_tx",
+    "pelvis_ty",
+    "pelvis_tz",
+    "hip_flexion_r",
+    "hip_adduction_r",
+    "hip_rotation_r",
+    "knee_angle_r",
+    "ankle_angle_r",
+    "subtalar_angle_r",
     "mtp_angle_r",
-    "hip_flexion_l", "hip_adduction_l", "hip_rotation_l", "knee_angle_l", "ankle_angle_l", "subtalar_angle_l",
+    "hip_flexion_l",
+    "hip_adduction_l",
+    "hip_rotation_l",
+    "knee_angle_l",
+    "ankle_angle_l",
+    "subtalar_angle_l",
     "mtp_angle_l",
-    "lumbar_extension", "lumbar_bending", "lumbar_rotation",
-    "arm_flex_r", "arm_add_r", "arm_rot_r", "elbow_flex_r", "pro_sup_r", "wrist_flex_r", "wrist_dev_r",
-    "arm_flex_l", "arm_add_l", "arm_rot_l", "elbow_flex_l", "pro_sup_l", "wrist_flex_l", "wrist_dev_l",
+    "lumbar_extension",
+    "lumbar_bending",
+    "lumbar_rotation",
+    "arm_flex_r",
+    "arm_add_r",
+    "arm_rot_r",
+    "elbow_flex_r",
+    "pro_sup_r",
+    "wrist_flex_r",
+    "wrist_dev_r",
+    "arm_flex_l",
+    "arm_add_l",
+    "arm_rot_l",
+    "elbow_flex_l",
+    "pro_sup_l",
+    "wrist_flex_l",
+    "wrist_dev_l",
 )
 TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 
 # Rajagopal name <- SKEL name for the copied DoFs (same meaning, same sign, same zero).
 COPIED: dict[str, str] = {
-    **{f"{n}_{s}": f"{n}_{s}" for s in "rl" for n in ("knee_angle", "ankle_angle", "subtalar_angle", "mtp_angle",
-                                                       "pro_sup")},
+    **{
+        f"{n}_{s}": f"{n}_{s}"
+        for s in "rl"
+        for n in ("knee_angle", "ankle_angle", "subtalar_angle", "mtp_angle", "pro_sup")
+    },
     **{f"elbow_flex_{s}": f"elbow_flexion_{s}" for s in "rl"},
     **{f"wrist_flex_{s}": f"wrist_flexion_{s}" for s in "rl"},
     **{f"wrist_dev_{s}": f"wrist_deviation_{s}" for s in "rl"},
@@ -71,16 +112,28 @@ class Offset:
 
 # The table that docs/biomechanics-export.md reproduces (a test keeps them in step).
 OFFSETS: tuple[Offset, ...] = (
-    Offset("pelvis_tilt/list/rotation", "pelvis orientation in the OpenSim ground", 0.0,
-           "re-extracted as body-fixed Z-X-Y from the world orientation of the pelvis"),
+    Offset(
+        "pelvis_tilt/list/rotation",
+        "pelvis orientation in the OpenSim ground",
+        0.0,
+        "re-extracted as body-fixed Z-X-Y from the world orientation of the pelvis",
+    ),
     Offset("pelvis_tx/ty/tz", "joints_world[:, 0] (Blender z up) -> (x, z, -y)", 0.0, "metres"),
     Offset("hip_flexion/adduction/rotation_r/_l", "hip_* (SKEL)", 0.0, "re-sequenced to body-fixed Z-X-Y"),
     Offset("knee_angle, ankle_angle, subtalar_angle, mtp_angle, pro_sup", "same name", 0.0, "copied"),
-    Offset("lumbar_extension/bending/rotation", "lumbar_* and thorax_* together", 0.0,
-           "single back joint; re-sequenced to Z-X-Y"),
+    Offset(
+        "lumbar_extension/bending/rotation",
+        "lumbar_* and thorax_* together",
+        0.0,
+        "single back joint; re-sequenced to Z-X-Y",
+    ),
     Offset("arm_flex_r/_l", "scapula_* and shoulder_*_x/y/z together", 0.0, "humerus relative to the thorax"),
-    Offset("arm_add_r/_l", "scapula_* and shoulder_*_x/y/z together", ARM_REST_ADD_DEG,
-           "SKEL q = 0 is a T-pose (arms abducted 90 deg); Rajagopal 0 has the arms down"),
+    Offset(
+        "arm_add_r/_l",
+        "scapula_* and shoulder_*_x/y/z together",
+        ARM_REST_ADD_DEG,
+        "SKEL q = 0 is a T-pose (arms abducted 90 deg); Rajagopal 0 has the arms down",
+    ),
     Offset("arm_rot_r/_l", "scapula_* and shoulder_*_x/y/z together", 0.0, "humerus relative to the thorax"),
     Offset("elbow_flex", "elbow_flexion", 0.0, "copied"),
     Offset("wrist_flex / wrist_dev", "wrist_flexion / wrist_deviation", 0.0, "copied"),
@@ -95,8 +148,10 @@ def _check_tree(result: Mapping[str, np.ndarray]) -> None:
     names = [str(n) for n in result["joint_names"]]
     for name, j in _J.items():
         if j >= len(names) or names[j] != name:
-            raise ExportError(f"result's joint {j} is {names[j] if j < len(names) else None!r}, expected {name!r}: "
-                              "not a SKEL-family result")
+            raise ExportError(
+                f"result's joint {j} is {names[j] if j < len(names) else None!r}, expected {name!r}: "
+                "not a SKEL-family result"
+            )
 
 
 def dof_names(result: Mapping[str, np.ndarray]) -> list[str]:
@@ -130,8 +185,9 @@ def skel_motion(result: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray
 
 
 def _rotations(result: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    rp = joint_rotations_bsm(result["poses"], result["dof_joint"], result["dof_axis"], result["dof_flip"],
-                             len(result["joint_names"]))
+    rp = joint_rotations_bsm(
+        result["poses"], result["dof_joint"], result["dof_axis"], result["dof_flip"], len(result["joint_names"])
+    )
     return rp, local_rotations_model(rp, result["rest_frames"])
 
 
@@ -167,7 +223,10 @@ def rajagopal_motion(result: Mapping[str, np.ndarray]) -> tuple[list[str], np.nd
         s = 1.0 if side == "r" else -1.0
         e = euler_zxy_sequence(rel(_J["pelvis"], (_J[f"femur_{side}"],)))
         out[f"hip_flexion_{side}"], out[f"hip_adduction_{side}"], out[f"hip_rotation_{side}"] = (
-            e[:, 0], s * e[:, 1], s * e[:, 2])
+            e[:, 0],
+            s * e[:, 1],
+            s * e[:, 2],
+        )
 
     # trunk: lumbar then thorax, relative to the pelvis (one back joint in Rajagopal)
     e = euler_zxy_sequence(rel(_J["pelvis"], (_J["lumbar_body"], _J["thorax"])))
