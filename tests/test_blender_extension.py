@@ -95,3 +95,33 @@ def test_batch_script_exit_code(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-c", script, str(tmp_path / "nope.npz"), str(tmp_path / "b.blend")],
                          env=env, capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and "result file not found" in bad.stderr
+
+
+def test_cli_convert_runs_the_backend_and_saves(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`blender --command hsmr convert` with a stand-in backend Python that speaks the protocol."""
+    cli = importlib.import_module("hsmr_blender.cli_command")
+    prepared = tmp_path / "prepared.npz"
+    make_result(prepared, n_frames=4, n_verts=200, body="synthetic")
+    fake = tmp_path / "fakepy"
+    fake.write_text(
+        "#!/bin/sh\n"
+        '[ "$3" = convert ] || exit 9\n'
+        f'cp "{prepared}" "$6"\n'
+        "echo '{\"type\":\"hello\",\"protocol\":1,\"backend_version\":\"fake\"}'\n"
+        "echo '{\"type\":\"progress\",\"stage\":\"fit\",\"frame\":1,\"total\":1}'\n"
+        'echo "{\\"type\\":\\"done\\",\\"result\\":\\"$6\\"}"\n'
+    )
+    fake.chmod(0o755)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    out = tmp_path / "conv.blend"
+    assert cli.run(["convert", str(video), "-o", str(out), "--python", str(fake)]) == 0
+    assert out.is_file() and (tmp_path / "conv.npz").is_file()
+    failing = tmp_path / "failpy"
+    failing.write_text("#!/bin/sh\necho '{\"type\":\"error\",\"message\":\"no person found: choose another clip\"}'\n"
+                       "exit 2\n")
+    failing.chmod(0o755)
+    capsys.readouterr()
+    assert cli.run(["convert", str(video), "-o", str(tmp_path / "f.blend"), "--python", str(failing)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hsmr: error: no person found: choose another clip"]
