@@ -276,3 +276,17 @@ def test_demo_builds_blend_and_renders_a_preview(tmp_path: Path) -> None:
     img = bpy.data.images.load(str(pngs[0]))
     px = np.array(img.pixels[:]).reshape(-1, 4)
     assert px[:, :3].max() > 0.3  # something was drawn (the body and bones over no footage)
+
+
+def test_bone_shapes_point_at_the_child_joint(result: tuple[Path, dict]) -> None:
+    from mathutils import Vector
+
+    path, res = result
+    sc = api.import_result(path, skin=False, camera=False)
+    parents = res["joint_parents"]
+    for j, pb in enumerate(sc.armature.pose.bones):
+        kids = [k for k in range(24) if parents[k] == j]
+        if len(kids) != 1:
+            continue
+        tip = pb.bone.matrix_local @ Vector(pb.custom_shape.data.vertices[5].co)  # the shape's far end
+        np.testing.assert_allclose(list(tip), res["rest_joints"][kids[0]], atol=1e-4)

@@ -12,23 +12,24 @@ from .keyframes import ActionWriter
 BONE_SHAPE_NAME = "HSMR bone shape"
 
 
-def _bone_shape(collection: bpy.types.Collection) -> bpy.types.Object:
-    """An octahedral bone drawn along +Y (length 1): used to draw each bone toward its child joint."""
-    me = bpy.data.meshes.new(BONE_SHAPE_NAME)
+def _bone_shape(name: str, collection: bpy.types.Collection, direction: np.ndarray, length: float) -> bpy.types.Object:
+    """An octahedral bone from the bone's head toward ``direction`` (bone-local), ``length`` long.
+
+    The bone's own Y axis is fixed by its DoF axes; its custom shape shows where the child joint is. The shape
+    is baked into the mesh (no custom-shape rotation: Blender reads that Euler in the bone's rotation mode).
+    """
     w = 0.1
-    verts = [(0, 0, 0), (w, w, 0), (-w, w, 0), (0, w, w), (0, w, -w), (0, 1, 0)]
+    base = np.array([(0, 0, 0), (w, w, 0), (-w, w, 0), (0, w, w), (0, w, -w), (0, 1, 0)], dtype=np.float64)
+    rot = np.array(Vector((0.0, 1.0, 0.0)).rotation_difference(Vector(direction.tolist())).to_matrix())
+    verts = (base * length) @ rot.T
     edges = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 3), (3, 2), (2, 4), (4, 1), (5, 1), (5, 2), (5, 3), (5, 4)]
-    me.from_pydata(verts, edges, [])
-    ob = bpy.data.objects.new(BONE_SHAPE_NAME, me)
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(verts.tolist(), edges, [])
+    ob = bpy.data.objects.new(name, me)
     collection.objects.link(ob)
     ob.hide_viewport = True
     ob.hide_render = True
     return ob
-
-
-def _align_y(direction: np.ndarray) -> Matrix:
-    """Rotation taking +Y to ``direction``."""
-    return Vector((0.0, 1.0, 0.0)).rotation_difference(Vector(direction.tolist())).to_matrix()
 
 
 def build_armature(
@@ -70,7 +71,10 @@ def build_armature(
         bpy.ops.object.mode_set(mode="OBJECT")
         view_layer.objects.active = prev_active
 
-    shape = _bone_shape(collection)
+    shapes = bpy.data.collections.new(f"{name} bone shapes")
+    collection.children.link(shapes)
+    shapes.hide_viewport = True
+    shapes.hide_render = True
     for b in layout:
         pb = arm.pose.bones[b.name]
         pb.rotation_mode = b.euler_order
@@ -81,10 +85,8 @@ def build_armature(
         # which SKEL DoF each unlocked channel is (Bone properties > Custom Properties; Graph Editor shows X/Y/Z)
         pb["SKEL DoFs"] = ", ".join(f"{'XYZ'[ch]}: {dof_names[d]}" for d, ch in zip(b.dofs, b.channels, strict=True))
         # draw the bone toward its child joint even where the DoF axes fix the bone's Y elsewhere
-        pb.custom_shape = shape
+        pb.custom_shape = _bone_shape(f"{BONE_SHAPE_NAME} {b.name}", shapes, b.display_dir, b.display_length)
         pb.use_custom_shape_bone_size = False
-        pb.custom_shape_rotation_euler = _align_y(b.display_dir).to_euler("XYZ")
-        pb.custom_shape_scale_xyz = (b.display_length,) * 3
         limited = [(dof, ch) for dof, ch in zip(b.dofs, b.channels, strict=True) if np.all(np.isfinite(limits[dof]))]
         if not limited:
             continue
