@@ -111,8 +111,17 @@ def cmd_test(args: list[str]) -> int:
 
 
 def cmd_demo(args: list[str]) -> int:
+    """Footage -> result file (backend), then result -> demo.blend + rendered preview (Blender)."""
     ensure_venv()
-    return run([venv_python(), "-m", "hsmr_backend.demo", *args], env=env_with_paths())
+    out = ROOT / "demo_output"
+    rc = run([venv_python(), "-m", "hsmr_backend.demo", "--out", out, *args], env=env_with_paths())
+    if rc != 0:
+        return rc
+    rc = run([venv_python(), "-m", "hsmr_blender.demo", out / "sample_clip.npz", "--out", out / "blender"],
+             env=env_with_paths())
+    if rc == 0:
+        print(f"\ndemo: open {out / 'blender' / 'demo.blend'} in Blender; preview: {out / 'blender' / 'preview.mp4'}")
+    return rc
 
 
 def cmd_bench(args: list[str]) -> int:
