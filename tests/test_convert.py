@@ -260,12 +260,15 @@ def test_cli_json_progress_is_a_clean_protocol_stream(clip, tmp_path):
 @pytest.mark.skipif(not all(
     (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit.py", "world.py", "skel/landmarks.py")
 ), reason="the fitter / world frame / landmark regressor parts are not merged yet")
+@pytest.mark.slow
 def test_real_parts_end_to_end(clip, tmp_path):
     from hsmr_backend.convert import ConvertOptions, convert
 
     out = tmp_path / "real.npz"
-    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:20", overlay=True, plot=True))
+    s = convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:12", overlay=True, plot=True))
+    assert len(s.outputs) == 3 and all(Path(p).is_file() for p in s.outputs)
     r = result_format.load(out)
+    assert r["valid"].all() and str(r["body"]) == "open"
     lim = r["dof_limits"]
     finite = np.isfinite(lim).all(1)
     q = r["poses"][:, finite]
