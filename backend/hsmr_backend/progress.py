@@ -87,9 +87,10 @@ class Reporter:
             if total > 0:
                 n = 30
                 k = min(n, int(n * frame / total))
-                line = f"\r{stage:>10} [{'#' * k}{'.' * (n - k)}] {frame}/{total} {fps:5.1f} fr/s"
+                rate = f" {fps:5.1f}/s" if total >= 5 else ""  # a few big steps (fit windows): no rate
+                line = f"\r{stage:>10} [{'#' * k}{'.' * (n - k)}] {frame}/{total}{rate}"
             else:
-                line = f"\r{stage:>10} {frame} {fps:5.1f} fr/s"
+                line = f"\r{stage:>10} {frame} {fps:5.1f}/s"
             self.err.write(line)
             self.err.flush()
             self._bar_open = True
