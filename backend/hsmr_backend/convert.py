@@ -343,7 +343,10 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
         reporter("hsmr", done, n)
     run()
     reporter("hsmr", n, n)
-    return {"poses": poses, "betas": betas, "cam_t": cam_t, "valid": track.valid.copy()}
+    # frames without the subject get interpolated predictions (a start for the fit, never data)
+    ok = track.valid
+    return {"poses": T.bridge(poses, ok), "betas": T.bridge(betas, ok), "cam_t": T.bridge(cam_t, ok),
+            "valid": ok.copy()}
 
 
 # ---------------------------------------------------------------- the job
