@@ -112,6 +112,18 @@ def set_scene_fps(scene: bpy.types.Scene, fps: float) -> None:
     scene.render.fps_base = n / fps
 
 
+def load_result(path: Path) -> dict[str, np.ndarray]:
+    """The validated result file, or HsmrImportError with one line that says what to do."""
+    try:
+        return result_format.load(path)
+    except result_format.ResultFileError as e:
+        msg = str(e) if len(str(e)) < 160 else str(e)[:150] + "…"
+        if "update the add-on" in msg or "convert the clip again" in msg or "not found" in msg:
+            raise HsmrImportError(msg) from None
+        raise HsmrImportError(f"{path.name}: {msg}; the file is damaged or not a result file: convert the "
+                              "footage again") from None
+
+
 def import_result(
     path: str | os.PathLike,
     *,
@@ -133,10 +145,7 @@ def import_result(
     raises after the named step to check that.
     """
     path = Path(path)
-    try:
-        res = result_format.load(path)
-    except result_format.ResultFileError as e:
-        raise HsmrImportError(str(e)) from None
+    res = load_result(path)
     scene = scene or bpy.context.scene
     name = name or f"HSMR {path.stem}"
     view_layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]

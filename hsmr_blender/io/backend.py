@@ -7,12 +7,14 @@ thread moves lines into a queue, so a Blender modal timer can ``poll()`` without
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,24 +66,51 @@ class Event:
     text: str = ""
 
 
-class BackendProcess:
-    """A running backend. ``poll()`` never blocks; ``cancel()`` stops it."""
+DEFAULT_STALL_S = 120.0  # generous: loading the HSMR network on a slow disk takes a while
+LOG_NAME = "hsmr_backend.log"
 
-    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+
+def default_log_path() -> Path:
+    """Where the backend's stderr goes when the caller names no file (the panel shows the path)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / LOG_NAME
+
+
+class BackendProcess:
+    """A running backend. ``poll()`` never blocks; ``cancel()`` stops it.
+
+    Its stderr is copied to ``log_path`` (a file the user can open). A backend that sends no line for
+    ``stall_s`` seconds while alive is stopped and reported as hung; one that exits without ``done`` is
+    reported with its exit code and the last stderr line; the first message must be a ``hello`` of our
+    protocol version.
+    """
+
+    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None,
+                 *, stall_s: float | None = DEFAULT_STALL_S, log_path: str | os.PathLike | None = None) -> None:
         self.cmd = list(cmd)
         self._q: queue.Queue[Event | None] = queue.Queue()
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.result: str | None = None
         self.error: str | None = None
         self.progress: tuple[str, int, int] = ("starting", 0, 0)
+        self.stall_s = stall_s
+        self.log_path = Path(log_path) if log_path else default_log_path()
         self._hello = False
         self._cancelled = False
+        self._last_line = time.monotonic()
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        except OSError:
+            self._log = None  # a log we cannot write must not stop the run; the tail is still kept
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own backend, argv list, no shell
                 self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
                 cwd=cwd, bufsize=0,
             )
         except OSError as e:
+            self._close_log()
             raise BackendError(
                 f"could not start the backend ({e.strerror}: {self.cmd[0]}): set up the backend in the add-on "
                 "preferences"
@@ -96,22 +125,34 @@ class BackendProcess:
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            line = raw.rstrip(b"\r\n")
-            if not line:
-                continue
-            try:
-                self._q.put(Event(protocol.parse_line(line)))
-            except protocol.ProtocolError:
-                self._q.put(Event(None, line.decode("utf-8", "replace")))
+            self._last_line = time.monotonic()
+            if raw.strip():
+                self._q.put(line_event(raw))
         self._q.put(None)
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            self.stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+        try:
+            for raw in self.proc.stderr:
+                text = raw.decode("utf-8", "replace").rstrip()
+                self.stderr_tail.append(text)
+                if self._log is not None:
+                    try:
+                        self._log.write(text + "\n")
+                        self._log.flush()
+                    except (OSError, ValueError):  # full disk or closed: keep reading so the child never blocks
+                        pass
+        finally:
+            self._close_log()
+
+    def _close_log(self) -> None:
+        log, self._log = self._log, None
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
 
     def poll(self) -> list[Event]:
-        """Events that arrived since the last call (never waits)."""
+        """Events that arrived since the last call (never waits); also notices a hung backend."""
         out: list[Event] = []
         while True:
             try:
@@ -122,7 +163,23 @@ class BackendProcess:
                 continue
             self._apply(ev)
             out.append(ev)
+        self._check_stall()
         return out
+
+    def _check_stall(self) -> None:
+        if self.stall_s is None or self.error is not None or self._cancelled or not self.running:
+            return
+        quiet = time.monotonic() - self._last_line
+        if quiet > self.stall_s:
+            stage = self.progress[0]
+            self._fail(f"the backend sent nothing for {quiet:.0f} s during '{stage}' and was stopped as hung: "
+                       f"see the log {self.log_path}, then run again (or raise the time-out in the preferences)")
+
+    def _fail(self, message: str) -> None:
+        """Record the first failure and stop the process (it is not waited on any further)."""
+        if self.error is None:
+            self.error = message
+        self.cancel()
 
     def _apply(self, ev: Event) -> None:
         msg = ev.message
@@ -130,13 +187,12 @@ class BackendProcess:
             return
         if not self._hello:
             self._hello = True
-            if msg.type == "hello":
-                try:
-                    protocol.check_hello(msg)
-                except protocol.ProtocolError as e:
-                    self.error = str(e)
-                    self.cancel()
-                return
+            try:
+                protocol.check_hello(msg)
+            except protocol.ProtocolError as e:
+                self._fail(f"{e}: the backend environment does not match this add-on; set it up again in the "
+                           "preferences" if msg.type != "hello" else str(e))
+            return
         if msg.type == "progress":
             self.progress = (msg["stage"], msg["frame"], msg["total"])
         elif msg.type == "done":
@@ -174,18 +230,31 @@ class BackendProcess:
         rc = self.proc.returncode
         if rc != 0 or self.result is None:
             last = next((s for s in reversed(self.stderr_tail) if s.strip()), "")
-            why = f": {last}" if last else ""
-            raise BackendError(f"the backend stopped with exit code {rc}{why} (check the backend set-up in the "
-                               "preferences)")
+            why = f": {last[:200]}" if last else ""
+            if not self._hello:  # never got as far as the handshake: the environment, not the footage
+                raise BackendError(f"the backend did not start (exit code {rc}{why}): set up the backend in the "
+                                   f"add-on preferences; full log: {self.log_path}")
+            if rc == 0:
+                raise BackendError(f"the backend ended without a result{why}: run again; full log: {self.log_path}")
+            raise BackendError(f"the backend stopped with exit code {rc}{why}: run again to resume from the "
+                               f"finished frames; full log: {self.log_path}")
         return self.result
 
 
-def run_blocking(cmd: Sequence[str], on_event: Callable[[Event], Any] | None = None, poll_s: float = 0.1,
-                 env: dict[str, str] | None = None) -> str:
-    """Run to the end (batch use): prints progress lines when no callback is given; returns the result path."""
-    import time
+def line_event(raw: bytes) -> Event:
+    """One stdout line -> a protocol message, or a text event for anything else (never raises)."""
+    line = raw.rstrip(b"\r\n")
+    try:
+        return Event(protocol.parse_line(line))
+    except protocol.ProtocolError:
+        return Event(None, line.decode("utf-8", "replace")[:500])
 
-    p = BackendProcess(cmd, env=env)
+
+def run_blocking(cmd: Sequence[str], on_event: Callable[[Event], Any] | None = None, poll_s: float = 0.1,
+                 env: dict[str, str] | None = None, stall_s: float | None = DEFAULT_STALL_S,
+                 log_path: str | os.PathLike | None = None) -> str:
+    """Run to the end (batch use): prints progress lines when no callback is given; returns the result path."""
+    p = BackendProcess(cmd, env=env, stall_s=stall_s, log_path=log_path)
     while not p.finished():
         for ev in p.poll():
             if on_event is not None:

@@ -187,6 +187,8 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ResultFileError(f"result file not found: {path}")
+    if not zipfile.is_zipfile(path):  # checked first: np.load would try to unpickle anything else
+        raise ResultFileError(f"result file {path} is truncated or not an .npz; convert the clip again")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
