@@ -361,5 +361,5 @@ def convert(video: str | os.PathLike, result_path: str | os.PathLike, *, python:
     from .io import backend
 
     cmd = backend.convert_command(video, result_path, python=python, **(options or {}))
-    backend.run_blocking(cmd, on_event=on_progress)
+    backend.run_blocking(cmd, on_event=on_progress, log_path=Path(result_path).with_suffix(".log"))
     return import_result(result_path, footage=video, **import_kw)

@@ -44,6 +44,7 @@ class HsmrSettings(bpy.types.PropertyGroup):
     running: BoolProperty(default=False)  # type: ignore[valid-type]
     progress: FloatProperty(default=0.0, subtype="PERCENTAGE", min=0, max=100)  # type: ignore[valid-type]
     status: StringProperty(default="")  # type: ignore[valid-type]
+    log_path: StringProperty(default="")  # type: ignore[valid-type]  # the last run's backend log
 
 
 def import_options(s: HsmrSettings) -> dict[str, bool]:
@@ -90,7 +91,9 @@ class HSMR_OT_run(bpy.types.Operator):
                 footage, result, python=preferences.backend_python(context), mode=s.mode, body=body,
                 device=s.device, start=s.frame_start if s.use_range else None,
                 end=s.frame_end if s.use_range else None, smoothing=s.smoothing)
-            self._proc = backend.BackendProcess(cmd)
+            log = result.with_suffix(".log")
+            self._proc = backend.BackendProcess(cmd, stall_s=preferences.stall_seconds(context), log_path=log)
+            s.log_path = str(self._proc.log_path)
         except backend.BackendError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -152,6 +155,25 @@ class HSMR_OT_cancel(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         context.scene.hsmr.running = False  # the modal operator sees it on its next tick and stops the process
+        return {"FINISHED"}
+
+
+class HSMR_OT_open_log(bpy.types.Operator):
+    """Open the backend's log (its stderr) of the last run"""
+
+    bl_idname = "hsmr.open_log"
+    bl_label = "Open log"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bool(context.scene.hsmr.log_path)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = context.scene.hsmr.log_path
+        if not os.path.isfile(path):
+            self.report({"ERROR"}, f"no log at {path}: run a conversion first")
+            return {"CANCELLED"}
+        bpy.ops.wm.path_open(filepath=path)
         return {"FINISHED"}
 
 
@@ -219,7 +241,7 @@ class HSMR_OT_export(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HsmrSettings, HSMR_OT_run, HSMR_OT_cancel, HSMR_OT_import_result, HSMR_OT_export)
+CLASSES = (HsmrSettings, HSMR_OT_run, HSMR_OT_cancel, HSMR_OT_open_log, HSMR_OT_import_result, HSMR_OT_export)
 
 
 def register() -> None:

@@ -47,6 +47,10 @@ class HSMR_PT_main(bpy.types.Panel):
             col.operator("hsmr.run", icon="PLAY")
             if s.status:
                 col.label(text=s.status)
+        if s.log_path:
+            row = col.row(align=True)
+            row.label(text=f"Log: {s.log_path}")
+            row.operator("hsmr.open_log", text="", icon="TEXT")
         col.separator()
         col.operator("hsmr.import_result", icon="IMPORT")
         ob = context.active_object

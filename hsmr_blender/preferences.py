@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import EnumProperty, FloatProperty, StringProperty
 
 from .io import backend
 
@@ -27,6 +27,11 @@ def prefs(context: bpy.types.Context | None = None) -> HsmrPreferences | None:
     context = context or bpy.context
     addon = context.preferences.addons.get(PACKAGE)
     return addon.preferences if addon else None  # type: ignore[return-value]
+
+
+def stall_seconds(context: bpy.types.Context | None = None) -> float:
+    p = prefs(context)
+    return float(p.stall_seconds) if p is not None else backend.DEFAULT_STALL_S
 
 
 def backend_python(context: bpy.types.Context | None = None) -> str:
@@ -60,6 +65,10 @@ class HsmrPreferences(bpy.types.AddonPreferences):
         name="SKEL model", subtype="FILE_PATH", default="",
         description="Your own skel_male.pkl / skel_female.pkl (from skel.is.tue.mpg.de; never bundled)",
     )
+    stall_seconds: FloatProperty(  # type: ignore[valid-type]
+        name="Hung after (s)", default=backend.DEFAULT_STALL_S, min=10.0, max=3600.0,
+        description="Stop the backend and report it as hung when it sends nothing for this long",
+    )
     check_report: StringProperty(default="")  # type: ignore[valid-type]
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -73,6 +82,7 @@ class HsmrPreferences(bpy.types.AddonPreferences):
             row.operator("hsmr.setup_backend", icon="CONSOLE")
             row.label(text=str(user_dir() / "backend-env"))
         layout.prop(self, "skel_path")
+        layout.prop(self, "stall_seconds")
         layout.operator("hsmr.check_backend", icon="CHECKMARK")
         for line in self.check_report.split("; "):
             if line:

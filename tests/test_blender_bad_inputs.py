@@ -217,3 +217,22 @@ def test_bad_result_file_builds_nothing(good: Path, tmp_path: Path, kind: str) -
 def test_result_reader_agrees_between_backend_and_addon(good: Path) -> None:
     res = result_format.load(good)
     assert res["poses"].shape == (6, 46) and np.isfinite(res["poses"]).all()
+
+
+def test_open_log_operator_and_hang_time_out_setting(tmp_path: Path) -> None:
+    import hsmr_blender
+    from hsmr_blender import preferences
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    hsmr_blender.register()
+    try:
+        s = bpy.context.scene.hsmr
+        assert not bpy.ops.hsmr.open_log.poll()  # nothing run yet: the button is greyed out
+        s.log_path = str(tmp_path / "gone.log")
+        assert bpy.ops.hsmr.open_log.poll()
+        with pytest.raises(RuntimeError, match="no log at .*run a conversion first"):
+            bpy.ops.hsmr.open_log()
+        assert preferences.stall_seconds(bpy.context) == backend.DEFAULT_STALL_S
+        assert "stall_seconds" in preferences.HsmrPreferences.__annotations__
+    finally:
+        hsmr_blender.unregister()
