@@ -12,6 +12,7 @@ Exit status 0 only on success. Expected failures print one line (what is wrong, 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -91,6 +92,21 @@ def run_convert(args: argparse.Namespace):
     except KeyboardInterrupt:
         reporter.error("cancelled; run the same command again to resume from the finished frames")
         return 130, None
+    except BrokenPipeError:  # whoever read our progress lines (the add-on, Blender) is gone
+        reporter.error("the program reading the progress stopped (closed?); run again to resume from the "
+                       "finished frames")
+        return 130, None
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = e.filename or os.path.dirname(os.path.abspath(args.output))
+            reporter.error(f"the disk is full (writing {where}): free some space or choose another -o, then run "
+                           "the same command again to resume from the finished frames")
+            return 1, None
+        if os.environ.get("HSMR_DEBUG"):
+            raise
+        reporter.error(f"{e.strerror or e}: {e.filename or ''} (check the path, permissions and free space, then "
+                       "run again)")
+        return 1, None
     except MemoryError:
         reporter.error("out of memory: use --frames/--stride for a shorter piece, or a machine with more memory")
         return 1, None
@@ -115,6 +131,12 @@ def _convert_inner(args: argparse.Namespace, reporter):
 
         expected += (SkelFileError,)
     except ImportError:
+        pass
+    try:
+        from .hsmr.load import HSMRWeightsError
+
+        expected += (HSMRWeightsError,)
+    except ImportError:  # a backend without torch still runs keypoints mode
         pass
     if args.stride < 1:
         reporter.error(f"--stride must be 1 or more (got {args.stride})")

@@ -307,7 +307,12 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
 
     from .hsmr.predictor import HSMRPredictor
 
-    predictor = HSMRPredictor(weights, device=device)
+    try:
+        predictor = HSMRPredictor(weights, device=device)
+    except (OSError, ValueError, RuntimeError) as e:  # HSMRWeightsError is a RuntimeError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConvertError(f"cannot load the HSMR weights: {msg} (fix --weights / $HSMR_WEIGHTS or use --mode "
+                           "keypoints)") from None
     n = len(track)
     poses = np.zeros((n, dofs.N_DOFS), np.float32)
     betas = np.zeros((n, 10), np.float32)
@@ -366,6 +371,21 @@ def output_paths(result: str | os.PathLike) -> dict[str, Path]:
             "work": Path(f"{r}.work")}
 
 
+def _decode_shortfall(source: V.FrameSource, frame_range: V.FrameRange, track: L.LandmarkTrack) -> str | None:
+    """A warning when decoding stopped well before the frames the container announced (a damaged file)."""
+    if not isinstance(source, V.VideoFileSource) or not source.n_frames or not len(track):
+        return None
+    expected = frame_range.indices(source.n_frames)
+    if not len(expected):
+        return None
+    last = int(track.frame_index[-1])
+    missing = len(range(last + frame_range.stride, expected[-1] + 1, frame_range.stride))
+    if missing <= max(2, len(expected) // 100):  # containers' frame counts are often off by a frame or two
+        return None
+    return (f"the video could only be decoded up to frame {last} of {source.n_frames}: the file is damaged or cut "
+            f"short after that point; converted the first part (re-export or re-copy the file for the rest)")
+
+
 def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSummary:
     reporter = reporter or Reporter("none")
     t_start = time.perf_counter()
@@ -414,6 +434,15 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     reporter.info(track.subject_note)
     if not len(track):
         raise ConvertError("no frames could be decoded: the file may be damaged or the range empty")
+    short = _decode_shortfall(source, frame_range, track)
+    if short:
+        reporter.info(short, level="warning")
+    vfr = source.variable_rate() if isinstance(source, V.VideoFileSource) else None
+    if vfr is not None:
+        reporter.info(
+            f"variable frame rate footage (frames {vfr[0]:.0f}-{vfr[1]:.0f} ms apart): times assume a steady "
+            f"{source.fps:.3g} fps, so timing is approximate; for exact timing re-encode at a constant rate "
+            "(e.g. ffmpeg -i IN -vsync cfr OUT.mp4)", level="warning")
     lost = int((~track.valid).sum())
     if lost:
         reporter.info(f"subject not found in {lost} of {len(track)} frames: those are marked invalid and bridged",
@@ -463,6 +492,10 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
         "world_notes": getattr(world, "notes", None),
     }
+    if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
+        ts = source.timestamps_ms  # type: ignore[attr-defined]
+        meta["variable_frame_rate"] = True
+        meta["timestamps_ms"] = [ts.get(int(i)) for i in track.frame_index]
     arrays = assemble(track, fit, world, model, camera, meta, body)
     result_format.save(paths["result"], arrays)
     timings["save"] = time.perf_counter() - t0

@@ -18,6 +18,7 @@ so people are handled here:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -344,10 +345,9 @@ class WorkDir:
     def save_chunk(self, n: int, arrays: dict[str, np.ndarray], state: TrackerState) -> None:
         data = dict(arrays)
         data.update({f"state_{k}": v for k, v in state.to_arrays().items()})
-        fd, tmp = tempfile.mkstemp(prefix="chunk.", suffix=".tmp", dir=self.path)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **data)
-        os.replace(tmp, self.path / f"chunk_{n:06d}.npz")
+        buf = io.BytesIO()
+        np.savez(buf, **data)
+        _atomic_write(self.path / f"chunk_{n:06d}.npz", buf.getvalue())
 
     def remove(self) -> None:
         if self.path.is_dir():
@@ -357,10 +357,18 @@ class WorkDir:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Temporary file, flushed to the disk, then renamed: a crash leaves the old file or the new one, and a failed
+    write (full disk) leaves no temporary file behind."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------- the whole stage

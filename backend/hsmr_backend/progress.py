@@ -11,6 +11,7 @@ real stdout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -120,6 +121,8 @@ class Reporter:
     def error(self, message: str) -> None:
         self._close_bar()
         if self.mode == "json":
-            self._emit("error", stage="error", message=message)
+            # the reader may be gone (broken pipe, closed stream): stderr below still has the line
+            with contextlib.suppress(OSError, ValueError):
+                self._emit("error", stage="error", message=message)
         self.err.write(f"hsmr-backend: error: {message}\n")
         self.err.flush()

@@ -85,7 +85,8 @@ class VideoFileSource(FrameSource):
         self.path = path
         cap = cv2.VideoCapture(path)
         if not cap.isOpened():
-            raise VideoError(f"cannot open video {path!r}: the file is unreadable or in a format OpenCV cannot decode")
+            raise VideoError(f"cannot open video {path!r}: it is empty, damaged, incomplete (copy cut short?) or not a "
+                             "video; play it to check, then re-export it (e.g. H.264 .mp4)")
         # Apply the rotation tag ourselves; only when this OpenCV build auto-rotates and will not stop, leave it.
         cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         auto = bool(cap.get(cv2.CAP_PROP_ORIENTATION_AUTO))
@@ -99,6 +100,8 @@ class VideoFileSource(FrameSource):
         self.fps = float(fps_override or (fps if fps and np.isfinite(fps) and fps > 0 else DEFAULT_IMAGE_FPS))
         self.n_frames = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         cap.release()
+        self.timestamps_ms: dict[int, float] = {}  # decoded frame -> its time in the container (VFR check)
+        self.last_decoded = -1
         if w <= 0 or h <= 0:
             raise VideoError(f"video {path!r} reports no picture size: it may be audio-only or damaged")
         self.size = (w, h)
@@ -130,12 +133,29 @@ class VideoFileSource(FrameSource):
                     ok, frame = cap.read()
                     if not ok or frame is None:
                         return
+                    self.timestamps_ms[i] = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+                    self.last_decoded = max(self.last_decoded, i)
                     if self._rot_code is not None:
                         frame = cv2.rotate(frame, self._rot_code)
                     yield i, frame
                 i += 1
         finally:
             cap.release()
+
+
+    def variable_rate(self) -> tuple[float, float] | None:
+        """(shortest, longest) frame interval in ms when the decoded frames' times are not evenly spaced."""
+        idx = np.array(sorted(self.timestamps_ms))
+        if len(idx) < 3:
+            return None
+        ms = np.array([self.timestamps_ms[i] for i in idx])
+        step = np.diff(idx)
+        dt = np.diff(ms) / step
+        ok = (step > 0) & np.isfinite(dt) & (dt > 0)
+        if ok.sum() < 2:
+            return None
+        lo, hi = float(dt[ok].min()), float(dt[ok].max())
+        return (lo, hi) if hi > 1.25 * lo and hi - lo > 2.0 else None
 
 
 class ImageListSource(FrameSource):
