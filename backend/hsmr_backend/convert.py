@@ -117,8 +117,29 @@ def resolve_mode(mode: str, weights: str | None, reporter: Reporter) -> tuple[st
             )
         reporter.info("mode: keypoints (no HSMR weights found; set $HSMR_WEIGHTS to use the network)")
         return "keypoints", None
+    _check_weights_file(found)
     reporter.info(f"mode: hsmr (weights: {found})")
     return "hsmr", found
+
+
+def _check_weights_file(found: Any) -> None:
+    """Cheap checks before the long landmark stage: the release layout and a checkpoint that is a whole zip."""
+    import zipfile
+
+    if str(found).endswith(".onnx"):
+        return
+    try:
+        from .hsmr.load import CKPT_REL, HSMRWeightsError, resolve_release
+    except ImportError:
+        return
+    try:
+        release = resolve_release(found, allow_download=False)
+    except HSMRWeightsError as e:
+        raise ConvertError(f"{e} (or use --mode keypoints)") from None
+    ckpt = release / CKPT_REL
+    if ckpt.is_file() and not zipfile.is_zipfile(ckpt):
+        raise ConvertError(f"{ckpt}: truncated or not a PyTorch checkpoint; download the HSMR release again "
+                           "(or use --mode keypoints)")
 
 
 def body_label(body: str, model: Any = None) -> str:
@@ -413,6 +434,16 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     device = resolve_device(opts.device, reporter)
     mode, weights = resolve_mode(opts.mode, opts.weights, reporter)
     fps = source.fps / frame_range.stride
+    # the body file is checked before the long landmark stage, so a wrong file fails in seconds
+    from .skel import load_body
+
+    try:
+        model = load_body(opts.body)
+    except (OSError, ValueError) as e:
+        why = str(e)
+        if why.startswith(str(opts.body)):  # the body loader already names the file
+            why = why[len(str(opts.body)):].lstrip(": ")
+        raise ConvertError(f"cannot load body {opts.body!r}: {why}") from None
 
     # --- landmarks (resumable)
     t0 = time.perf_counter()
@@ -451,14 +482,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     # --- body, camera, fit, world
     t0 = time.perf_counter()
     from .fit import FitOptions, default_camera, fit_sequence
-    from .skel import load_body
     from .skel.landmarks import load_landmark_regressor
     from .world import to_world
 
-    try:
-        model = load_body(opts.body)
-    except (OSError, ValueError) as e:
-        raise ConvertError(f"cannot load body {opts.body!r}: {e}") from None
     if device == "cuda" and hasattr(model, "to"):
         model = model.to("cuda")
     body = body_label(opts.body, model)

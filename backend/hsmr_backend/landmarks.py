@@ -400,7 +400,8 @@ def _start_subject(
                    "index": f"candidate {k}", "box": "the person in the given box"}[choice.kind]
             others = "; ".join(f"{i}: {T.describe_box(b)}" for i, b in enumerate(boxes) if i != k)
             note = (f"subject: {how} (candidate {k} of {len(boxes)}, box x,y,w,h {T.describe_box(box)}, "
-                    f"first seen at frame {idx})" + (f"; other people: {others}" if others else ""))
+                    f"first seen at frame {idx})"
+                    + (f"; other people: {others} (follow one of them with --subject N)" if others else ""))
             state = TrackerState(box, np.zeros(2), appearance=T.torso_histogram(frame, kp2d))
             return state, note, boxes, (idx, frame)
     finally:

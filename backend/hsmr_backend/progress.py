@@ -55,8 +55,10 @@ class Reporter:
             return
         saved, py_stdout = self._restore
         self._restore = None
-        self.out.flush()
-        self.out.close()
+        with contextlib.suppress(OSError, ValueError):  # a reader that is gone must not turn into a traceback
+            self.out.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.out.close()
         os.dup2(saved, 1)
         os.close(saved)
         sys.stdout = py_stdout
