@@ -1,0 +1,200 @@
+"""Resident memory of the backend converting a long 1080p clip (issue 6: under 3 GB for a 10-minute clip).
+
+    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_memory_long_clip.py   # 1 min, extrapolated
+    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_memory_long_clip.py --minutes 10  # real (slow)
+
+A long clip is made by looping a shared clip (written frame by frame, never held in memory), then
+``hsmr-backend convert`` runs in a child process whose RSS (``/proc/<pid>/status`` VmRSS / VmHWM, or psutil) is
+sampled with its progress lines. Printed: peak RSS per stage, RSS growth per 1,000 frames during the landmark
+stage, and the peak extrapolated to 10 minutes (36,000 frames at 60 fps) -- labelled as an extrapolation unless
+``--minutes 10`` was run.
+
+The fit: with ``--fit real`` the fitter in the source tree runs (slow on a CPU: ~1 frame/s). The default
+``--fit auto`` uses it only when ``--minutes`` is small enough to finish, else the stand-in fit of
+tests/test_convert.py (which holds the same per-frame arrays but does no optimisation); the output says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CLIP = ROOT.parent / "shared" / "footage" / "single_person_cam01.mp4"
+RUNNER = """
+import sys
+sys.path[:0] = [{tests!r}]
+if {standin}:
+    from test_convert import install_standins
+    install_standins()
+from hsmr_backend import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def make_long_clip(src: Path, dst: Path, frames: int, fps: float) -> tuple[int, int]:
+    """Loop ``src`` (forward, then backward, so the motion stays continuous) until ``frames`` are written."""
+    cap = cv2.VideoCapture(str(src))
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    n_src = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    wr = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    written, forward = 0, True
+    while written < frames:
+        cap = cv2.VideoCapture(str(src))
+        buf: list[np.ndarray] = []  # one pass of the short source (100 frames) is reversed in memory, not the clip
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            buf.append(f)
+        cap.release()
+        for f in buf if forward else reversed(buf):
+            if written >= frames:
+                break
+            wr.write(f)
+            written += 1
+        forward = not forward
+    wr.release()
+    return (w, h) if n_src else (0, 0)
+
+
+def _status(pid: int) -> dict[str, int]:
+    try:
+        import psutil  # type: ignore[import-not-found]
+
+        mi = psutil.Process(pid).memory_info()
+        return {"rss": mi.rss, "hwm": getattr(mi, "peak_wset", 0) or mi.rss}
+    except ImportError:
+        pass
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out["rss" if line.startswith("VmRSS") else "hwm"] = int(line.split()[1]) * 1024
+    return out
+
+
+def run(args: argparse.Namespace) -> None:
+    src_fps = cv2.VideoCapture(str(args.clip)).get(cv2.CAP_PROP_FPS) or 30.0
+    fps = args.fps or src_fps
+    n = int(round(args.minutes * 60 * fps))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="hsmr_mem_"))
+    work.mkdir(parents=True, exist_ok=True)
+    clip = work / "long.mp4"
+    t0 = time.perf_counter()
+    size = make_long_clip(args.clip, clip, n, fps)
+    print(f"clip: {n} frames ({args.minutes:g} min at {fps:g} fps), {size[0]}x{size[1]}, "
+          f"{clip.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - t0:.0f} s")
+
+    have_fit = True
+    try:
+        import hsmr_backend.fit  # noqa: F401
+        import hsmr_backend.world  # noqa: F401
+    except ImportError:
+        have_fit = False
+    standin = args.fit == "standin" or (args.fit == "auto" and (not have_fit or n > 600))
+    if args.fit == "real" and not have_fit:
+        sys.exit("--fit real: the fitter (hsmr_backend.fit/world) is not in this source tree")
+    print("fit: " + ("STAND-IN (tests/test_convert.py; no optimisation, same per-frame arrays)" if standin
+                     else "the real fitter"))
+
+    code = RUNNER.format(tests=str(ROOT / "tests"), standin=standin)
+    cmd = [sys.executable, "-c", code, "convert", str(clip), "-o", str(work / "long.npz"), "--progress", "json",
+           "--mode", args.mode, "--no-resume"] + ([] if args.overlay else ["--no-overlay", "--no-plot"])
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend'}{os.pathsep}{ROOT}",
+           "OMP_NUM_THREADS": str(args.threads)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    stage = {"name": "start", "frame": 0}
+    samples: list[tuple[float, str, int, int]] = []  # (t, stage, frame, rss)
+    peak = {"hwm": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set() and proc.poll() is None:
+            try:
+                st = _status(proc.pid)
+            except (OSError, ValueError):
+                break
+            samples.append((time.perf_counter(), stage["name"], stage["frame"], st.get("rss", 0)))
+            peak["hwm"] = max(peak["hwm"], st.get("hwm", 0), st.get("rss", 0))
+            stop.wait(0.25)
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    last_msg = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if msg.get("type") == "progress":
+            stage["name"], stage["frame"] = msg["stage"], msg["frame"]
+        elif msg.get("type") in ("done", "error"):
+            last_msg = msg
+    rc = proc.wait()
+    stop.set()
+    th.join()
+    wall = time.perf_counter() - t0
+    print(f"convert: exit {rc} in {wall:.0f} s; " + (last_msg.get("message", "done") if last_msg else "no final line"))
+    if not samples:
+        sys.exit("no memory samples")
+    mb = 1 / 2**20
+    print(f"peak RSS (VmHWM): {peak['hwm'] * mb:.0f} MB")
+    for name in dict.fromkeys(s[1] for s in samples):
+        rss = [s[3] for s in samples if s[1] == name]
+        print(f"  stage {name:10s} peak {max(rss) * mb:6.0f} MB  ({len(rss)} samples)")
+    lm = np.array([(s[2], s[3]) for s in samples if s[1] == "landmarks" and s[2] > 200], dtype=np.float64)
+    if len(lm) > 10 and np.ptp(lm[:, 0]) > 0:
+        slope = np.polyfit(lm[:, 0], lm[:, 1], 1)[0]
+        per_k = slope * 1000 * mb
+        print(f"landmark stage: RSS growth {per_k:+.2f} MB per 1,000 frames (least squares over {len(lm)} samples "
+              f"from frame 200 to {int(lm[:, 0].max())})")
+        ten = int(10 * 60 * fps)
+        if n >= ten:
+            print(f"10-minute clip measured directly: peak {peak['hwm'] * mb:.0f} MB")
+        else:
+            extra = max(slope, 0.0) * (ten - n) * mb
+            print(f"EXTRAPOLATION to 10 minutes ({ten} frames): peak ~ {peak['hwm'] * mb + extra:.0f} MB "
+                  f"(measured peak + landmark-stage growth x {ten - n} more frames; the fit's own growth with T is "
+                  f"{'not measured (stand-in fit)' if standin else 'included only up to this length'})")
+    if not args.keep:
+        for p in work.glob("long*"):
+            if p.is_file():
+                p.unlink()
+            else:
+                for q in p.iterdir():
+                    q.unlink()
+                p.rmdir()
+        if not args.workdir:
+            work.rmdir()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=1.0, help="clip length (default 1; 10 = the issue's target)")
+    ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="source clip to loop (default: shared cam01)")
+    ap.add_argument("--fps", type=float, default=None, help="frame rate of the long clip (default: the source's)")
+    ap.add_argument("--mode", default="keypoints", choices=("keypoints", "auto", "hsmr"))
+    ap.add_argument("--fit", default="auto", choices=("auto", "real", "standin"))
+    ap.add_argument("--overlay", action="store_true", help="also write the overlay video and the plot")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--keep", action="store_true")
+    run(ap.parse_args())
+
+
+if __name__ == "__main__":
+    main()
