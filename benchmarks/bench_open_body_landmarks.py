@@ -27,8 +27,8 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import mediapipe as mp
 
-    from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, load_landmark_regressor
     from hsmr_backend.skel import SKEL, SkelData
+    from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, load_landmark_regressor
     from hsmr_backend.skel.open_body_build import render
     from hsmr_backend.skel.open_body_build.pictures import posed, poses
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 
 from hsmr_backend.skel import SkelData, load_body
