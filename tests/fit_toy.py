@@ -9,7 +9,7 @@ matches the body model's: ``model(poses, betas, trans, pose_correctives=..., bon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -58,13 +58,13 @@ class ToyOutput:
     joint_offsets: torch.Tensor  # (B,24,3) zeros
 
 
-def _axis_rot(axis: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
-    """Rodrigues for a fixed (not normalised -> normalised here) axis and (B,) angles."""
-    k = axis / axis.norm()
-    kk = torch.zeros(3, 3, dtype=ang.dtype)
-    kk[0, 1], kk[0, 2], kk[1, 0], kk[1, 2], kk[2, 0], kk[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
-    s, c = torch.sin(ang)[:, None, None], torch.cos(ang)[:, None, None]
-    return torch.eye(3, dtype=ang.dtype) + s * kk + (1 - c) * (kk @ kk)
+def _axis_rots(axes: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
+    """Rodrigues for unit axes (D,3) and angles (B,D) -> (B,D,3,3)."""
+    x, y, z = axes[:, 0], axes[:, 1], axes[:, 2]
+    o = torch.zeros_like(x)
+    kk = torch.stack([torch.stack([o, -z, y], -1), torch.stack([z, o, -x], -1), torch.stack([-y, x, o], -1)], -2)
+    s, c = torch.sin(ang)[..., None, None], torch.cos(ang)[..., None, None]
+    return torch.eye(3) + s * kk + (1 - c) * (kk @ kk)
 
 
 class ToyBody(torch.nn.Module):
@@ -76,7 +76,10 @@ class ToyBody(torch.nn.Module):
         self.register_buffer("M", m)
         self.register_buffer("rest", torch.tensor(_REST, dtype=torch.float32))
         self.register_buffer("lm_rest", torch.tensor(LANDMARK_REST, dtype=torch.float32))
-        self.axes = [torch.tensor(d.axis, dtype=torch.float32) for d in DOFS]
+        axes = torch.tensor([d.axis for d in DOFS], dtype=torch.float32)
+        self.register_buffer("axes_n", axes / axes.norm(dim=1, keepdim=True))
+        self.register_buffer("flips", torch.tensor([d.flip for d in DOFS], dtype=torch.float32))
+        self.joint_dofs = [[d.index for d in DOFS if d.joint == j] for j in range(24)]
 
     def shaped_rest(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Stature (beta0) scales everything about the floor; beta1 widens (x)."""
@@ -89,11 +92,11 @@ class ToyBody(torch.nn.Module):
         b = poses.shape[0]
         rest, lm = self.shaped_rest(betas)
         g = []
+        rots = _axis_rots(self.axes_n, poses * self.flips)  # (B,46,3,3), all DoFs at once
         for j, jt in enumerate(JOINTS):
-            rp = torch.eye(3).expand(b, 3, 3)
-            for d in DOFS:
-                if d.joint == j:
-                    rp = _axis_rot(self.axes[d.index], d.flip * poses[:, d.index]) @ rp
+            rp = None
+            for d in self.joint_dofs[j]:
+                rp = rots[:, d] if rp is None else rots[:, d] @ rp
             r = self.M @ rp @ self.M.T
             if jt.parent < 0:
                 t = rest[:, 0]
@@ -123,13 +126,23 @@ class ToyBody(torch.nn.Module):
         )
 
 
+@dataclass(frozen=True)
 class ToyRegressor:
-    """The 33 landmarks are the toy body's 33 skin vertices."""
+    """The 33 landmarks are the toy body's 33 skin vertices (same interface as skel.landmarks)."""
 
-    vertex_ids = np.arange(33)
+    vertex_ids: np.ndarray = field(default_factory=lambda: np.arange(33)[:, None])
+    vertex_weights: np.ndarray = field(default_factory=lambda: np.ones((33, 1), np.float32))
+    joint_weights: np.ndarray = field(default_factory=lambda: np.zeros((33, 24), np.float32))
 
-    def __call__(self, skin_verts: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
-        return skin_verts
+    def apply(self, skin_verts: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
+        ids = torch.as_tensor(self.vertex_ids)
+        picked = skin_verts[..., ids.reshape(-1), :].reshape(*skin_verts.shape[:-2], *ids.shape, 3)
+        vw = torch.as_tensor(self.vertex_weights, dtype=skin_verts.dtype)
+        jw = torch.as_tensor(self.joint_weights, dtype=skin_verts.dtype)
+        return (picked * vw[..., None]).sum(-2) + torch.einsum("lj,...jc->...lc", jw, joints)
+
+    def __call__(self, output) -> torch.Tensor:
+        return self.apply(output.skin_verts, output.joints)
 
 
 assert len(_LM) == 33 and len(PARENTS) == 24

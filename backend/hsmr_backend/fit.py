@@ -24,6 +24,7 @@ overlapping windows, each warm-started from the previous one; overlaps are blend
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import time
@@ -36,6 +37,7 @@ import torch
 
 from .rotations_np import kabsch, orthonormalize, pelvis_angles_sequence, pelvis_matrix
 from .skel.dofs import DOFS, N_DOFS
+from .smoothing import smooth, smooth_points
 
 N_LANDMARKS = 33
 LOWER = np.array([d.lower for d in DOFS])
@@ -138,7 +140,7 @@ class FitOptions:
 
     # temporal smoothing: a cut-off frequency (Hz) for the joint-acceleration term, times a multiplier
     smoothing: float = 1.0  # 0 = independent per-frame fits (still batched)
-    cutoff_hz: float = 8.0
+    cutoff_hz: float = 6.0  # the biomechanics default for gait (Butterworth 6 Hz); raise it for fast motion
     acc_robust_mps2: float = 40.0  # accelerations above this are penalised linearly (fast events survive)
     w_q_acc: float = 0.05  # acceleration of q and the root rotation, relative to the joint term
     # data terms
@@ -157,7 +159,8 @@ class FitOptions:
     root_iterations: int = 15  # per-frame, root only
     pose_iterations: int = 40  # per-frame, 3D directions weighted up, nearly least squares
     iterations: int = 80  # per-frame, final weights
-    temporal_iterations: int = 40  # whole window with the temporal terms
+    temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
+    temporal_iterations: int = 15  # per-frame iterations in each round
     shape_iterations: int = 30
     window: int = 100
     overlap: int = 16
@@ -216,6 +219,16 @@ def clip_to_limits(poses: np.ndarray) -> np.ndarray:
     return q
 
 
+def limits_float32(poses: np.ndarray) -> np.ndarray:
+    """float32 copy whose limited values stay inside [lower, upper] even after rounding to float32."""
+    q = np.asarray(poses, dtype=np.float32).copy()
+    lo, hi = LOWER.astype(np.float32), UPPER.astype(np.float32)
+    lo = np.where(lo < LOWER, np.nextafter(lo, np.float32(np.inf)), lo)  # float32 limit inside the float64 one
+    hi = np.where(hi > UPPER, np.nextafter(hi, np.float32(-np.inf)), hi)
+    q[..., LIMITED] = np.clip(q[..., LIMITED], lo[LIMITED], hi[LIMITED])
+    return q
+
+
 def count_violations(poses: np.ndarray, tol: float = 0.0) -> int:
     """Number of (frame, DoF) values outside their limits by more than ``tol`` radians."""
     q = np.asarray(poses)
@@ -242,28 +255,64 @@ def so3_exp(v: torch.Tensor) -> torch.Tensor:
 
 
 class _Body:
+    """The body model and the landmark regressor behind one call, fast paths used when available:
+    ``model.rest_state(betas)`` once per shape, ``model.pose(rest, ..., skin_vertex_ids=...)`` skinning only
+    the vertices the regressor reads (``hsmr_backend.skel.SKEL``); any model with the SKEL call works too."""
+
     def __init__(self, model: Any, regressor: Any, options: FitOptions) -> None:
         self.model, self.regressor = model, regressor
+        self.dtype, self.device = options.dtype, options.device
+        self.correctives = options.pose_correctives
+        self.fast = hasattr(model, "rest_state") and hasattr(model, "pose")
+        self.sub_regressor, self.skin_ids = regressor, None
+        ids = getattr(regressor, "vertex_ids", None)
+        if ids is not None and hasattr(regressor, "apply") and dataclasses.is_dataclass(regressor):
+            uniq, inv = np.unique(np.asarray(ids), return_inverse=True)
+            self.skin_ids = torch.as_tensor(uniq, dtype=torch.long)
+            self.sub_regressor = dataclasses.replace(regressor, vertex_ids=inv.reshape(np.shape(ids)))
         params = inspect.signature(model.forward if hasattr(model, "forward") else model).parameters
-        self.vertex_ids = getattr(regressor, "vertex_ids", None)
         self.kw: dict[str, Any] = {}
         if "bone_mesh" in params:
             self.kw["bone_mesh"] = False
         if "pose_correctives" in params:
             self.kw["pose_correctives"] = options.pose_correctives
-        if "skin_vertex_ids" in params and self.vertex_ids is not None:
-            self.kw["skin_vertex_ids"] = self.vertex_ids
-        self.dtype, self.device = options.dtype, options.device
+        if "skin_vertex_ids" in params and self.skin_ids is not None:
+            self.kw["skin_vertex_ids"] = self.skin_ids
+        self._rest_cache: tuple[torch.Tensor, Any] | None = None
+
+    def _landmarks(self, out: Any) -> torch.Tensor:
+        reg = self.sub_regressor
+        if hasattr(reg, "apply"):
+            return reg.apply(out.skin_verts, out.joints)
+        return reg(out.skin_verts, out.joints)
+
+    def _rest(self, betas: torch.Tensor) -> Any:
+        if betas.requires_grad:
+            return self.model.rest_state(betas[None])
+        hit = self._rest_cache
+        if hit is None or hit[0].shape != betas.shape or not torch.equal(hit[0], betas):
+            with torch.no_grad():
+                self._rest_cache = hit = (betas.detach().clone(), self.model.rest_state(betas[None]))
+        return hit[1]
+
+    def run(self, q: torch.Tensor, betas: torch.Tensor, trans: torch.Tensor | None = None) -> Any:
+        b = q.shape[0]
+        trans = torch.zeros(b, 3, dtype=q.dtype, device=q.device) if trans is None else trans
+        if self.fast:
+            return self.model.pose(self._rest(betas), q, trans, pose_correctives=self.correctives, bone_mesh=False,
+                                   skin_vertex_ids=self.skin_ids)
+        return self.model(q, betas[None].expand(b, -1), trans, **self.kw)
 
     def __call__(self, q: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """q (B,46), betas (K,) -> joints (B,24,3), landmarks (B,33,3), raw output; trans = 0."""
-        b = q.shape[0]
-        out = self.model(q, betas[None].expand(b, -1), torch.zeros(b, 3, dtype=q.dtype, device=q.device), **self.kw)
-        lm = self.regressor(out.skin_verts, out.joints)
-        return out.joints, lm, out
+        out = self.run(q, betas)
+        return out.joints, self._landmarks(out), out
 
     def rest(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Root pivot J0 (3,) and root rest frame M_0 (3,3) for this shape."""
+        if self.fast:
+            r = self._rest(betas)
+            return r.joints[0, 0], r.rest_frames[0, 0]
         q = torch.zeros(1, N_DOFS, dtype=betas.dtype, device=betas.device)
         out = self.model(q, betas[None], torch.zeros(1, 3, dtype=betas.dtype, device=betas.device), **self.kw)
         return out.joints_tpose[0, 0], out.rest_frames[0, 0]
@@ -444,6 +493,9 @@ class _Problem:
         self.betas = torch.nn.Parameter(betas.detach().clone())
         self._j0: torch.Tensor | None = None
         self.prior_scale = tt(PRIOR_SCALE)
+        self.anchor_j: torch.Tensor | None = None  # (T,24,3) smoothed joints, set by the temporal step
+        self.anchor_q: torch.Tensor | None = None  # (T,43) smoothed body q
+        self.mu, self.mu_q = 1.0, 0.0
         self.q_init = None if q_init is None else tt(q_init)
         self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
 
@@ -488,6 +540,10 @@ class _Problem:
             per_frame = per_frame + self.w.pose * (self.prior_scale * qb**2).sum(1)
         if self.q_init is not None and self.w.init > 0:
             per_frame = per_frame + self.w.init * ((qb - self.q_init) ** 2).sum(1)
+        if self.anchor_j is not None:  # temporal step of the splitting: stay near the smoothed trajectory
+            dj = ((joints - self.anchor_j) ** 2).sum(-1).mean(1) / (NOMINAL_HEIGHT_M * UNIT) ** 2
+            dq = ((qb - self.anchor_q) ** 2).sum(1) / Q_UNIT**2
+            per_frame = per_frame + self.mu * dj + self.mu_q * dq
         if temporal and t >= 3 and self.w.acc > 0:
             acc = (joints[:-2] - 2 * joints[1:-1] + joints[2:]) / (NOMINAL_HEIGHT_M * UNIT)
             pen = _charbonnier((acc**2).sum(-1), self.w.acc_delta).mean(1)
@@ -604,6 +660,34 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         if not bool(accepted.any()):
             break
     return x
+
+
+def _temporal_steps(prob: _Problem, w: _Weights, options: FitOptions, valid: np.ndarray) -> None:
+    """Temporal terms by half-quadratic splitting, so every step stays per-frame or linear.
+
+    The coupled objective  sum_t data_t(x_t) + lam * acc(J(x))  is replaced by
+    sum_t data_t(x_t) + mu |J(x_t) - S_t|^2 + lam' * acc(S), minimised alternately: S by a banded linear
+    solve (robust, IRLS; :mod:`hsmr_backend.smoothing`), x by the batched per-frame L-BFGS. With
+    lam' = lam * mu / (1 + mu) the two objectives have the same minimiser in the linear-Gaussian case.
+    The body q get the same treatment with a small weight (it steadies DoFs the landmarks barely see).
+    """
+    mu = 1.0
+    lam_j = w.acc * mu / (1 + mu)
+    mu_q = w.q_acc / max(w.acc, 1e-12) * 0.1
+    prob.mu, prob.mu_q = mu, mu_q
+    unit = NOMINAL_HEIGHT_M * UNIT
+    weight = valid.astype(np.float64)
+    for _ in range(options.temporal_rounds):
+        with torch.no_grad():
+            _, out = prob.forward(temporal=False)
+        joints = out["joints"].double().cpu().numpy() / unit
+        qb = out["q"][:, 3:].double().cpu().numpy() / Q_UNIT
+        sj = smooth_points(joints, lam_j, weight, delta=w.acc_delta) * unit
+        sq = smooth(qb, lam_j, weight) * Q_UNIT
+        prob.anchor_j = torch.as_tensor(sj, dtype=prob.u.dtype, device=prob.u.device)
+        prob.anchor_q = torch.as_tensor(sq, dtype=prob.u.dtype, device=prob.u.device)
+        prob.optimise_frames(options.temporal_iterations)
+    prob.anchor_j = prob.anchor_q = None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -726,8 +810,8 @@ def fit_sequence(
         prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.iterations)
-        if weights.acc > 0:  # the temporal terms couple frames: one joint L-BFGS from the per-frame solution
-            prob.optimise([prob.r, prob.p, prob.u], options.temporal_iterations)
+        if weights.acc > 0:
+            _temporal_steps(prob, weights, options, data.valid[s:e])
         with torch.no_grad():
             _, out = prob.forward()
         u_w = prob.u.detach().double().cpu().numpy()
@@ -761,7 +845,7 @@ def fit_sequence(
     info["fps"] = fps
     info["options"] = {k_: v for k_, v in vars(options).items() if isinstance(v, int | float | str | bool)}
     return FitResult(
-        poses=poses.astype(np.float32),
+        poses=limits_float32(poses),
         betas=betas.double().cpu().numpy().astype(np.float32),
         trans=trans.astype(np.float32),
         joints_cam=res["joints"],
@@ -784,9 +868,9 @@ def _evaluate(body: _Body, poses: np.ndarray, betas: torch.Tensor, trans: np.nda
         for s in range(0, len(poses), chunk):
             q = torch.as_tensor(poses[s : s + chunk], dtype=dt, device=dev)
             tr = torch.as_tensor(trans[s : s + chunk], dtype=dt, device=dev)
-            out = body.model(q, betas[None].expand(len(q), -1), tr, **body.kw)
+            out = body.run(q, betas, tr)
             joints.append(out.joints.double().cpu().numpy())
-            lms.append(body.regressor(out.skin_verts, out.joints).double().cpu().numpy())
+            lms.append(body._landmarks(out).double().cpu().numpy())
             if getattr(out, "joint_offsets", None) is not None:
                 offs.append(out.joint_offsets.double().cpu().numpy())
     lm = np.concatenate(lms)
