@@ -328,6 +328,7 @@ class _Data:
     conf: torch.Tensor  # (T,33)
     dirs: torch.Tensor  # (T,S,3) unit segment directions from the world landmarks
     dir_w: torch.Tensor  # (T,S)
+    dir_xy: torch.Tensor  # (T,S) weight of the in-image components (segments the image does not show)
     valid: np.ndarray  # (T,)
     scale_px: float  # person height in pixels (clip median)
 
@@ -360,9 +361,13 @@ def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     n = np.linalg.norm(seg, axis=-1)
     ok = (n > 1e-3) & np.isfinite(n) & valid[:, None]
     dirs = np.where(ok[..., None], seg / np.maximum(n, 1e-9)[..., None], 0.0)
-    dir_w = np.where(ok, np.minimum(conf[:, a], conf[:, b]), 0.0)
+    # MediaPipe gives world landmarks for occluded points too (a plausible guess): they keep some weight
+    raw = np.clip(np.nan_to_num(kp2d[..., 2]), 0.0, 1.0)
+    cmin = np.minimum(raw[:, a], raw[:, b])
+    dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0)
+    dir_xy = np.where(ok, 1.0 - cmin, 0.0)  # where the image does not show a segment, its full 3D direction counts
     tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
-    return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), valid & (conf.sum(1) > 0), scale_px)
+    return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), valid & (conf.sum(1) > 0), scale_px)
 
 
 def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -484,7 +489,7 @@ class _Problem:
         self.body, self.cam, self.w = body, camera, weights
         ids = np.arange(sl.start, sl.stop) if frame_ids is None else frame_ids
         self.kp2d, self.conf = data.kp2d[ids], data.conf[ids]
-        self.dirs, self.dir_w = data.dirs[ids], data.dir_w[ids]
+        self.dirs, self.dir_w, self.dir_xy = data.dirs[ids], data.dir_w[ids], data.dir_xy[ids]
         self.scale = data.scale_px
         self.u = torch.nn.Parameter(tt(u0))
         self.r = torch.nn.Parameter(torch.zeros(len(ids), 3, dtype=dt, device=dev))
@@ -533,7 +538,8 @@ class _Problem:
             a, b = torch.as_tensor(np.array(SEGMENTS).T, device=lm.device)
             seg = lm[:, b] - lm[:, a]
             d = seg / seg.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-            dd = (d[..., 2] - self.dirs[..., 2]) ** 2  # relative depth only: x, y come from the image
+            dd = (d[..., 2] - self.dirs[..., 2]) ** 2  # relative depth; x, y come from the image ...
+            dd = dd + self.dir_xy * ((d[..., :2] - self.dirs[..., :2]) ** 2).sum(-1)  # ... when it shows them
             depth = (self.dir_w * dd).sum(1) / self.dir_w.sum(1).clamp(min=1e-6)
             per_frame = per_frame + self.w.depth * depth_scale * depth
         if self.w.pose > 0:
