@@ -154,13 +154,13 @@ class FitOptions:
     w_shape: float = 0.1  # sum beta^2
     n_betas: int = 10
     fit_shape: bool = True
-    shape_frames: int = 24  # frames sampled over the clip to fit the shape on
+    shape_frames: int = 16  # frames sampled over the clip to fit the shape on
     # schedule (L-BFGS iterations per stage)
-    root_iterations: int = 15  # per-frame, root only
-    pose_iterations: int = 40  # per-frame, 3D directions weighted up, nearly least squares
-    iterations: int = 80  # per-frame, final weights
+    root_iterations: int = 10  # per-frame, root only
+    pose_iterations: int = 30  # per-frame, 3D directions weighted up, nearly least squares
+    iterations: int = 60  # per-frame, final weights
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
-    temporal_iterations: int = 15  # per-frame iterations in each round
+    temporal_iterations: int = 12  # per-frame iterations in each round
     shape_iterations: int = 30
     window: int = 100
     overlap: int = 16
@@ -597,7 +597,7 @@ class _Problem:
 
 
 def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 10,
-                  mask: torch.Tensor | None = None) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6) -> torch.Tensor:
     """Minimise ``sum_t fun(x)[t]`` where row t of ``x`` (T,n) only affects ``fun(x)[t]``.
 
     Each row gets its own L-BFGS two-loop recursion and its own backtracking (Armijo) line search, all
@@ -662,9 +662,10 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         if len(s_hist) > history:
             s_hist.pop(0)
             y_hist.pop(0)
+        gain = float((f - f_new2).sum())
         x, f, g = x_new, f_new2, g_new
-        if not bool(accepted.any()):
-            break
+        if not bool(accepted.any()) or gain <= rel_tol * float(f.abs().sum()):
+            break  # converged: the whole batch improved by less than rel_tol
     return x
 
 
