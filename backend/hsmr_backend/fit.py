@@ -147,7 +147,7 @@ class FitOptions:
     w_reproj: float = 1.0
     robust_sigma: float = 0.08  # Geman-McClure scale, fraction of the person's height in pixels
     min_confidence: float = 0.2  # landmarks below this confidence are ignored
-    w_depth: float = 20.0  # depth component of segment directions from MediaPipe world landmarks
+    w_depth: float = 50.0  # depth component of segment directions from MediaPipe world landmarks
     # priors
     w_pose: float = 0.01  # pull of q (body DoFs, radians^2) towards zero
     w_init: float = 0.1  # pull towards the per-frame HSMR q (radians^2) when ``init`` is given
@@ -201,7 +201,7 @@ def q_from_u(u: torch.Tensor) -> torch.Tensor:
     return torch.where(lim, mid + half * torch.sin(u), u)
 
 
-def u_from_q(q_body: np.ndarray, margin: float = 0.01) -> np.ndarray:
+def u_from_q(q_body: np.ndarray, margin: float = 0.05) -> np.ndarray:
     """Inverse of :func:`q_from_u`; q is first pulled ``margin`` x range inside its limits."""
     lo, hi, lim = LOWER[BODY], UPPER[BODY], LIMITED[BODY]
     q = np.asarray(q_body, dtype=np.float64)
