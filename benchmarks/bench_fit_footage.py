@@ -113,6 +113,9 @@ def main() -> None:
         w = world.to_world(row["temporal"], model, cam)
         print(f"{name}: jitter per-frame / temporal = {ratio:.1f}x; ground residual {100 * w.ground_residual_m:.1f} cm;"
               f" root path {np.linalg.norm(np.diff(w.joints_world[:, 0, :2], axis=0), axis=-1).sum():.2f} m; "
+              f"median |pelvis tilt|, |list| in the world {np.degrees(np.median(np.abs(w.poses[:, 0]))):.1f}°, "
+              f"{np.degrees(np.median(np.abs(w.poses[:, 1]))):.1f}°; lowest foot joint median z "
+              f"{100 * np.median(w.joints_world[:, list(world.FOOT_JOINTS), 2].min(1)):.1f} cm; "
               f"notes: {'; '.join(w.notes)}")
 
 
