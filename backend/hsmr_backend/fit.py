@@ -161,7 +161,7 @@ class FitOptions:
     iterations: int = 60  # per-frame, final weights
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
     temporal_iterations: int = 12  # per-frame iterations in each round
-    shape_iterations: int = 30
+    shape_iterations: int = 20
     window: int = 100
     overlap: int = 16
     pose_correctives: bool = True
@@ -784,7 +784,7 @@ def fit_sequence(
                         None if q_prior is None else q_prior[pick], frame_ids=pick)
         prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.iterations)
+        prob.optimise_frames(options.iterations // 2)  # the joint stage below refines these poses anyway
         prob.optimise([prob.r, prob.p, prob.u, prob.betas], options.shape_iterations, temporal=False, shape=True)
         betas = prob.betas.detach().clone()
         with torch.no_grad():
