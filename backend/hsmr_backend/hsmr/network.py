@@ -1,0 +1,58 @@
+"""The HSMR network: ViT backbone + SKEL decoder head, and its camera convention (reference/hsmr.md §1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import HSMRConfig
+from .head import SKELHead
+from .rep import rep_to_q
+from .vit import ViT
+
+
+class HSMRNetwork(nn.Module):
+    """``net(patches[B,3,256,256])`` -> dict ``poses`` (B,46) q, ``betas`` (B,10), ``cam`` (B,3) = (s,tx,ty),
+    ``poses_rep`` (B,144) (or (B,46) for an euler_angle release).
+
+    Patches are normalised 256x256 crops (``crop.py``); the backbone sees the central columns
+    (256 x 192 by default), as the release does.
+    """
+
+    def __init__(self, cfg: HSMRConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or HSMRConfig()
+        self.backbone = ViT(self.cfg.backbone)
+        self.head = SKELHead(self.cfg)
+        h, w = self.cfg.backbone.img_size
+        p = self.cfg.img_patch_size
+        if h != p or w > p or (p - w) % 2:
+            raise ValueError(f"backbone img_size {self.cfg.backbone.img_size} does not fit a {p}x{p} patch")
+        self._margin = (p - w) // 2
+
+    def raw(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The exportable part: (pose outputs, betas, cam), no pose conversion."""
+        x = patches[:, :, :, self._margin : patches.shape[-1] - self._margin] if self._margin else patches
+        return self.head(self.backbone(x))
+
+    def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        pose_out, betas, cam = self.raw(patches)
+        poses = rep_to_q(pose_out.float()) if self.cfg.pd_poses_repr == "rotation_6d" else pose_out
+        return {"poses": poses, "betas": betas, "cam": cam, "poses_rep": pose_out}
+
+
+class RawOutputs(nn.Module):
+    """Wrapper for export/benchmarks: the tuple of :meth:`HSMRNetwork.raw`."""
+
+    def __init__(self, net: HSMRNetwork) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.net.raw(patches)
+
+
+def cam_to_translation(cam: torch.Tensor, focal: float = 5000.0, patch: int = 256) -> torch.Tensor:
+    """(s, tx, ty) -> translation (tx, ty, 2 f / (patch s)) in the patch camera (focal ``focal`` px)."""
+    s, tx, ty = cam.unbind(-1)
+    return torch.stack((tx, ty, 2.0 * focal / (patch * s + 1e-9)), dim=-1)

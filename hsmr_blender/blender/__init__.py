@@ -1,0 +1,1 @@
+"""bpy builders: armature, keyframes, meshes, camera."""

@@ -1,0 +1,66 @@
+"""``blender --command hsmr convert VIDEO -o OUT.blend`` (and ``import RESULT.npz -o OUT.blend``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import bpy
+
+_handle = None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="blender --command hsmr", description="HSMR for Blender, batch use")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert", help="footage -> backend -> .blend")
+    c.add_argument("video")
+    c.add_argument("-o", "--output", required=True, help="the .blend to write")
+    c.add_argument("--python", default=None, help="the backend's Python (default: the preferences' one)")
+    c.add_argument("--mode", default="auto", choices=("auto", "hsmr", "keypoints"))
+    c.add_argument("--body", default="open")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--result", default=None, help="where the result .npz goes (default: beside the .blend)")
+    i = sub.add_parser("import", help="result .npz -> .blend")
+    i.add_argument("result")
+    i.add_argument("-o", "--output", required=True)
+    i.add_argument("--footage", default=None)
+    return p
+
+
+def run(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from . import api, preferences
+    from .io import backend
+
+    args = _parser().parse_args(argv)
+    out = Path(args.output)
+    try:
+        bpy.ops.wm.read_homefile(use_empty=True)  # keeps the preferences (and this extension) loaded
+        if args.cmd == "convert":
+            result = Path(args.result) if args.result else out.with_suffix(".npz")
+            python = args.python or preferences.backend_python()
+            api.convert(args.video, result, python=python,
+                        options={"mode": args.mode, "body": args.body, "device": args.device})
+        else:
+            api.import_result(args.result, footage=args.footage)
+        api.save_blend(out)
+    except (api.HsmrImportError, backend.BackendError, OSError) as e:
+        print(f"hsmr: error: {e}", file=sys.stderr)
+        return 1
+    print(f"hsmr: wrote {out}")
+    return 0
+
+
+def register() -> None:
+    global _handle
+    if hasattr(bpy.utils, "register_cli_command"):  # Blender 4.2+
+        _handle = bpy.utils.register_cli_command("hsmr", run)
+
+
+def unregister() -> None:
+    global _handle
+    if _handle is not None:
+        bpy.utils.unregister_cli_command(_handle)
+        _handle = None

@@ -1,0 +1,255 @@
+"""Running the backend as a child process and reading its JSON lines without blocking (bpy-free).
+
+The add-on never imports torch: it starts ``python -m hsmr_backend.cli convert VIDEO -o RESULT --progress json``
+in the backend's own environment and reads one protocol message per stdout line (``protocol.py``). A reader
+thread moves lines into a queue, so a Blender modal timer can ``poll()`` without ever waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+
+REQUIREMENTS_FILE = "backend_requirements.txt"  # written into the extension by tools/build_extension.py
+BACKEND_SOURCE_DIR = "backend_src"  # the backend package staged beside it (pip-installable)
+
+
+class BackendError(RuntimeError):
+    """The backend failed; the message is one line saying what is wrong and what to do."""
+
+
+def venv_python(env_dir: Path) -> Path:
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def convert_command(
+    video: str | os.PathLike,
+    result: str | os.PathLike,
+    *,
+    python: str | os.PathLike | None = None,
+    mode: str = "auto",
+    body: str = "open",
+    device: str = "auto",
+    start: int | None = None,
+    end: int | None = None,
+    smoothing: float | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The backend command line (DESIGN: ``hsmr-backend convert VIDEO -o RESULT --progress json``)."""
+    cmd = [str(python or sys.executable), "-m", "hsmr_backend.cli", "convert", str(video), "-o", str(result),
+           "--progress", "json", "--mode", mode, "--body", body, "--device", device]
+    if start is not None or end is not None:  # the backend takes START:END with END exclusive; ours is inclusive
+        cmd += ["--frames", f"{int(start or 0)}:{'' if end is None else int(end) + 1}"]
+    if smoothing is not None:
+        cmd += ["--smoothing", f"{float(smoothing):g}"]
+    return cmd + list(extra)
+
+
+@dataclass
+class Event:
+    """What the UI needs from one line: the message, or a log line that was not protocol."""
+
+    message: protocol.Message | None
+    text: str = ""
+
+
+class BackendProcess:
+    """A running backend. ``poll()`` never blocks; ``cancel()`` stops it."""
+
+    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+        self.cmd = list(cmd)
+        self._q: queue.Queue[Event | None] = queue.Queue()
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self.result: str | None = None
+        self.error: str | None = None
+        self.progress: tuple[str, int, int] = ("starting", 0, 0)
+        self._hello = False
+        self._cancelled = False
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own backend, argv list, no shell
+                self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+                cwd=cwd, bufsize=0,
+            )
+        except OSError as e:
+            raise BackendError(
+                f"could not start the backend ({e.strerror}: {self.cmd[0]}): set up the backend in the add-on "
+                "preferences"
+            ) from None
+        self._threads = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                continue
+            try:
+                self._q.put(Event(protocol.parse_line(line)))
+            except protocol.ProtocolError:
+                self._q.put(Event(None, line.decode("utf-8", "replace")))
+        self._q.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def poll(self) -> list[Event]:
+        """Events that arrived since the last call (never waits)."""
+        out: list[Event] = []
+        while True:
+            try:
+                ev = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if ev is None:
+                continue
+            self._apply(ev)
+            out.append(ev)
+        return out
+
+    def _apply(self, ev: Event) -> None:
+        msg = ev.message
+        if msg is None:
+            return
+        if not self._hello:
+            self._hello = True
+            if msg.type == "hello":
+                try:
+                    protocol.check_hello(msg)
+                except protocol.ProtocolError as e:
+                    self.error = str(e)
+                    self.cancel()
+                return
+        if msg.type == "progress":
+            self.progress = (msg["stage"], msg["frame"], msg["total"])
+        elif msg.type == "done":
+            self.result = msg["result"]
+        elif msg.type == "error":
+            self.error = msg["message"]
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def finished(self) -> bool:
+        """True once the process ended and every line was read."""
+        return not self.running and not any(t.is_alive() for t in self._threads) and self._q.empty()
+
+    def fraction(self) -> float:
+        _, frame, total = self.progress
+        return min(1.0, frame / total) if total else 0.0
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self.running:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def outcome(self) -> str:
+        """After ``finished()``: the result path; raises BackendError with one clear line otherwise."""
+        if self._cancelled and self.error is None:
+            raise BackendError("cancelled")
+        if self.error:
+            raise BackendError(self.error)
+        rc = self.proc.returncode
+        if rc != 0 or self.result is None:
+            last = next((s for s in reversed(self.stderr_tail) if s.strip()), "")
+            why = f": {last}" if last else ""
+            raise BackendError(f"the backend stopped with exit code {rc}{why} (check the backend set-up in the "
+                               "preferences)")
+        return self.result
+
+
+def run_blocking(cmd: Sequence[str], on_event: Callable[[Event], Any] | None = None, poll_s: float = 0.1,
+                 env: dict[str, str] | None = None) -> str:
+    """Run to the end (batch use): prints progress lines when no callback is given; returns the result path."""
+    import time
+
+    p = BackendProcess(cmd, env=env)
+    while not p.finished():
+        for ev in p.poll():
+            if on_event is not None:
+                on_event(ev)
+            elif ev.message is not None and ev.message.type == "progress":
+                print(f"hsmr: {ev.message['stage']} {ev.message['frame']}/{ev.message['total']}", flush=True)
+        time.sleep(poll_s)
+    for ev in p.poll():
+        if on_event is not None:
+            on_event(ev)
+    return p.outcome()
+
+
+CHECK_CODE = (
+    "import json, sys\n"
+    "out = {'python': sys.version.split()[0]}\n"
+    "for m in ('hsmr_backend', 'torch', 'onnxruntime', 'numpy', 'cv2', 'mediapipe'):\n"
+    "    try:\n"
+    "        mod = __import__(m)\n"
+    "        out[m] = getattr(mod, '__version__', 'installed')\n"
+    "    except Exception as e:\n"
+    "        out[m] = None\n"
+    "try:\n"
+    "    import torch\n"
+    "    out['cuda'] = bool(torch.cuda.is_available())\n"
+    "    out['cuda_device'] = torch.cuda.get_device_name(0) if out['cuda'] else ''\n"
+    "except Exception:\n"
+    "    out['cuda'] = False\n"
+    "try:\n"
+    "    import onnxruntime as ort\n"
+    "    out['onnx_providers'] = ort.get_available_providers()\n"
+    "except Exception:\n"
+    "    pass\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def check_environment(python: str | os.PathLike, timeout: float = 120.0) -> dict[str, Any]:
+    """Versions of the backend's packages and whether CUDA is used, from the backend's own Python."""
+    try:
+        cp = subprocess.run([str(python), "-c", CHECK_CODE], capture_output=True, text=True, timeout=timeout,
+                            check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BackendError(f"could not run {python} ({e}): choose a Python 3.11 in the preferences") from None
+    if cp.returncode != 0:
+        last = (cp.stderr.strip().splitlines() or [""])[-1]
+        raise BackendError(f"{python} failed ({last}): choose a working Python 3.11 in the preferences")
+    return json.loads(cp.stdout.strip().splitlines()[-1])
+
+
+def setup_commands(env_dir: Path, base_python: str | os.PathLike, package_dir: Path) -> list[list[str]]:
+    """Commands that create the backend environment with the pinned packages (run one by one, in order)."""
+    req = package_dir / REQUIREMENTS_FILE
+    src = package_dir / BACKEND_SOURCE_DIR
+    if not req.is_file() or not src.is_dir():
+        raise BackendError(
+            "this add-on build carries no backend requirements/source: install the released extension zip, or "
+            "point the preferences at an existing backend Python"
+        )
+    py = str(venv_python(env_dir))
+    return [
+        [str(base_python), "-m", "venv", str(env_dir)],
+        [py, "-m", "pip", "install", "--upgrade", "pip"],
+        [py, "-m", "pip", "install", "-r", str(req)],
+        # editable: the backend then finds the open body in <extension>/assets, as in a source checkout
+        [py, "-m", "pip", "install", "--no-deps", "-e", str(src)],
+    ]

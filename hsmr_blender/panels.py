@@ -1,0 +1,71 @@
+"""The sidebar panel (3D viewport, tab "HSMR")."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import api
+
+
+class HSMR_PT_main(bpy.types.Panel):
+    bl_label = "HSMR"
+    bl_idname = "HSMR_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "HSMR"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        s = context.scene.hsmr
+        layout = self.layout
+        col = layout.column()
+        col.prop(s, "use_active_clip")
+        if not s.use_active_clip:
+            col.prop(s, "footage")
+        row = col.row(align=True)
+        row.prop(s, "use_range")
+        sub = row.row(align=True)
+        sub.enabled = s.use_range
+        sub.prop(s, "frame_start")
+        sub.prop(s, "frame_end")
+        col.prop(s, "mode")
+        col.prop(s, "body")
+        col.prop(s, "device")
+        col.prop(s, "smoothing")
+        box = col.box()
+        box.label(text="Options")
+        grid = box.grid_flow(columns=2)
+        for name in ("skin", "correctives", "bone_meshes", "camera"):
+            grid.prop(s, name)
+        col.prop(s, "result_dir")
+        if s.running:
+            if hasattr(col, "progress"):  # 4.0+
+                col.progress(factor=s.progress / 100.0, text=s.status)
+            else:
+                col.label(text=f"{s.progress:.0f}% {s.status}")
+            col.operator("hsmr.cancel", icon="CANCEL")
+        else:
+            col.operator("hsmr.run", icon="PLAY")
+            if s.status:
+                col.label(text=s.status)
+        col.separator()
+        col.operator("hsmr.import_result", icon="IMPORT")
+        ob = context.active_object
+        if ob is not None and api.RIG_PROP in ob:
+            box = col.box()
+            box.label(text=f"Export {ob.name}")
+            grid = box.grid_flow(columns=3, align=True)
+            for fmt, label in (("csv", "CSV"), ("mot", ".mot"), ("fbx", "FBX"), ("bvh", "BVH"), ("glb", "glTF")):
+                grid.operator("hsmr.export", text=label).format = fmt
+
+
+CLASSES = (HSMR_PT_main,)
+
+
+def register() -> None:
+    for c in CLASSES:
+        bpy.utils.register_class(c)
+
+
+def unregister() -> None:
+    for c in reversed(CLASSES):
+        bpy.utils.unregister_class(c)

@@ -1,0 +1,357 @@
+"""The convert orchestration on real footage: result file, overlay, plot, progress, work folder.
+
+The fitter, world frame and body model are other parts; ``install_standins`` replaces them with trivial
+stand-ins (defined here only) so these tests check the pipeline's own job: what it passes on, what it writes.
+When the real parts are present, ``test_real_parts_end_to_end`` runs them too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hsmr_backend import protocol, result_format
+from hsmr_backend.skel import dofs
+
+ROOT = Path(__file__).resolve().parents[1]
+V_SKIN = 50  # stand-in skin vertices
+
+
+# ---------------------------------------------------------------- stand-ins (tests only)
+
+
+@dataclass
+class _Out:
+    joints: object
+    joints_ori: object
+    skin_verts: object
+    skin_faces: object
+    v_shaped: object
+    rest_frames: object
+    joint_offsets: object
+    pose_features: object
+    bone_verts: object
+
+
+class StandInBody:
+    """Joints at fixed rest places shifted by trans; enough arrays for the result file."""
+
+    def __init__(self) -> None:
+        import torch
+
+        rng = np.random.default_rng(1)
+        self.rest = torch.tensor(rng.normal(0, 0.3, (24, 3)), dtype=torch.float32)
+        w = rng.random((V_SKIN, 24))
+        self.data = types.SimpleNamespace(
+            name="standin", skin_weights=w / w.sum(1, keepdims=True), posedirs=None,
+            skel_template_f=np.array([[0, 1, 2], [1, 2, 3]]), skel_weights=np.eye(24)[[0, 1, 2, 3]],
+        )
+        self.calls: list[dict] = []
+
+    def __call__(self, poses, betas, trans, pose_correctives=True, bone_mesh=False):
+        import torch
+
+        self.calls.append({"B": len(poses), "bone_mesh": bone_mesh})
+        b = len(poses)
+        joints = self.rest[None] + trans[:, None, :] + 0.01 * poses[:, :24, None]
+        return _Out(
+            joints=joints, joints_ori=torch.eye(3).expand(b, 24, 3, 3),
+            skin_verts=torch.zeros(b, V_SKIN, 3), skin_faces=torch.tensor([[0, 1, 2]]),
+            v_shaped=torch.zeros(b, V_SKIN, 3), rest_frames=torch.eye(3).expand(b, 24, 3, 3),
+            joint_offsets=torch.zeros(b, 24, 3), pose_features=torch.zeros(b, 207),
+            bone_verts=torch.zeros(b, 4, 3) if bone_mesh else None,
+        )
+
+
+def install_standins(record: dict | None = None) -> None:
+    """Put stand-in fit/world/body/regressor modules where convert.py imports them from."""
+    import torch
+
+    import hsmr_backend.skel as skel
+
+    record = record if record is not None else {}
+
+    @dataclass
+    class Camera:
+        K: np.ndarray
+        width: int
+        height: int
+        focal_source: str
+
+    @dataclass
+    class FitOptions:
+        smoothing: float = 1.0
+
+    def default_camera(width, height, focal_px=None):
+        f = focal_px or 1.2 * max(width, height)
+        K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+        return Camera(K, width, height, "given" if focal_px else "default")
+
+    def fit_sequence(track, model, regressor, camera, options, init=None, progress=None):
+        record.update(track=track, camera=camera, options=options, init=init, regressor=regressor)
+        n = len(track)
+        poses = np.zeros((n, 46), np.float32)
+        trans = np.tile([0.0, 0.0, 4.0], (n, 1)).astype(np.float32)
+        out = model(torch.tensor(poses), torch.zeros(n, 10), torch.tensor(trans))
+        if progress is not None:
+            progress("fit", n, n)
+        return types.SimpleNamespace(poses=poses, betas=np.zeros(10, np.float32), trans=trans,
+                                     joints_cam=out.joints.numpy(), reprojection_error_px=np.full(n, 3.0),
+                                     fit_loss=np.ones(n))
+
+    def to_world(fit, model, camera):
+        return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
+                                     camera_to_world=np.eye(4), joints_world=fit.joints_cam, notes="stand-in")
+
+    fit_mod = types.ModuleType("hsmr_backend.fit")
+    fit_mod.Camera, fit_mod.FitOptions, fit_mod.default_camera, fit_mod.fit_sequence = (
+        Camera, FitOptions, default_camera, fit_sequence)
+    world_mod = types.ModuleType("hsmr_backend.world")
+    world_mod.to_world = to_world
+    lm_mod = types.ModuleType("hsmr_backend.skel.landmarks")
+    lm_mod.load_landmark_regressor = lambda name: ("regressor", name)
+    sys.modules["hsmr_backend.fit"] = fit_mod
+    sys.modules["hsmr_backend.world"] = world_mod
+    sys.modules["hsmr_backend.skel.landmarks"] = lm_mod
+    skel.load_body = lambda body: StandInBody()
+
+
+@pytest.fixture
+def standins(monkeypatch):
+    import hsmr_backend.skel as skel
+
+    for name in ("hsmr_backend.fit", "hsmr_backend.world", "hsmr_backend.skel.landmarks"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(skel, "load_body", None, raising=False)
+    record: dict = {}
+    install_standins(record)
+    return record
+
+
+# ---------------------------------------------------------------- tests
+
+
+@pytest.fixture(scope="module")
+def clip(shared_dir) -> Path:
+    return shared_dir / "footage" / "single_person_cam01.mp4"
+
+
+def test_convert_writes_a_valid_result_overlay_and_plot(standins, clip, tmp_path):
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    events = []
+
+    class Rec(Reporter):
+        def stage(self, stage, frame, total):
+            events.append((stage, frame, total))
+
+    out = tmp_path / "res.npz"
+    summary = convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="10:22", stride=2,
+                                     focal_px=1500.0), Rec("none"))
+    r = result_format.load(out)
+    print(summary.timings)
+    assert summary.frames == 6 and summary.mode == "keypoints"
+    assert list(r["frame_index"]) == [10, 12, 14, 16, 18, 20]
+    assert float(r["fps"]) == pytest.approx(30.0)  # 60 fps source, every 2nd frame
+    assert tuple(r["image_size"]) == (1080, 1920)
+    assert r["valid"].all() and r["keypoints_2d"].shape == (6, 33, 3)
+    assert list(r["dof_names"]) == list(dofs.DOF_NAMES) and list(r["joint_parents"]) == list(dofs.PARENTS)
+    np.testing.assert_allclose(r["dof_limits"][3], [dofs.DOFS[3].lower, dofs.DOFS[3].upper], rtol=1e-6)
+    assert r["camera_K"][0, 0] == pytest.approx(1500.0)
+    meta = json.loads(str(r["meta_json"]))
+    assert meta["mode"] == "keypoints" and meta["focal_source"] == "given" and "largest" in meta["subject"]
+    assert meta["versions"]["hsmr_backend"] and meta["stride"] == 2
+    assert r["skin_weights"].shape == (V_SKIN, 24) and r["bone_vertex_joint"].tolist() == [0, 1, 2, 3]
+    # the fitter got the landmark track of exactly these frames, with the effective frame rate
+    tr = standins["track"]
+    assert list(tr.frame_index) == [10, 12, 14, 16, 18, 20] and tr.fps == pytest.approx(30.0)
+    assert standins["regressor"] == ("regressor", "open")
+    # overlay: same number of frames, readable, and the skeleton drawn where the camera projects it
+    cap = cv2.VideoCapture(str(tmp_path / "res.overlay.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    ok, frame = cap.read()
+    assert ok and max(frame.shape[:2]) == 1280
+    assert (tmp_path / "res.angles.png").stat().st_size > 10_000
+    assert cv2.imread(str(tmp_path / "res.angles.png")) is not None
+    assert not (tmp_path / "res.npz.work").exists()
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.part.*"))
+    stages = [e[0] for e in events]
+    assert "landmarks" in stages and "overlay" in stages
+    assert ("landmarks", 6, 6) in events
+
+
+def test_convert_resumes_from_an_interrupted_run(standins, clip, tmp_path, monkeypatch):
+    from hsmr_backend import landmarks as L
+    from hsmr_backend.convert import ConvertOptions, convert
+
+    out = tmp_path / "res.npz"
+    opts = ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:30", overlay=False, plot=False)
+    real = L.SubjectTracker.step
+    calls = {"n": 0}
+
+    def flaky(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 28:
+            raise KeyboardInterrupt
+        return real(self, frame)
+
+    monkeypatch.setattr(L.SubjectTracker, "step", flaky)
+    monkeypatch.setattr(L, "detect_landmarks", _with_chunk(L.detect_landmarks, 10))
+    with pytest.raises(KeyboardInterrupt):
+        convert(opts)
+    assert not out.exists() and (tmp_path / "res.npz.work").is_dir()
+    monkeypatch.setattr(L.SubjectTracker, "step", real)
+    calls["n"] = 0
+    counted = {"n": 0}
+
+    def counting(self, frame):
+        counted["n"] += 1
+        return real(self, frame)
+
+    monkeypatch.setattr(L.SubjectTracker, "step", counting)
+    convert(opts)
+    assert counted["n"] == 10  # frames 20..29 only: 0..19 came from the work folder
+    r = result_format.load(out)
+    assert list(r["frame_index"]) == list(range(30)) and r["valid"].all()
+    assert not (tmp_path / "res.npz.work").exists()
+
+
+def _with_chunk(fn, chunk):
+    def wrapped(*a, **kw):
+        kw["chunk"] = chunk
+        return fn(*a, **kw)
+
+    return wrapped
+
+
+def test_cli_json_progress_is_a_clean_protocol_stream(clip, tmp_path):
+    """Real process, real stdout: every line parses; hello first, done last; exit 0."""
+    out = tmp_path / "cli.npz"
+    code = (
+        "import sys; sys.path[:0] = [{tests!r}]\n"
+        "import test_convert as t; t.install_standins()\n"
+        "from hsmr_backend.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    ).format(tests=str(ROOT / "tests"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "backend"), str(ROOT)]))
+    p = subprocess.run([sys.executable, "-c", code, "convert", str(clip), "-o", str(out), "--frames", "0:8",
+                        "--progress", "json", "--mode", "keypoints", "--no-overlay", "--no-plot"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    msgs = [protocol.parse_line(line) for line in p.stdout.splitlines()]
+    assert msgs[0].type == "hello" and msgs[-1].type == "done"
+    assert msgs[-1]["result"] == str(out) and json.loads(p.stdout.splitlines()[-1])["stage"] == "done"
+    prog = [m for m in msgs if m.type == "progress"]
+    assert prog and all(m["total"] == 8 for m in prog if m["stage"] == "landmarks")
+    assert any(m.type == "log" and "subject" in m["message"] for m in msgs)
+    result_format.load(out)
+
+
+@pytest.mark.skipif(not all(
+    (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit.py", "world.py", "skel/landmarks.py")
+), reason="the fitter / world frame / landmark regressor parts are not merged yet")
+@pytest.mark.slow
+def test_real_parts_end_to_end(clip, tmp_path):
+    from hsmr_backend.convert import ConvertOptions, convert
+
+    out = tmp_path / "real.npz"
+    s = convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:12", overlay=True, plot=True))
+    assert len(s.outputs) == 3 and all(Path(p).is_file() for p in s.outputs)
+    r = result_format.load(out)
+    assert r["valid"].all() and str(r["body"]) == "open"
+    lim = r["dof_limits"]
+    finite = np.isfinite(lim).all(1)
+    q = r["poses"][:, finite]
+    assert np.all(q >= lim[finite, 0] - 1e-5) and np.all(q <= lim[finite, 1] + 1e-5)
+    assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
+
+
+def test_overlay_projection_and_drawing():
+    from hsmr_backend import overlay
+
+    K = np.array([[1000.0, 0, 320], [0, 1000.0, 240], [0, 0, 1]])
+    pts = np.array([[0, 0, 2.0], [0.2, -0.1, 2.0], [1.0, 1.0, 4.0]])
+    np.testing.assert_allclose(overlay.project(pts, K), [[320, 240], [420, 190], [570, 490]])
+    frame = np.zeros((480, 640, 3), np.uint8)
+    j2d = np.tile([320.0, 240.0], (24, 1))
+    j2d[1] = [100, 100]  # femur_r: a right-side joint, drawn blue (BGR 255,160,0)
+    overlay.draw_frame(frame, j2d, np.array(dofs.PARENTS), valid=True)
+    assert tuple(frame[100, 100]) == (255, 160, 0)
+    assert frame[170, 210].any()  # on the line from the pelvis (320,240) to it
+    assert not frame[400, 50].any()
+    lost = overlay.draw_frame(np.zeros((480, 640, 3), np.uint8), j2d, np.array(dofs.PARENTS), valid=False)
+    assert lost[:, :, 2].sum() > frame[:, :, 2].sum()  # the red "subject lost" note
+
+
+def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
+    """What the result file stores (rest joints, shaped skin, weights, bone meshes and their joints) must
+    reproduce the body model's own posed skin and bones through plain LBS with its global transforms."""
+    import torch
+
+    from hsmr_backend.convert import rest_arrays
+    from hsmr_backend.skel import load_body
+
+    try:
+        model = load_body("open")
+    except Exception as e:  # noqa: BLE001 - the open body asset is another part
+        pytest.skip(f"open body not available: {e}")
+    betas = np.zeros(model.num_betas, np.float32)
+    betas[0] = 1.0
+    a = rest_arrays(model, betas)
+    q = torch.tensor(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 46)), dtype=torch.float32)
+    out = model(q, torch.tensor(betas)[None], torch.zeros(1, 3), pose_correctives=False, bone_mesh=True)
+    G = out.global_transforms[0].double().numpy()
+    J = a["rest_joints"].astype(np.float64)
+    np.testing.assert_allclose(J, out.joints_tpose[0].numpy(), atol=1e-6)
+    # bring each joint's rest position to the origin first: A_j = G_j [I | -J_j]
+    A = G.copy()
+    A[:, :3, 3] -= np.einsum("jab,jb->ja", G[:, :3, :3], J)
+    W = a["skin_weights"].astype(np.float64)
+    np.testing.assert_allclose(W.sum(1), 1.0, atol=1e-5)
+    Av = np.einsum("vj,jab->vab", W, A)
+    skin = np.einsum("vab,vb->va", Av[:, :3, :3], a["skin_rest_verts"]) + Av[:, :3, 3]
+    np.testing.assert_allclose(skin, out.skin_verts[0].numpy(), atol=1e-5)
+    k = a["bone_vertex_joint"]
+    bones = np.einsum("nab,nb->na", A[k, :3, :3], a["bone_rest_verts"]) + A[k, :3, 3]
+    np.testing.assert_allclose(bones, out.bone_verts[0].numpy(), atol=1e-5)
+    assert a["skin_faces"].max() < len(a["skin_rest_verts"]) and a["bone_faces"].max() < len(k)
+
+
+def test_auto_mode_runs_the_hsmr_network_when_weights_are_found(standins, clip, tmp_path, monkeypatch):
+    """A tiny network in the official release layout stands for the real weights: auto mode must find it,
+    run it on the subject's crops and hand its per-frame predictions to the fit."""
+    pytest.importorskip("hsmr_backend.hsmr.predictor")
+    from test_hsmr_release import _random_net, write_release
+
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    rel = write_release(tmp_path / "weights", _random_net())
+    monkeypatch.setenv("HSMR_WEIGHTS", str(rel))
+    monkeypatch.setenv("HSMR_CACHE", str(tmp_path / "cache"))
+    notes = []
+
+    class Rec(Reporter):
+        def info(self, message, level="info"):
+            notes.append(message)
+
+    out = tmp_path / "h.npz"
+    s = convert(ConvertOptions(str(clip), str(out), frames="0:5", overlay=False, plot=False), Rec("none"))
+    assert s.mode == "hsmr" and any(n.startswith("mode: hsmr") for n in notes)
+    init = standins["init"]
+    assert init["poses"].shape == (5, 46) and init["betas"].shape == (5, 10) and init["cam_t"].shape == (5, 3)
+    assert np.isfinite(init["poses"]).all() and np.abs(init["poses"]).sum(1).min() > 0  # every frame predicted
+    assert json.loads(str(result_format.load(out)["meta_json"]))["mode"] == "hsmr"
+    # keypoints mode asked for explicitly ignores the weights
+    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:3", overlay=False, plot=False))
+    assert standins["init"] is None
