@@ -44,10 +44,12 @@ class WorldResult:
 
 def _rest_root(model: Any, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Root pivot J0 and root rest frame M_0 of the body for these betas."""
-    b = torch.as_tensor(np.asarray(betas, dtype=np.float32))[None]
+    dev = getattr(model, "device", "cpu")  # the model may live on the GPU
+    b = torch.as_tensor(np.asarray(betas, dtype=np.float32), device=dev)[None]
     with torch.no_grad():
-        out = model(torch.zeros(1, 46), b, torch.zeros(1, 3), pose_correctives=False, bone_mesh=False)
-    return out.joints_tpose[0, 0].double().numpy(), out.rest_frames[0, 0].double().numpy()
+        out = model(torch.zeros(1, 46, device=dev), b, torch.zeros(1, 3, device=dev), pose_correctives=False,
+                    bone_mesh=False)
+    return out.joints_tpose[0, 0].double().cpu().numpy(), out.rest_frames[0, 0].double().cpu().numpy()
 
 
 def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 35.0,
