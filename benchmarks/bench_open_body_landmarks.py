@@ -27,19 +27,21 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import mediapipe as mp
 
+    from hsmr_backend.skel import SKEL, SkelData
     from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, load_landmark_regressor
-    from hsmr_backend.skel.open_body_build import reference_fk, render
-    from hsmr_backend.skel.open_body_build.pictures import load_arrays, poses
+    from hsmr_backend.skel.open_body_build import render
+    from hsmr_backend.skel.open_body_build.pictures import posed, poses
 
-    data = load_arrays(ROOT / "assets" / "open_body.npz")
+    data = SkelData.from_npz(ROOT / "assets" / "open_body.npz")
+    model = SKEL(data)
     reg = load_landmark_regressor("open")
     errs, signed = [], []
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
         for title, q in poses():
-            out = reference_fk.forward(data, q)
+            skin, joints, _ = posed(model, q)
             fig = plt.figure(figsize=(4, 4), dpi=128)
             ax = fig.add_axes([0, 0, 1, 1])
-            render.draw(ax, out["skin_verts"], data["skin_template_f"], "front")
+            render.draw(ax, skin, data.skin_template_f, "front")
             ax.set_xlim(-SPAN / 2, SPAN / 2)
             ax.set_ylim(CENTRE_Y - SPAN / 2, CENTRE_Y + SPAN / 2)
             fig.canvas.draw()
@@ -51,7 +53,7 @@ def main() -> None:
                 print(f"{title}: MediaPipe found no person")
                 continue
             det = np.array([[p.x * w, p.y * h] for p in res.pose_landmarks.landmark])
-            ours = reg.apply(out["skin_verts"], out["joints"])
+            ours = reg.apply(skin, joints)
             px = np.stack([(ours[:, 0] + SPAN / 2) / SPAN * w, (CENTRE_Y + SPAN / 2 - ours[:, 1]) / SPAN * h], 1)
             d = (det - px) * SPAN / w * 100 * np.array([1.0, -1.0])  # cm, x = subject's left, y = up
             errs.append(np.linalg.norm(d, axis=1))

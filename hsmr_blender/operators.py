@@ -243,14 +243,14 @@ class HSMR_OT_export(bpy.types.Operator):
 
 CLASSES = (HsmrSettings, HSMR_OT_run, HSMR_OT_cancel, HSMR_OT_open_log, HSMR_OT_import_result, HSMR_OT_export)
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
 
 def register() -> None:
-    for c in CLASSES:
-        bpy.utils.register_class(c)
+    _register_classes()
     bpy.types.Scene.hsmr = PointerProperty(type=HsmrSettings)
 
 
 def unregister() -> None:
     del bpy.types.Scene.hsmr
-    for c in reversed(CLASSES):
-        bpy.utils.unregister_class(c)
+    _unregister_classes()

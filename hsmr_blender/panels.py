@@ -64,12 +64,4 @@ class HSMR_PT_main(bpy.types.Panel):
 
 CLASSES = (HSMR_PT_main,)
 
-
-def register() -> None:
-    for c in CLASSES:
-        bpy.utils.register_class(c)
-
-
-def unregister() -> None:
-    for c in reversed(CLASSES):
-        bpy.utils.unregister_class(c)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -165,12 +165,4 @@ class HSMR_OT_setup_backend(bpy.types.Operator):
 
 CLASSES = (HsmrPreferences, HSMR_OT_check_backend, HSMR_OT_setup_backend)
 
-
-def register() -> None:
-    for c in CLASSES:
-        bpy.utils.register_class(c)
-
-
-def unregister() -> None:
-    for c in reversed(CLASSES):
-        bpy.utils.unregister_class(c)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

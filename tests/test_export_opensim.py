@@ -20,6 +20,15 @@ from hsmr_backend.skel import dofs
 osim = pytest.importorskip("opensim")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _log_into_tmp(tmp_path_factory):
+    """OpenSim logs to ./opensim.log by default: send it to a temporary folder instead (nothing in the repo)."""
+    osim.Logger.removeFileSink()
+    osim.Logger.addFileSink(str(tmp_path_factory.mktemp("osim_log") / "opensim.log"))
+    yield
+    osim.Logger.removeFileSink()
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple[dict[str, np.ndarray], Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("osim")

@@ -1,8 +1,8 @@
 """The open default body: SKEL's joints, DoF meanings and limits on a CC0 MakeHuman skin.
 
 Directions are checked against analytic expectations in the SKEL/SMPL frame (y up, subject faces +z,
-+x = subject's left). The forward pass is the product's ``SKEL`` when it is importable, else the
-build-time numpy reference (``open_body_build.reference_fk``); a parity test ties the two together.
++x = subject's left). The forward pass is the product's ``SKEL`` (``load_body("open")``); its own
+parity with an independent float64 transcription is tests/test_skel_model.py.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from hsmr_backend.skel import SkelData, load_body
 from hsmr_backend.skel.dofs import DOFS, JOINT_NAMES, N_DOFS, dof_index
 from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, load_landmark_regressor
-from hsmr_backend.skel.open_body_build import reference_fk
 from hsmr_backend.skel.open_body_build.body import MIRROR_JOINT
-from hsmr_backend.skel.open_body_build.pictures import load_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = ROOT / "assets" / "open_body.npz"
@@ -26,36 +26,20 @@ J = {n: i for i, n in enumerate(JOINT_NAMES)}
 P = np.diag([-1.0, 1.0, 1.0])
 
 
-def _skel_module():
-    try:
-        import torch
+@pytest.fixture(scope="module")
+def data() -> SkelData:
+    return SkelData.from_npz(BODY)
 
-        from hsmr_backend.skel import load_body  # noqa: F401
-    except ImportError:
-        return None
-    from hsmr_backend.skel import load_body
 
+@pytest.fixture(scope="module")
+def model():
     torch.set_num_threads(1)
     return load_body("open")
 
 
 @pytest.fixture(scope="module")
-def data() -> dict:
-    return load_arrays(BODY)
-
-
-@pytest.fixture(scope="module")
-def fwd(data):
+def fwd(model):
     """fwd(q (46,), betas=None) -> (skin (V,3), joints (24,3)) as float64 numpy."""
-    model = _skel_module()
-    if model is None:
-
-        def run(q, betas=None):
-            o = reference_fk.forward(data, q, betas)
-            return o["skin_verts"], o["joints"]
-
-        return run
-    import torch
 
     def run(q, betas=None):
         b = np.zeros(10) if betas is None else np.pad(betas, (0, 10 - len(betas)))
@@ -96,13 +80,13 @@ def test_body_file_is_plain_and_compact(data):
     with np.load(BODY, allow_pickle=False) as z:  # no pickles
         assert str(z["format"]) == "skel-data-1" and str(z["name"]) == "open"
     assert BODY.stat().st_size < 4e6
-    v = data["skin_template_v"]
+    v = data.skin_template_v
     assert 5000 < len(v) < 30000
-    assert data["J_regressor_osim"].shape == (24, len(v)) and data["skin_weights"].shape == (len(v), 24)
-    assert list(data["parents"]) == [
+    assert data.J_regressor_osim.shape == (24, len(v)) and data.skin_weights.shape == (len(v), 24)
+    assert list(data.parents) == [
         d for d in (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 12, 14, 15, 16, 17, 12, 19, 20, 21, 22)
     ]
-    assert "posedirs" not in data  # no pose correctives (documented)
+    assert data.posedirs is None  # no pose correctives (documented)
 
 
 def test_no_private_kinematics_in_the_file():
@@ -133,8 +117,8 @@ def test_no_private_kinematics_in_the_file():
 
 
 def test_template_is_a_t_pose_in_the_smpl_frame(data):
-    v = data["skin_template_v"]
-    jt = data["J_regressor_osim"] @ v
+    v = data.skin_template_v.astype(np.float64)
+    jt = data.J_regressor_osim @ v
     stature = v[:, 1].max() - v[:, 1].min()
     assert 1.5 < stature < 1.8
     assert np.allclose(jt[J["pelvis"]], [0.0, -0.22, 0.0], atol=0.01)
@@ -150,15 +134,15 @@ def test_template_is_a_t_pose_in_the_smpl_frame(data):
 
 
 def test_joint_regressor_is_local_and_affine(data):
-    r = data["J_regressor_osim"]
+    r = data.J_regressor_osim.astype(np.float64)
     assert np.allclose(r.sum(1), 1.0, atol=1e-5) and r.min() >= 0
     assert np.all(np.count_nonzero(r, axis=1) <= 80)
 
 
 def test_skin_weights_valid_and_smooth(data):
-    w = data["skin_weights"]
+    w = data.skin_weights.astype(np.float64)
     assert w.min() >= 0 and np.allclose(w.sum(1), 1.0, atol=1e-5)
-    f = data["skin_template_f"]
+    f = data.skin_template_f
     jump = np.abs(w[f[:, 0]] - w[f[:, 1]]).max(1)
     assert np.quantile(jump, 0.995) < 0.25 and jump.max() < 0.5  # neighbours differ little (no hard seams)
     # every bone that moves skin owns some of it; the talus is carried by the foot (documented)
@@ -167,25 +151,25 @@ def test_skin_weights_valid_and_smooth(data):
 
 
 def test_bone_meshes_rigid_one_per_bone(data):
-    rig = data["skel_weights_rigid"]
+    rig = data.skel_weights_rigid
     assert np.all(np.count_nonzero(rig, axis=1) == 1)
     assert set(rig.argmax(1)) == set(range(24))
 
 
 # ----------------------------------------------------------------- symmetry
 def test_mirror_symmetric_rest(data):
-    v = data["skin_template_v"]
+    v = data.skin_template_v.astype(np.float64)
     mi = np.load(BODY)["mirror_vertex"]
     assert np.abs(v[mi] @ P - v).max() < 1e-6
-    jt = data["J_regressor_osim"] @ v
+    jt = data.J_regressor_osim.astype(np.float64) @ v
     assert np.abs(jt[MIRROR_JOINT] @ P - jt).max() < 1e-6
-    w = data["skin_weights"]
+    w = data.skin_weights.astype(np.float64)
     assert np.abs(w[mi][:, MIRROR_JOINT] - w).max() < 1e-5
 
 
 def _mirror_pose(q: np.ndarray, data: dict) -> np.ndarray:
     """The pose that mirrors q: DoF axes mapped through the frames, reflected, matched on the other side."""
-    frames = data["per_joint_rot"]
+    frames = data.per_joint_rot
     out = np.zeros_like(q)
     for d in DOFS:
         a = frames[d.joint] @ (d.flip * np.asarray(d.axis))
@@ -318,8 +302,8 @@ def _face_areas(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def test_random_in_limit_poses_have_no_degenerate_faces(data, fwd):
     rng = np.random.default_rng(1)
-    f = data["skin_template_f"]
-    a0 = _face_areas(data["skin_template_v"], f)
+    f = data.skin_template_f
+    a0 = _face_areas(data.skin_template_v.astype(np.float64), f)
     assert a0.min() > 1e-9
     for _ in range(6):
         q = np.array([rng.uniform(d.lower, d.upper) if d.limited else rng.uniform(-np.pi, np.pi) for d in DOFS])
@@ -354,29 +338,18 @@ def test_runtime_does_not_import_anny():
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
 
 
-def test_reference_forward_matches_skel_module(data):
-    model = _skel_module()
-    if model is None:
-        pytest.skip("hsmr_backend.skel.load_body is not available in this checkout")
-    import torch
-
-    rng = np.random.default_rng(2)
-    q = np.array([rng.uniform(max(d.lower, -1), min(d.upper, 1)) for d in DOFS])
-    betas = rng.uniform(-1, 1, size=10)
-    betas[5:] = 0
-    ref = reference_fk.forward(data, q, betas, bone_mesh=True)
+def test_rest_state_at_betas_zero_is_the_designed_one(data, model):
+    """The generator designs the rest offsets so that, at betas = 0, SKEL's bone alignment is the identity
+    (rest frames = per_joint_rot, apose rotations = I) and every bone scale is 1 (open_body_build.body)."""
+    assert np.abs(data.apose_rel_transfo[:, :3, :3] - np.eye(3)).max() < 1e-6
     with torch.no_grad():
-        out = model(
-            torch.tensor(q, dtype=torch.float32)[None],
-            torch.tensor(betas, dtype=torch.float32)[None],
-            torch.zeros(1, 3),
-            bone_mesh=True,
-        )
-    assert np.abs(out.joints[0].numpy() - ref["joints"]).max() < 1e-4
-    assert np.abs(out.skin_verts[0].numpy() - ref["skin_verts"]).max() < 1e-4
-    assert np.abs(out.bone_verts[0].numpy() - ref["bone_verts"]).max() < 1e-4
-    assert np.abs(out.rest_frames[0].numpy() - ref["rk01"]).max() < 1e-5  # Ra = I, so M_j = Rk01_j
-    with torch.no_grad():
-        rest = model(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3))
-    # at betas = 0 the frames are exactly the designed M_j (RotAlign = identity)
-    assert np.abs(rest.rest_frames[0].numpy() - data["per_joint_rot"]).max() < 1e-5
+        rest = model.rest_state(torch.zeros(1, 10))
+        out = model(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3), bone_mesh=True)
+    assert np.abs(rest.bone_orient[0].numpy() - data.per_joint_rot).max() < 1e-5
+    assert np.abs(out.rest_frames[0].numpy() - data.per_joint_rot).max() < 1e-5
+    assert np.abs(rest.bone_scale[0].numpy() - 1.0).max() < 1e-4
+    # so the T-pose bone mesh is the template turned into each bone's frame and placed at its joint
+    owner = data.skel_weights_rigid.argmax(1)
+    jt = data.J_regressor_osim.astype(np.float64) @ data.skin_template_v
+    placed = np.einsum("nab,nb->na", data.per_joint_rot[owner].astype(np.float64), data.skel_template_v) + jt[owner]
+    assert np.abs(out.bone_verts[0].numpy() - placed).max() < 1e-4

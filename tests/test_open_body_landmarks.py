@@ -6,12 +6,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
+from hsmr_backend.skel import load_body
 from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, landmark_file, load_landmark_regressor
-from hsmr_backend.skel.open_body_build import reference_fk
-from hsmr_backend.skel.open_body_build.pictures import load_arrays
-
-ROOT = landmark_file("open").parent
 
 
 def test_order_is_mediapipes():
@@ -52,9 +50,10 @@ def test_same_rules_on_both_bodies():
 
 
 def test_open_body_landmarks_where_they_belong():
-    data = load_arrays(ROOT / "open_body.npz")
-    out = reference_fk.forward(data, np.zeros(46))
-    lm = load_landmark_regressor("open").apply(out["skin_verts"], out["joints"])
+    with torch.no_grad():
+        out = load_body("open")(torch.zeros(1, 46), torch.zeros(1, 10), torch.zeros(1, 3))
+    skin, joints = out.skin_verts[0].double().numpy(), out.joints[0].double().numpy()
+    lm = load_landmark_regressor("open").apply(skin, joints)
     p = {n: lm[i] for i, n in enumerate(MEDIAPIPE_POSE_LANDMARKS)}
     for s, sign in (("left", 1), ("right", -1)):  # +x is the subject's left
         for part in ("eye", "ear", "shoulder", "wrist", "hip", "heel", "thumb"):
@@ -65,7 +64,7 @@ def test_open_body_landmarks_where_they_belong():
         assert p[f"{s}_ear"][2] < p[f"{s}_eye"][2] - 0.05
         assert p[f"mouth_{s}"][1] < p["nose"][1] - 0.01
         # on the skin surface, about where a face has them
-        d = np.linalg.norm(out["skin_verts"] - p[f"mouth_{s}"], axis=1).min()
+        d = np.linalg.norm(skin - p[f"mouth_{s}"], axis=1).min()
         assert d < 0.015
     assert p["nose"][2] == max(v[2] for n, v in p.items() if "index" not in n and "thumb" not in n and "pinky" not in n)
     assert abs(np.linalg.norm(p["left_eye"] - p["right_eye"]) - 0.062) < 0.015

@@ -7,6 +7,7 @@ import pytest
 from make_result import dofs, synthetic_result
 
 from hsmr_blender.io import rig_math
+from hsmr_blender.io.export.kinematics import rotvec_to_matrix
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +18,14 @@ def res() -> dict:
 def test_euler_matrix_matches_blender_convention() -> None:
     # 'XYZ' = Rz·Ry·Rx; a 90° X turn then 90° Z turn sends +Y to -X... check against explicit products
     a = np.array([0.3, -0.7, 1.1])
-    rx = rig_math.axis_angle_matrix(np.array([1.0, 0, 0]), a[0])
-    ry = rig_math.axis_angle_matrix(np.array([0, 1.0, 0]), a[1])
-    rz = rig_math.axis_angle_matrix(np.array([0, 0, 1.0]), a[2])
+    rx = rotvec_to_matrix(np.array([a[0], 0, 0]))
+    ry = rotvec_to_matrix(np.array([0, a[1], 0]))
+    rz = rotvec_to_matrix(np.array([0, 0, a[2]]))
     np.testing.assert_allclose(rig_math.euler_matrix(a, "XYZ"), rz @ ry @ rx, atol=1e-12)
     np.testing.assert_allclose(rig_math.euler_matrix(a, "ZXY"), ry @ rx @ rz, atol=1e-12)
     # right-handed: +90° about Z takes X to Y
     np.testing.assert_allclose(rz @ rz.T, np.eye(3), atol=1e-12)
-    r90 = rig_math.axis_angle_matrix(np.array([0, 0, 1.0]), np.pi / 2)
+    r90 = rotvec_to_matrix(np.array([0, 0, np.pi / 2]))
     np.testing.assert_allclose(r90 @ [1, 0, 0], [0, 1, 0], atol=1e-12)
 
 

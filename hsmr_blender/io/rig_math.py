@@ -11,7 +11,9 @@ channel then holds q itself, in SKEL's sign. Blender's Euler mode ``'ABC'`` appl
 lists the joint's DoF channels in composition order.
 
 Everything here is numpy only (float64) so that it can be tested without Blender; ``fk_blender`` simulates
-Blender's pose evaluation so the layout can be checked against ``fk_skel`` analytically.
+Blender's pose evaluation so the layout can be checked against ``fk_skel`` analytically. Rotations, DoF
+rotations and the chain come from ``export/kinematics.py`` (vendored from the backend, one implementation);
+this module adds what is rig-specific: bone layout, channels, Blender's evaluation and the limit table.
 """
 
 from __future__ import annotations
@@ -22,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from .export.kinematics import (
+    chain_transforms,
+    joint_rotations_bsm,
+    local_rotations_model,
+    orthonormal,
+    rot_x,
+    rot_y,
+    rot_z,
+)
+
 AXES = "XYZ"
-
-
-def axis_angle_matrix(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) for a unit ``axis`` (3,) and angles (...) (Rodrigues)."""
-    axis = np.asarray(axis, dtype=np.float64)
-    angle = np.asarray(angle, dtype=np.float64)
-    x, y, z = axis
-    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    s = np.sin(angle)[..., None, None]
-    c = np.cos(angle)[..., None, None]
-    return np.eye(3) + s * k + (1.0 - c) * (k @ k)
+_AXIS_ROT = {"X": rot_x, "Y": rot_y, "Z": rot_z}
 
 
 def euler_matrix(angles: np.ndarray, order: str) -> np.ndarray:
@@ -41,8 +43,7 @@ def euler_matrix(angles: np.ndarray, order: str) -> np.ndarray:
     angles = np.asarray(angles, dtype=np.float64)
     out = np.broadcast_to(np.eye(3), (*angles.shape[:-1], 3, 3)).copy()
     for letter in order:
-        i = AXES.index(letter)
-        out = axis_angle_matrix(np.eye(3)[i], angles[..., i]) @ out
+        out = _AXIS_ROT[letter](angles[..., AXES.index(letter)]) @ out
     return out
 
 
@@ -72,14 +73,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 1e-12 else v
 
 
-def orthonormalize(m: np.ndarray) -> np.ndarray:
-    """Nearest rotation (SVD) to ``m``: guards against float32 drift in stored rest frames."""
-    u, _, vt = np.linalg.svd(np.asarray(m, dtype=np.float64))
-    r = u @ vt
-    if np.linalg.det(r) < 0:
-        u[:, -1] *= -1
-        r = u @ vt
-    return r
+def _rest_frames(result: dict[str, Any]) -> np.ndarray:
+    """The stored rest frames M_j as exact rotations: guards against float32 drift in the file."""
+    return np.stack([orthonormal(m) for m in np.asarray(result["rest_frames"])])
 
 
 def _children(parents: np.ndarray) -> list[list[int]]:
@@ -156,7 +152,7 @@ def _choose_axes(
 def build_layout(result: dict[str, Any]) -> list[BoneLayout]:
     """Bone layouts for the 24 joints from a result's rest data and DoF table."""
     joints = np.asarray(result["rest_joints"], dtype=np.float64)
-    frames = np.stack([orthonormalize(m) for m in np.asarray(result["rest_frames"])])
+    frames = _rest_frames(result)
     parents = np.asarray(result["joint_parents"], dtype=np.int64)
     names = [str(n) for n in result["joint_names"]]
     dof_joint = np.asarray(result["dof_joint"], dtype=np.int64)
@@ -197,37 +193,27 @@ def build_layout(result: dict[str, Any]) -> list[BoneLayout]:
 
 
 def dof_rotations(result: dict[str, Any], poses: np.ndarray) -> np.ndarray:
-    """SKEL's ``Rp_j(q)`` (T, 24, 3, 3) in each joint's BSM frame: R_last ··· R_first."""
-    poses = np.asarray(poses, dtype=np.float64)
-    n_j = len(result["joint_names"])
-    out = np.broadcast_to(np.eye(3), (poses.shape[0], n_j, 3, 3)).copy()
-    dof_axis = np.asarray(result["dof_axis"], dtype=np.float64)
-    dof_flip = np.asarray(result["dof_flip"], dtype=np.float64)
-    for i, j in enumerate(np.asarray(result["dof_joint"])):
-        out[:, j] = axis_angle_matrix(_unit(dof_axis[i]), dof_flip[i] * poses[:, i]) @ out[:, j]
-    return out
+    """SKEL's ``Rp_j(q)`` (T, 24, 3, 3) in each joint's BSM frame: R_last ··· R_first.
+
+    About the unit DoF axes: a Blender Euler channel turns by exactly q, and SKEL's stored axes are unit to
+    within 4e-9, so this is the chain the rig reproduces."""
+    axes = np.asarray(result["dof_axis"], dtype=np.float64)
+    axes = axes / np.linalg.norm(axes, axis=1, keepdims=True)
+    return joint_rotations_bsm(
+        poses, np.asarray(result["dof_joint"]), axes, np.asarray(result["dof_flip"], dtype=np.float64),
+        len(result["joint_names"]),
+    )
 
 
 def fk_skel(result: dict[str, Any], poses: np.ndarray, trans: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """SKEL's chain (model frame, trans added): global transforms (T, 24, 4, 4); joints = [..., :3, 3]."""
     joints = np.asarray(result["rest_joints"], dtype=np.float64)
-    frames = np.stack([orthonormalize(m) for m in np.asarray(result["rest_frames"])])
     parents = np.asarray(result["joint_parents"])
-    rp = dof_rotations(result, poses)
-    t_count = rp.shape[0]
-    g = np.zeros((t_count, len(parents), 4, 4))
-    g[:, :, 3, 3] = 1.0
-    for j, p in enumerate(parents):
-        local = np.zeros((t_count, 4, 4))
-        local[:, 3, 3] = 1.0
-        local[:, :3, :3] = frames[j] @ rp[:, j] @ frames[j].T
-        if p < 0:
-            local[:, :3, 3] = joints[j] + np.asarray(trans, dtype=np.float64)
-            g[:, j] = local
-        else:
-            local[:, :3, 3] = joints[j] - joints[p] + np.asarray(offsets, dtype=np.float64)[:, j]
-            g[:, j] = g[:, p] @ local
-    return g
+    rot = local_rotations_model(dof_rotations(result, poses), _rest_frames(result))
+    t = np.asarray(offsets, dtype=np.float64) + (joints - np.where(parents[:, None] < 0, 0.0, joints[parents]))
+    root = parents < 0
+    t[:, root] = joints[root] + np.asarray(trans, dtype=np.float64)[:, None, :]
+    return chain_transforms(rot, t, parents)
 
 
 @dataclass

@@ -71,6 +71,21 @@ def global_rotations(local_model: np.ndarray, parents: np.ndarray) -> np.ndarray
     return out
 
 
+def chain_transforms(local_rot: np.ndarray, local_trans: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """Compose local ``[R | t]`` (T, J, 3, 3) / (T, J, 3) down the tree (parents precede children):
+    world-from-joint transforms (T, J, 4, 4)."""
+    local_rot = np.asarray(local_rot, dtype=np.float64)
+    t_count, n_j = local_rot.shape[:2]
+    local = np.zeros((t_count, n_j, 4, 4))
+    local[..., :3, :3] = local_rot
+    local[..., :3, 3] = local_trans
+    local[..., 3, 3] = 1.0
+    out = np.empty_like(local)
+    for j, p in enumerate(parents):
+        out[:, j] = local[:, j] if p < 0 else out[:, p] @ local[:, j]
+    return out
+
+
 def euler_zxy(r: np.ndarray, prev_c: np.ndarray | None = None) -> np.ndarray:
     """Angles (a, b, c) with R = R_z(a) R_x(b) R_y(c) (OpenSim body-fixed Z-X-Y), radians, (..., 3).
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...export.kinematics import rot_x, rot_y, rot_z, rotvec_to_matrix
+from ...export.kinematics import to_homogeneous_apply as apply
+
+__all__ = ["about", "apply", "axis_angle", "ellipsoid", "rot_align", "rot_x", "rot_y", "rot_z", "skew"]
+
 
 def rot_align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The minimal rotation taking direction ``a`` to direction ``b`` (Rodrigues)."""
@@ -27,22 +32,9 @@ def skew(v: np.ndarray) -> np.ndarray:
 
 
 def axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation by ``angle`` about ``axis`` (any length)."""
     axis = np.asarray(axis, dtype=float)
-    axis = axis / np.linalg.norm(axis)
-    k = skew(axis)
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
-
-
-def rot_x(a: float) -> np.ndarray:
-    return axis_angle(np.array([1.0, 0.0, 0.0]), a)
-
-
-def rot_y(a: float) -> np.ndarray:
-    return axis_angle(np.array([0.0, 1.0, 0.0]), a)
-
-
-def rot_z(a: float) -> np.ndarray:
-    return axis_angle(np.array([0.0, 0.0, 1.0]), a)
+    return rotvec_to_matrix(axis / np.linalg.norm(axis) * angle)
 
 
 def about(pivot: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -51,10 +43,6 @@ def about(pivot: np.ndarray, r: np.ndarray) -> np.ndarray:
     t[:3, :3] = r
     t[:3, 3] = pivot - r @ pivot
     return t
-
-
-def apply(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return p @ t[:3, :3].T + t[:3, 3]
 
 
 def ellipsoid(n_u: int = 10, n_v: int = 8) -> tuple[np.ndarray, np.ndarray]:

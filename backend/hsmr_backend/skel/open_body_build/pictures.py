@@ -7,22 +7,22 @@ from pathlib import Path
 import numpy as np
 
 from ..dofs import dof_index
-from . import reference_fk, render
+from . import render
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """A SKEL-format npz as dense float64 arrays (for the numpy reference forward pass)."""
-    out: dict[str, np.ndarray] = {}
-    with np.load(path, allow_pickle=False) as z:
-        for k in z.files:
-            if k.endswith("__rows"):
-                base = k[: -len("__rows")]
-                m = np.zeros(tuple(z[base + "__shape"]))
-                m[z[k], z[base + "__cols"]] = z[base + "__vals"]
-                out[base] = m
-            elif "__" not in k:
-                out[k] = z[k].astype(np.float64) if z[k].dtype.kind == "f" else z[k]
-    return out
+def posed(model, q: np.ndarray, bone_mesh: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(skin (V,3), joints (24,3), bone verts (Vb,3) or None) of ``model`` (a SKEL) at pose q, betas 0."""
+    import torch  # noqa: PLC0415 - build/documentation time only
+
+    with torch.no_grad():
+        out = model(
+            torch.tensor(np.asarray(q), dtype=torch.float32)[None],
+            torch.zeros(1, model.num_betas),
+            torch.zeros(1, 3),
+            bone_mesh=bone_mesh,
+        )
+    bones = out.bone_verts[0].double().numpy() if bone_mesh else None
+    return out.skin_verts[0].double().numpy(), out.joints[0].double().numpy(), bones
 
 
 def poses() -> list[tuple[str, np.ndarray]]:
@@ -98,16 +98,19 @@ def render_pictures(body_path: Path, out_png: Path, with_bones: bool = True) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    data = load_arrays(body_path)
+    from .. import SKEL, SkelData  # noqa: PLC0415 - torch only when pictures are drawn
+
+    data = SkelData.from_npz(body_path)
+    model = SKEL(data)
     ps = poses()
     fig, axs = plt.subplots(2, len(ps), figsize=(3.2 * len(ps), 7.0))
     for i, (title, q) in enumerate(ps):
-        out = reference_fk.forward(data, q, bone_mesh=with_bones)
+        skin, _, bones = posed(model, q, bone_mesh=with_bones)
         for r, view in enumerate(("front", "side")):
             ax = axs[r, i]
-            render.draw(ax, out["skin_verts"], data["skin_template_f"], view)
+            render.draw(ax, skin, data.skin_template_f, view)
             if with_bones:
-                render.draw_overlay(ax, out["bone_verts"], data["skel_template_f"], view)
+                render.draw_overlay(ax, bones, data.skel_template_f, view)
             ax.set_title(f"{title}, {view}" if r == 0 else view, fontsize=9)
     fig.tight_layout()
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,901 @@
+"""SKELify for video: fit SKEL's 46 DoFs, one shape and a root path to a clip's 2D/3D landmarks.
+
+What is fitted, per clip: shape ``betas`` (K,) shared by every frame; per frame: the 43 body DoFs, the root
+rotation and the root position, all in the camera frame (OpenCV: x right, y down, z forward, metres; the
+model frame IS the camera frame, like HSMR, whose mean pose has pelvis_tilt = pi).
+
+Objective (per frame, then averaged; weights in :class:`FitOptions`, method in ``docs/fitting.md``):
+- robust reprojection of the 33 MediaPipe landmarks, Geman-McClure on residuals in units of the person's
+  height in pixels, weighted by landmark confidence;
+- a depth prior: 3D directions of limb/torso segments from MediaPipe's metric world landmarks (hip-centred,
+  roughly camera-aligned), which fixes what one view cannot (which way a limb points in depth);
+- temporal terms: acceleration of the 24 joint centres (Charbonnier: quadratic for jitter, linear for real
+  fast events so they are not flattened) and of q / the root rotation; the strength is set as a cut-off
+  frequency so it means the same at any frame rate;
+- priors: betas (sum beta^2), a weak pull of q to zero, and, when given, to the per-frame HSMR predictions.
+
+Joint limits hold by construction: each limited DoF is ``q = lo + (hi - lo) * sigmoid(u)`` and the optimiser
+works on u; the final q are clipped into [lo, hi] exactly and checked. The root rotation is a rotation
+matrix (no Euler singularity while fitting), turned into pelvis tilt/list/rotation only at the end.
+
+Cost grows linearly with clip length: shape is fitted once on a sample of frames, then the clip is fitted in
+overlapping windows, each warm-started from the previous one; overlaps are blended linearly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .rotations_np import kabsch, orthonormalize, pelvis_angles_sequence, pelvis_matrix
+from .skel.dofs import DOFS, N_DOFS
+from .smoothing import smooth, smooth_points
+
+N_LANDMARKS = 33
+LOWER = np.array([d.lower for d in DOFS])
+UPPER = np.array([d.upper for d in DOFS])
+LIMITED = np.array([d.limited for d in DOFS])
+BODY = np.arange(3, N_DOFS)  # everything but the pelvis (root rotation is fitted as a matrix)
+
+
+def _prior_scale() -> np.ndarray:
+    """Relative pull towards q = 0 per body DoF. Landmarks barely see the spine and scapulae (a pelvis
+    tilt can hide in lumbar extension), so those are held more firmly than the limbs."""
+    w = np.ones(N_DOFS)
+    for d in DOFS:
+        if d.name.startswith(("lumbar", "thorax", "head", "scapula")):
+            w[d.index] = 5.0
+        elif d.name.startswith(("hip", "knee", "ankle", "shoulder", "elbow")):
+            w[d.index] = 0.2
+    return w[BODY]
+
+
+PRIOR_SCALE = _prior_scale()
+
+# MediaPipe pose landmark indices used below
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 11, 12, 23, 24
+TORSO = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)
+FOOT_LANDMARKS = (27, 28, 29, 30, 31, 32)  # ankles, heels, foot tips
+# Segments whose 3D direction MediaPipe's world landmarks tell us (face and fingers are too noisy)
+SEGMENTS = (
+    (11, 12), (23, 24), (11, 23), (12, 24),
+    (11, 13), (13, 15), (12, 14), (14, 16),
+    (23, 25), (25, 27), (24, 26), (26, 28),
+    (27, 31), (28, 32), (29, 31), (30, 32),
+)
+# Units of the objective: image residuals are measured in UNIT = 1 % of the person's height in pixels, and
+# accelerations in 1 % of a nominal 1.7 m body, so data and temporal terms are of order 1 at noise level.
+UNIT = 0.01
+NOMINAL_HEIGHT_M = 1.7
+Q_UNIT = 0.02  # radians counted as one unit in the q / root-rotation acceleration term
+EARLY_SIGMA = 1.0  # first stages are nearly least squares: a robust kernel would ignore far-off limbs
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera (no distortion) of the full frame. ``focal_source`` says where the focal came from."""
+
+    K: np.ndarray  # (3,3) pixels
+    width: int
+    height: int
+    focal_source: str  # "user" | "default" | "hsmr" | ...
+
+    @property
+    def fx(self) -> float:
+        return float(self.K[0, 0])
+
+    @property
+    def fy(self) -> float:
+        return float(self.K[1, 1])
+
+    @property
+    def cx(self) -> float:
+        return float(self.K[0, 2])
+
+    @property
+    def cy(self) -> float:
+        return float(self.K[1, 2])
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """(…,3) camera-frame points -> (…,2) pixels."""
+        p = np.asarray(points, dtype=np.float64)
+        z = np.maximum(p[..., 2], 1e-6)
+        return np.stack([self.fx * p[..., 0] / z + self.cx, self.fy * p[..., 1] / z + self.cy], -1)
+
+
+DEFAULT_DIAGONAL_FOV_DEG = 2 * math.degrees(math.atan(0.5))  # 53.13°: focal = image diagonal
+
+
+def default_camera(width: int, height: int, focal_px: float | None = None) -> Camera:
+    """Camera for a ``width`` x ``height`` frame, principal point at the centre.
+
+    Without a known focal the focal length is the image diagonal in pixels (diagonal field of view 53°,
+    about a 43 mm lens on full frame): the usual assumption of monocular body fitters (CLIFF, WHAM), between a
+    phone's wide camera (~26 mm) and a short tele. A wrong focal mostly scales the subject's distance and
+    path, much less the joint angles; give the real one when known.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if focal_px is not None:
+        if not (np.isfinite(focal_px) and focal_px > 0):
+            raise ValueError(f"focal length must be a positive number of pixels, got {focal_px!r}")
+        f, source = float(focal_px), "user"
+    else:
+        f, source = float(math.hypot(width, height)), "default"
+    k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    return Camera(K=k, width=int(width), height=int(height), focal_source=source)
+
+
+@dataclass
+class FitOptions:
+    """Weights and schedule of the fit. Defaults suit 25-60 fps footage of one person."""
+
+    # temporal smoothing: a cut-off frequency (Hz) for the joint-acceleration term, times a multiplier
+    smoothing: float = 1.0  # 0 = independent per-frame fits (still batched)
+    cutoff_hz: float = 6.0  # the biomechanics default for gait (Butterworth 6 Hz); raise it for fast motion
+    acc_robust_mps2: float = 40.0  # accelerations above this are penalised linearly (fast events survive)
+    w_q_acc: float = 0.05  # acceleration of q and the root rotation, relative to the joint term
+    # data terms
+    w_reproj: float = 1.0
+    robust_sigma: float = 0.08  # Geman-McClure scale, fraction of the person's height in pixels
+    min_confidence: float = 0.2  # landmarks below this confidence are ignored
+    w_depth: float = 50.0  # depth component of segment directions from MediaPipe world landmarks
+    # priors
+    w_pose: float = 0.01  # pull of q (body DoFs, radians^2) towards zero
+    w_init: float = 0.1  # pull towards the per-frame HSMR q (radians^2) when ``init`` is given
+    w_shape: float = 0.1  # sum beta^2
+    n_betas: int = 10
+    fit_shape: bool = True
+    shape_frames: int = 16  # frames sampled over the clip to fit the shape on
+    # schedule (L-BFGS iterations per stage)
+    root_iterations: int = 10  # per-frame, root only
+    pose_iterations: int = 30  # per-frame, 3D directions weighted up, nearly least squares
+    iterations: int = 60  # per-frame, final weights
+    temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
+    temporal_iterations: int = 12  # per-frame iterations in each round
+    shape_iterations: int = 20
+    window: int = 100
+    overlap: int = 16
+    pose_correctives: bool = True
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+
+
+@dataclass
+class FitResult:
+    """Everything in the camera frame (OpenCV, metres). T frames, K shape coefficients."""
+
+    poses: np.ndarray  # (T,46) SKEL q, every limited DoF inside its limits
+    betas: np.ndarray  # (K,)
+    trans: np.ndarray  # (T,3) SKEL trans: model(poses, betas, trans) is the camera-frame body
+    joints_cam: np.ndarray  # (T,24,3)
+    kp2d_pred: np.ndarray  # (T,33,2) fitted landmarks projected, pixels
+    reprojection_error_px: np.ndarray  # (T,) confidence-weighted mean pixel error (0 where nothing was seen)
+    fit_loss: np.ndarray  # (T,) final objective per frame
+    camera: Camera
+    landmarks_cam: np.ndarray  # (T,33,3) fitted landmarks in 3D
+    valid: np.ndarray  # (T,) frames that had landmarks
+    joint_offsets: np.ndarray | None = None  # (T,24,3) from the body model, when it reports them
+    info: dict[str, Any] = field(default_factory=dict)  # timings, iterations, option values
+
+
+# ----------------------------------------------------------------------------------------------------------
+# parametrisation
+
+
+def q_from_u(u: torch.Tensor) -> torch.Tensor:
+    """(…,43) free parameters -> body DoFs q[3:], limited ones strictly inside their limits."""
+    lo = torch.as_tensor(LOWER[BODY], dtype=u.dtype, device=u.device)
+    hi = torch.as_tensor(UPPER[BODY], dtype=u.dtype, device=u.device)
+    lim = torch.as_tensor(LIMITED[BODY], device=u.device)
+    half = torch.where(lim, (hi - lo) / 2, torch.ones_like(lo))
+    mid = torch.where(lim, (hi + lo) / 2, torch.zeros_like(lo))
+    return torch.where(lim, mid + half * torch.sin(u), u)
+
+
+def u_from_q(q_body: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """Inverse of :func:`q_from_u`; q is first pulled ``margin`` x range inside its limits."""
+    lo, hi, lim = LOWER[BODY], UPPER[BODY], LIMITED[BODY]
+    q = np.asarray(q_body, dtype=np.float64)
+    out = q.copy()
+    half = np.where(lim, (hi - lo) / 2, 1.0)
+    x = np.clip((q - np.where(lim, (hi + lo) / 2, 0.0)) / half, -1.0 + margin, 1.0 - margin)
+    out[..., lim] = np.arcsin(x)[..., lim]
+    return out
+
+
+def clip_to_limits(poses: np.ndarray) -> np.ndarray:
+    """Clip every limited DoF into [lower, upper] (a safety step; the parametrisation already holds them)."""
+    q = np.asarray(poses, dtype=np.float64).copy()
+    q[..., LIMITED] = np.clip(q[..., LIMITED], LOWER[LIMITED], UPPER[LIMITED])
+    return q
+
+
+def limits_float32(poses: np.ndarray) -> np.ndarray:
+    """float32 copy whose limited values stay inside [lower, upper] even after rounding to float32."""
+    q = np.asarray(poses, dtype=np.float32).copy()
+    lo, hi = LOWER.astype(np.float32), UPPER.astype(np.float32)
+    lo = np.where(lo < LOWER, np.nextafter(lo, np.float32(np.inf)), lo)  # float32 limit inside the float64 one
+    hi = np.where(hi > UPPER, np.nextafter(hi, np.float32(-np.inf)), hi)
+    q[..., LIMITED] = np.clip(q[..., LIMITED], lo[LIMITED], hi[LIMITED])
+    return q
+
+
+def count_violations(poses: np.ndarray, tol: float = 0.0) -> int:
+    """Number of (frame, DoF) values outside their limits by more than ``tol`` radians."""
+    q = np.asarray(poses)
+    bad = (q[..., LIMITED] < LOWER[LIMITED] - tol) | (q[..., LIMITED] > UPPER[LIMITED] + tol)
+    return int(bad.sum())
+
+
+def so3_exp(v: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (…,3) -> rotation (…,3,3); smooth at 0."""
+    th2 = (v * v).sum(-1, keepdim=True)[..., None]
+    th = torch.sqrt(th2 + 1e-12)
+    small = th2 < 1e-8
+    a = torch.where(small, 1 - th2 / 6, torch.sin(th) / th)
+    b = torch.where(small, 0.5 - th2 / 24, (1 - torch.cos(th)) / (th2 + 1e-12))
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    o = torch.zeros_like(x)
+    k = torch.stack([torch.stack([o, -z, y], -1), torch.stack([z, o, -x], -1), torch.stack([-y, x, o], -1)], -2)
+    eye = torch.eye(3, dtype=v.dtype, device=v.device)
+    return eye + a * k + b * (k @ k)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the body: model + landmark regressor, evaluated with the pelvis at q = 0 (root rotation = identity)
+
+
+class _Body:
+    """The body model and the landmark regressor behind one call, fast paths used when available:
+    ``model.rest_state(betas)`` once per shape, ``model.pose(rest, ..., skin_vertex_ids=...)`` skinning only
+    the vertices the regressor reads (``hsmr_backend.skel.SKEL``); any model with the SKEL call works too."""
+
+    def __init__(self, model: Any, regressor: Any, options: FitOptions) -> None:
+        self.model, self.regressor = model, regressor
+        self.dtype, self.device = options.dtype, options.device
+        self.correctives = options.pose_correctives
+        self.fast = hasattr(model, "rest_state") and hasattr(model, "pose")
+        self.sub_regressor, self.skin_ids = regressor, None
+        ids = getattr(regressor, "vertex_ids", None)
+        if ids is not None and hasattr(regressor, "apply") and dataclasses.is_dataclass(regressor):
+            uniq, inv = np.unique(np.asarray(ids), return_inverse=True)
+            self.skin_ids = torch.as_tensor(uniq, dtype=torch.long)
+            self.sub_regressor = dataclasses.replace(regressor, vertex_ids=inv.reshape(np.shape(ids)))
+        params = inspect.signature(model.forward if hasattr(model, "forward") else model).parameters
+        self.kw: dict[str, Any] = {}
+        if "bone_mesh" in params:
+            self.kw["bone_mesh"] = False
+        if "pose_correctives" in params:
+            self.kw["pose_correctives"] = options.pose_correctives
+        if "skin_vertex_ids" in params and self.skin_ids is not None:
+            self.kw["skin_vertex_ids"] = self.skin_ids
+        self._rest_cache: tuple[torch.Tensor, Any] | None = None
+
+    def _landmarks(self, out: Any) -> torch.Tensor:
+        reg = self.sub_regressor
+        if hasattr(reg, "apply"):
+            return reg.apply(out.skin_verts, out.joints)
+        return reg(out.skin_verts, out.joints)
+
+    def _rest(self, betas: torch.Tensor) -> Any:
+        if betas.requires_grad:
+            return self.model.rest_state(betas[None])
+        hit = self._rest_cache
+        if hit is None or hit[0].shape != betas.shape or not torch.equal(hit[0], betas):
+            with torch.no_grad():
+                self._rest_cache = hit = (betas.detach().clone(), self.model.rest_state(betas[None]))
+        return hit[1]
+
+    def run(self, q: torch.Tensor, betas: torch.Tensor, trans: torch.Tensor | None = None) -> Any:
+        b = q.shape[0]
+        trans = torch.zeros(b, 3, dtype=q.dtype, device=q.device) if trans is None else trans
+        if self.fast:
+            return self.model.pose(self._rest(betas), q, trans, pose_correctives=self.correctives, bone_mesh=False,
+                                   skin_vertex_ids=self.skin_ids)
+        return self.model(q, betas[None].expand(b, -1), trans, **self.kw)
+
+    def __call__(self, q: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """q (B,46), betas (K,) -> joints (B,24,3), landmarks (B,33,3), raw output; trans = 0."""
+        out = self.run(q, betas)
+        return out.joints, self._landmarks(out), out
+
+    def rest(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Root pivot J0 (3,) and root rest frame M_0 (3,3) for this shape."""
+        if self.fast:
+            r = self._rest(betas)
+            return r.joints[0, 0], r.rest_frames[0, 0]
+        q = torch.zeros(1, N_DOFS, dtype=betas.dtype, device=betas.device)
+        out = self.model(q, betas[None], torch.zeros(1, 3, dtype=betas.dtype, device=betas.device), **self.kw)
+        return out.joints_tpose[0, 0], out.rest_frames[0, 0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# input handling
+
+
+@dataclass
+class _Data:
+    kp2d: torch.Tensor  # (T,33,2) pixels
+    conf: torch.Tensor  # (T,33)
+    dirs: torch.Tensor  # (T,S,3) unit segment directions from the world landmarks
+    dir_w: torch.Tensor  # (T,S)
+    dir_xy: torch.Tensor  # (T,S) weight of the in-image components (segments the image does not show)
+    valid: np.ndarray  # (T,)
+    scale_px: float  # person height in pixels (clip median)
+
+
+def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
+    kp2d = np.asarray(track.kp2d, dtype=np.float64)
+    if kp2d.ndim != 3 or kp2d.shape[1:] != (N_LANDMARKS, 3):
+        raise ValueError(f"track.kp2d must have shape (T, 33, 3) (x, y, confidence), got {kp2d.shape}")
+    t = len(kp2d)
+    if t == 0:
+        raise ValueError("the landmark track holds no frames; nothing to fit")
+    kp3d = np.asarray(getattr(track, "kp3d", np.zeros((t, N_LANDMARKS, 3))), dtype=np.float64)
+    valid = np.asarray(getattr(track, "valid", np.ones(t, bool)), dtype=bool)
+    conf = np.where(np.isfinite(kp2d[..., 2]), kp2d[..., 2], 0.0)
+    conf = np.where(conf >= options.min_confidence, conf, 0.0) * valid[:, None]
+    xy = np.nan_to_num(kp2d[..., :2])
+    if not np.any(conf > 0):
+        raise ValueError("no confident landmarks in the whole clip; check that the subject is visible")
+    # person height in pixels: robust extent of confident landmarks, clip median
+    heights = []
+    for i in range(t):
+        m = conf[i] > 0
+        if m.sum() >= 4:
+            heights.append(np.ptp(xy[i, m, 1]) if np.ptp(xy[i, m, 1]) > 0 else np.ptp(xy[i, m, 0]))
+    scale_px = float(np.median(heights)) if heights else float(camera.height) / 2
+    scale_px = max(scale_px, 20.0)
+    # segment directions from the world landmarks (zeros where lost)
+    a, b = np.array(SEGMENTS).T
+    seg = kp3d[:, b] - kp3d[:, a]
+    n = np.linalg.norm(seg, axis=-1)
+    ok = (n > 1e-3) & np.isfinite(n) & valid[:, None]
+    dirs = np.where(ok[..., None], seg / np.maximum(n, 1e-9)[..., None], 0.0)
+    # MediaPipe gives world landmarks for occluded points too (a plausible guess): they keep some weight
+    raw = np.clip(np.nan_to_num(kp2d[..., 2]), 0.0, 1.0)
+    cmin = np.minimum(raw[:, a], raw[:, b])
+    dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0)
+    dir_xy = np.where(ok, 1.0 - cmin, 0.0)  # where the image does not show a segment, its full 3D direction counts
+    tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
+    return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), valid & (conf.sum(1) > 0), scale_px)
+
+
+def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Copy the nearest valid frame's value into invalid frames (any trailing shape)."""
+    if valid.all() or not valid.any():
+        return x
+    idx = np.flatnonzero(valid)
+    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(x))), 0, len(idx) - 1)]
+    prev = idx[np.clip(np.searchsorted(idx, np.arange(len(x))) - 1, 0, len(idx) - 1)]
+    pick = np.where(np.abs(prev - np.arange(len(x))) < np.abs(nearest - np.arange(len(x))), prev, nearest)
+    out = x.copy()
+    out[~valid] = x[pick[~valid]]
+    return out
+
+
+def _initial_root(
+    data: _Data, track: Any, lm_rest: np.ndarray, j0: np.ndarray, camera: Camera
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame root rotation (Kabsch of the rest torso onto the world landmarks) and root position
+    (weak perspective: distance from the ratio of 3D to 2D torso size)."""
+    t = len(data.valid)
+    kp3d = np.asarray(getattr(track, "kp3d", np.zeros((t, N_LANDMARKS, 3))), dtype=np.float64)
+    conf = data.conf.cpu().numpy().astype(np.float64)
+    xy = data.kp2d.cpu().numpy().astype(np.float64)
+    facing = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera: R_x(pi)
+    rots = np.repeat(facing[None], t, 0)
+    have = np.zeros(t, bool)
+    pts = list(TORSO) + [25, 26]
+    for i in range(t):
+        w = conf[i, pts] * (np.linalg.norm(kp3d[i, pts], axis=-1) > 1e-6)
+        if (w[:4] > 0).sum() >= 3:
+            rots[i] = kabsch(lm_rest[pts], kp3d[i, pts], w)
+            have[i] = True
+    rots = _fill_invalid(rots, have)
+    pos = np.zeros((t, 3))
+    have_p = np.zeros(t, bool)
+    allpts = np.arange(N_LANDMARKS)
+    for i in range(t):
+        m = conf[i, allpts] > 0
+        mt = conf[i, list(TORSO)] > 0
+        if m.sum() < 4 or mt.sum() < 2:
+            continue
+        x3 = (rots[i] @ (lm_rest - j0).T).T  # rest landmarks relative to the root, rotated
+        sel = np.array(TORSO)[mt]
+        c3, c2 = x3[sel].mean(0), xy[i, sel].mean(0)
+        d3 = np.linalg.norm(x3[sel][:, :2] - c3[:2], axis=-1).sum()
+        d2 = np.linalg.norm(xy[i, sel] - c2, axis=-1).sum()
+        if len(sel) < 3 or d2 < 1e-3 or d3 < 1e-3:  # fall back to the whole body's extent
+            h3, h2 = np.ptp(x3[m][:, 1]), np.ptp(xy[i, m, 1])
+            if h2 < 1e-3:
+                continue
+            z = camera.fy * h3 / h2
+        else:
+            z = camera.fx * d3 / d2
+        z = float(np.clip(z, 0.3, 200.0))
+        p_c = np.array([(c2[0] - camera.cx) * z / camera.fx, (c2[1] - camera.cy) * z / camera.fy, z])
+        pos[i] = p_c - c3
+        have_p[i] = True
+    if not have_p.any():
+        pos[:] = [0.0, 0.0, 3.0]
+        have_p[:] = True
+    return rots, _fill_invalid(pos, have_p)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the objective
+
+
+def _gmof(r2: torch.Tensor, sigma: float) -> torch.Tensor:
+    s2 = sigma * sigma
+    return s2 * r2 / (s2 + r2)
+
+
+def _charbonnier(a2: torch.Tensor, delta: float) -> torch.Tensor:
+    d2 = delta * delta
+    return 2 * d2 * (torch.sqrt(1 + a2 / d2) - 1)
+
+
+@dataclass
+class _Weights:
+    reproj: float
+    sigma: float
+    depth: float
+    acc: float  # joint-acceleration weight (already from the cut-off)
+    acc_delta: float  # in heights per frame^2
+    q_acc: float
+    pose: float
+    init: float
+    shape: float
+
+
+def _weights(options: FitOptions, fps: float) -> _Weights:
+    fps = float(fps) if fps and fps > 0 else 30.0
+    lam = 0.0
+    if options.smoothing > 0:
+        w = 2 * math.pi * min(options.cutoff_hz / fps, 0.45)
+        lam = options.smoothing / (2 - 2 * math.cos(w)) ** 2
+    return _Weights(
+        reproj=options.w_reproj,
+        sigma=options.robust_sigma / UNIT,
+        depth=options.w_depth,
+        acc=lam,
+        acc_delta=options.acc_robust_mps2 / fps**2 / (NOMINAL_HEIGHT_M * UNIT),
+        q_acc=lam * options.w_q_acc,
+        pose=options.w_pose,
+        init=options.w_init,
+        shape=options.w_shape,
+    )
+
+
+class _Problem:
+    """One window of frames: parameters, objective, and the final per-frame values."""
+
+    def __init__(self, body: _Body, data: _Data, sl: slice, camera: Camera, weights: _Weights, betas: torch.Tensor,
+                 u0: np.ndarray, r0: np.ndarray, p0: np.ndarray, q_init: np.ndarray | None,
+                 frame_ids: np.ndarray | None = None) -> None:
+        dt, dev = body.dtype, body.device
+        tt = lambda x: torch.as_tensor(np.asarray(x), dtype=dt, device=dev)  # noqa: E731
+        self.body, self.cam, self.w = body, camera, weights
+        ids = np.arange(sl.start, sl.stop) if frame_ids is None else frame_ids
+        self.kp2d, self.conf = data.kp2d[ids], data.conf[ids]
+        self.dirs, self.dir_w, self.dir_xy = data.dirs[ids], data.dir_w[ids], data.dir_xy[ids]
+        self.scale = data.scale_px
+        self.u = torch.nn.Parameter(tt(u0))
+        self.r = torch.nn.Parameter(torch.zeros(len(ids), 3, dtype=dt, device=dev))
+        self.r_base = tt(r0)
+        self.p = torch.nn.Parameter(tt(p0))
+        self.betas = torch.nn.Parameter(betas.detach().clone())
+        self._j0: torch.Tensor | None = None
+        self.prior_scale = tt(PRIOR_SCALE)
+        self.anchor_j: torch.Tensor | None = None  # (T,24,3) smoothed joints, set by the temporal step
+        self.anchor_q: torch.Tensor | None = None  # (T,43) smoothed body q
+        self.mu, self.mu_q = 1.0, 0.0
+        self.q_init = None if q_init is None else tt(q_init)
+        self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
+
+    def rotations(self) -> torch.Tensor:
+        return so3_exp(self.r) @ self.r_base
+
+    def forward(self, temporal: bool = True, depth_scale: float = 1.0, sigma: float | None = None,
+                shape: bool = False, x: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """Objective; ``x`` (T,49) = [u, r, p] replaces the parameters (used by the per-frame optimiser)."""
+        u, r, p = (self.u, self.r, self.p) if x is None else (x[:, :-6], x[:, -6:-3], x[:, -3:])
+        t = u.shape[0]
+        q = torch.zeros(t, N_DOFS, dtype=u.dtype, device=u.device)
+        qb = q_from_u(u)
+        q = torch.cat([q[:, :3], qb], 1)
+        if shape:
+            betas = self.betas
+            j0, _ = self.body.rest(betas)
+        else:  # shape fixed: its rest state is computed once
+            betas = self.betas.detach()
+            if self._j0 is None:
+                with torch.no_grad():
+                    self._j0 = self.body.rest(betas)[0]
+            j0 = self._j0
+        joints0, lm0, _ = self.body(q, betas)
+        rot = so3_exp(r) @ self.r_base
+        joints = torch.einsum("tij,tkj->tki", rot, joints0 - j0) + p[:, None]
+        lm = torch.einsum("tij,tkj->tki", rot, lm0 - j0) + p[:, None]
+        z = lm[..., 2].clamp(min=0.05)
+        proj = torch.stack([self.k[0] * lm[..., 0] / z + self.k[2], self.k[1] * lm[..., 1] / z + self.k[3]], -1)
+        e2 = ((proj - self.kp2d) ** 2).sum(-1) / (self.scale * UNIT) ** 2
+        csum = self.conf.sum(1).clamp(min=1e-6)
+        reproj = (self.conf * _gmof(e2, self.w.sigma if sigma is None else sigma / UNIT)).sum(1) / csum
+        per_frame = self.w.reproj * reproj
+        if self.w.depth > 0:
+            a, b = torch.as_tensor(np.array(SEGMENTS).T, device=lm.device)
+            seg = lm[:, b] - lm[:, a]
+            d = seg / seg.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+            dd = (d[..., 2] - self.dirs[..., 2]) ** 2  # relative depth; x, y come from the image ...
+            dd = dd + self.dir_xy * ((d[..., :2] - self.dirs[..., :2]) ** 2).sum(-1)  # ... when it shows them
+            depth = (self.dir_w * dd).sum(1) / self.dir_w.sum(1).clamp(min=1e-6)
+            per_frame = per_frame + self.w.depth * depth_scale * depth
+        if self.w.pose > 0:
+            per_frame = per_frame + self.w.pose * (self.prior_scale * qb**2).sum(1)
+        if self.q_init is not None and self.w.init > 0:
+            per_frame = per_frame + self.w.init * ((qb - self.q_init) ** 2).sum(1)
+        if self.anchor_j is not None:  # temporal step of the splitting: stay near the smoothed trajectory
+            dj = ((joints - self.anchor_j) ** 2).sum(-1).mean(1) / (NOMINAL_HEIGHT_M * UNIT) ** 2
+            dq = ((qb - self.anchor_q) ** 2).sum(1) / Q_UNIT**2
+            per_frame = per_frame + self.mu * dj + self.mu_q * dq
+        if temporal and t >= 3 and self.w.acc > 0:
+            acc = (joints[:-2] - 2 * joints[1:-1] + joints[2:]) / (NOMINAL_HEIGHT_M * UNIT)
+            pen = _charbonnier((acc**2).sum(-1), self.w.acc_delta).mean(1)
+            qa = ((qb[:-2] - 2 * qb[1:-1] + qb[2:]) ** 2).sum(1) / Q_UNIT**2
+            ra = ((rot[:-2] - 2 * rot[1:-1] + rot[2:]) ** 2).sum((1, 2)) / Q_UNIT**2
+            tmp = self.w.acc * pen + self.w.q_acc * (qa + ra)
+            per_frame = per_frame + torch.nn.functional.pad(tmp, (1, 1))
+        total = per_frame.mean() + (self.w.shape * (self.betas**2).sum() if shape else 0.0)
+        return total, {"per_frame": per_frame, "q": q, "rot": rot, "joints": joints, "lm": lm, "proj": proj}
+
+    def optimise(self, params: list[torch.nn.Parameter], iterations: int, **kw: Any) -> float:
+        if iterations <= 0:
+            return float("nan")
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-9, tolerance_change=1e-12)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss, _ = self.forward(**kw)
+            loss.backward()
+            return loss
+
+        return float(opt.step(closure).detach())
+
+    def optimise_frames(self, iterations: int, root_only: bool = False, **kw: Any) -> None:
+        """Per-frame fits (no temporal terms, shape fixed), batched: L-BFGS with a history and a step size of
+        its own for every frame. One shared line search (torch's L-BFGS) is slow here because frames differ
+        in curvature."""
+        if iterations <= 0:
+            return
+        x0 = torch.cat([self.u, self.r, self.p], 1).detach()
+        mask = torch.zeros_like(x0[0])
+        mask[-6:] = 1.0
+        if not root_only:
+            mask[:] = 1.0
+
+        def fun(x: torch.Tensor) -> torch.Tensor:
+            return self.forward(temporal=False, x=x, **kw)[1]["per_frame"]
+
+        x = batched_lbfgs(fun, x0, iterations, mask=mask)
+        with torch.no_grad():
+            self.u.copy_(x[:, :-6])
+            self.r.copy_(x[:, -6:-3])
+            self.p.copy_(x[:, -3:])
+
+
+def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 10,
+                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6) -> torch.Tensor:
+    """Minimise ``sum_t fun(x)[t]`` where row t of ``x`` (T,n) only affects ``fun(x)[t]``.
+
+    Each row gets its own L-BFGS two-loop recursion and its own backtracking (Armijo) line search, all
+    evaluated in one batched call per trial step.
+    """
+    x = x0.detach().clone()
+    t, n = x.shape
+    m = torch.ones(n, dtype=x.dtype, device=x.device) if mask is None else mask.to(x)
+    s_hist: list[torch.Tensor] = []
+    y_hist: list[torch.Tensor] = []
+
+    def value_grad(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = z.detach().requires_grad_(True)
+        f = fun(z)
+        (g,) = torch.autograd.grad(f.sum(), z)
+        return f.detach(), g * m
+
+    f, g = value_grad(x)
+    for _ in range(iterations):
+        # two-loop recursion, per row
+        q = -g.clone()
+        alphas = []
+        for s_i, y_i in reversed(list(zip(s_hist, y_hist, strict=True))):
+            rho = 1.0 / (s_i * y_i).sum(1, keepdim=True).clamp(min=1e-20)
+            a = rho * (s_i * q).sum(1, keepdim=True)
+            q = q - a * y_i
+            alphas.append((a, rho))
+        if s_hist:
+            s_l, y_l = s_hist[-1], y_hist[-1]
+            gamma = (s_l * y_l).sum(1, keepdim=True) / (y_l * y_l).sum(1, keepdim=True).clamp(min=1e-20)
+            q = q * gamma
+        else:  # first step: at most 0.1 in any coordinate
+            q = q * (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
+        for (s_i, y_i), (a, rho) in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
+            b = rho * (y_i * q).sum(1, keepdim=True)
+            q = q + (a - b) * s_i
+        d = q
+        slope = (g * d).sum(1)
+        bad = slope >= 0  # not a descent direction: fall back to steepest descent for that row
+        if bad.any():
+            d[bad] = -g[bad] * (0.1 / g[bad].abs().amax(1, keepdim=True).clamp(min=1e-12))
+            slope = (g * d).sum(1)
+        step = torch.ones(t, dtype=x.dtype, device=x.device)
+        accepted = torch.zeros(t, dtype=torch.bool, device=x.device)
+        x_new, f_new = x.clone(), f.clone()
+        with torch.no_grad():
+            for _ls in range(12):
+                trial = x + step[:, None] * d
+                ft = fun(trial)
+                ok = (~accepted) & torch.isfinite(ft) & (ft <= f + 1e-4 * step * slope)
+                x_new[ok], f_new[ok] = trial[ok], ft[ok]
+                accepted |= ok
+                if bool(accepted.all()):
+                    break
+                step = torch.where(accepted, step, step * 0.5)
+        f_new2, g_new = value_grad(x_new)
+        s_k, y_k = x_new - x, g_new - g
+        sy = (s_k * y_k).sum(1, keepdim=True)
+        good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store zeros
+        s_hist.append(s_k * good)
+        y_hist.append(y_k * good + (1 - good) * 1.0)  # y=1,s=0 keeps rho finite and the pair inert
+        if len(s_hist) > history:
+            s_hist.pop(0)
+            y_hist.pop(0)
+        gain = float((f - f_new2).sum())
+        x, f, g = x_new, f_new2, g_new
+        if not bool(accepted.any()) or gain <= rel_tol * float(f.abs().sum()):
+            break  # converged: the whole batch improved by less than rel_tol
+    return x
+
+
+def _temporal_steps(prob: _Problem, w: _Weights, options: FitOptions, valid: np.ndarray) -> None:
+    """Temporal terms by half-quadratic splitting, so every step stays per-frame or linear.
+
+    The coupled objective  sum_t data_t(x_t) + lam * acc(J(x))  is replaced by
+    sum_t data_t(x_t) + mu |J(x_t) - S_t|^2 + lam' * acc(S), minimised alternately: S by a banded linear
+    solve (robust, IRLS; :mod:`hsmr_backend.smoothing`), x by the batched per-frame L-BFGS. With
+    lam' = lam * mu / (1 + mu) the two objectives have the same minimiser in the linear-Gaussian case.
+    The body q get the same treatment with a small weight (it steadies DoFs the landmarks barely see).
+    """
+    mu = 1.0
+    lam_j = w.acc * mu / (1 + mu)
+    mu_q = w.q_acc / max(w.acc, 1e-12) * 0.1
+    prob.mu, prob.mu_q = mu, mu_q
+    unit = NOMINAL_HEIGHT_M * UNIT
+    weight = valid.astype(np.float64)
+    for _ in range(options.temporal_rounds):
+        with torch.no_grad():
+            _, out = prob.forward(temporal=False)
+        joints = out["joints"].double().cpu().numpy() / unit
+        qb = out["q"][:, 3:].double().cpu().numpy() / Q_UNIT
+        sj = smooth_points(joints, lam_j, weight, delta=w.acc_delta) * unit
+        sq = smooth(qb, lam_j, weight) * Q_UNIT
+        prob.anchor_j = torch.as_tensor(sj, dtype=prob.u.dtype, device=prob.u.device)
+        prob.anchor_q = torch.as_tensor(sq, dtype=prob.u.dtype, device=prob.u.device)
+        prob.optimise_frames(options.temporal_iterations)
+    prob.anchor_j = prob.anchor_q = None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the driver
+
+
+def _windows(t: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    size = max(int(size), 8)
+    overlap = int(np.clip(overlap, 0, size // 2))
+    if t <= size:
+        return [(0, t)]
+    out, s = [], 0
+    while True:
+        e = min(s + size, t)
+        out.append((s, e))
+        if e == t:
+            return out
+        s = e - overlap
+
+
+def _num_betas(model: Any, options: FitOptions, init: dict | None) -> int:
+    for name in ("num_betas", "n_betas"):
+        k = getattr(model, name, None)
+        if isinstance(k, int) and k > 0:
+            return min(k, options.n_betas)
+    if init is not None and "betas" in init:
+        return int(np.asarray(init["betas"]).shape[-1])
+    return options.n_betas
+
+
+def fit_sequence(
+    track: Any,
+    model: Any,
+    regressor: Any,
+    camera: Camera,
+    options: FitOptions | None = None,
+    init: dict | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FitResult:
+    """Fit a clip. ``track``: a LandmarkTrack (kp2d (T,33,3) px+conf, kp3d (T,33,3), valid, fps).
+
+    ``init`` may carry per-frame HSMR predictions ``poses (T,46)``, ``betas (T,K)``, ``cam_t (T,3)`` in the
+    full-image camera; they start the fit and act as a weak prior.
+    """
+    options = options or FitOptions()
+    t_start = time.perf_counter()
+    report = progress or (lambda *_: None)
+    data = _prepare(track, camera, options)
+    t = len(data.valid)
+    fps = float(getattr(track, "fps", 30.0) or 30.0)
+    weights = _weights(options, fps)
+    body = _Body(model, regressor, options)
+    dt, dev = options.dtype, options.device
+    k = _num_betas(model, options, init)
+
+    # --- starting values -----------------------------------------------------------------------------
+    if init is not None:
+        ip = np.asarray(init["poses"], dtype=np.float64)
+        if ip.shape != (t, N_DOFS):
+            raise ValueError(f"init['poses'] must have shape ({t}, 46), got {ip.shape}")
+        b0 = np.median(np.asarray(init.get("betas", np.zeros((t, k))), dtype=np.float64), axis=0)[:k]
+        betas = torch.as_tensor(np.pad(b0, (0, k - len(b0))), dtype=dt, device=dev)
+    else:
+        ip = None
+        betas = torch.zeros(k, dtype=dt, device=dev)
+    with torch.no_grad():
+        j0_t, m0_t = body.rest(betas)
+        _, lm_rest, _ = body(torch.zeros(1, N_DOFS, dtype=dt, device=dev), betas)
+    j0, m0, lm_rest = j0_t.double().cpu().numpy(), m0_t.double().cpu().numpy(), lm_rest[0].double().cpu().numpy()
+    if ip is not None:
+        rots = m0 @ pelvis_matrix(ip[:, :3]) @ m0.T
+        pos = j0 + np.asarray(init["cam_t"], dtype=np.float64)
+        u_all = u_from_q(ip[:, 3:])
+        q_prior = clip_to_limits(ip)[:, 3:]
+    else:
+        rots, pos = _initial_root(data, track, lm_rest, j0, camera)
+        u_all = np.repeat(u_from_q(np.zeros(len(BODY)))[None], t, 0)
+        q_prior = None
+
+    # --- shape on a sample of frames (no temporal terms) -----------------------------------------------
+    info: dict[str, Any] = {"windows": [], "focal_source": camera.focal_source, "n_betas": k}
+    vidx = np.flatnonzero(data.valid)
+    if options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
+        report("shape", 0, 1)
+        pick = vidx[np.unique(np.linspace(0, len(vidx) - 1, min(options.shape_frames, len(vidx))).round().astype(int))]
+        prob = _Problem(body, data, slice(0, 0), camera, weights, betas, u_all[pick], rots[pick], pos[pick],
+                        None if q_prior is None else q_prior[pick], frame_ids=pick)
+        prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
+        prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        prob.optimise_frames(options.iterations // 2)  # the joint stage below refines these poses anyway
+        prob.optimise([prob.r, prob.p, prob.u, prob.betas], options.shape_iterations, temporal=False, shape=True)
+        betas = prob.betas.detach().clone()
+        with torch.no_grad():
+            j0_new, _ = body.rest(betas)
+        # moving the pivot with the new shape keeps the starting root positions where they were
+        pos = pos + (j0_new.double().cpu().numpy() - j0)
+        j0 = j0_new.double().cpu().numpy()
+        info["shape_time_s"] = time.perf_counter() - t_start
+        report("shape", 1, 1)
+    betas = betas.detach()
+
+    # --- windows -------------------------------------------------------------------------------------
+    wins = _windows(t, options.window, options.overlap)
+    u_out = np.zeros((t, len(BODY)))
+    r_out = np.zeros((t, 3, 3))
+    p_out = np.zeros((t, 3))
+    loss_out = np.zeros(t)
+    prev_end = 0
+    for wi, (s, e) in enumerate(wins):
+        report("fit", wi, len(wins))
+        u0, r0, p0 = u_all[s:e].copy(), rots[s:e].copy(), pos[s:e].copy()
+        if wi > 0:  # warm start: overlap from the previous window, the rest continues its last frame's pose
+            ov = prev_end - s
+            u0[:ov], r0[:ov], p0[:ov] = u_out[s:prev_end], r_out[s:prev_end], p_out[s:prev_end]
+            if ip is None:
+                u0[ov:] = u_out[prev_end - 1]
+        prob = _Problem(body, data, slice(s, e), camera, weights, betas, u0, r0, p0,
+                        None if q_prior is None else q_prior[s:e])
+        tw = time.perf_counter()
+        prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
+        prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        prob.optimise_frames(options.iterations)
+        if weights.acc > 0:
+            _temporal_steps(prob, weights, options, data.valid[s:e])
+        with torch.no_grad():
+            _, out = prob.forward()
+        u_w = prob.u.detach().double().cpu().numpy()
+        r_w = out["rot"].double().cpu().numpy()
+        p_w = prob.p.detach().double().cpu().numpy()
+        l_w = out["per_frame"].double().cpu().numpy()
+        ov = prev_end - s if wi > 0 else 0
+        if ov > 0:  # blend the overlap linearly from the previous window to this one
+            a = ((np.arange(ov) + 1) / (ov + 1))[:, None]
+            u_w[:ov] = (1 - a) * u_out[s:prev_end] + a * u_w[:ov]
+            p_w[:ov] = (1 - a) * p_out[s:prev_end] + a * p_w[:ov]
+            r_w[:ov] = orthonormalize((1 - a)[..., None] * r_out[s:prev_end] + a[..., None] * r_w[:ov])
+            l_w[:ov] = (1 - a[:, 0]) * loss_out[s:prev_end] + a[:, 0] * l_w[:ov]
+        u_out[s:e], r_out[s:e], p_out[s:e], loss_out[s:e] = u_w, r_w, p_w, l_w
+        prev_end = e
+        info["windows"].append({"frames": [int(s), int(e)], "time_s": time.perf_counter() - tw})
+    report("fit", len(wins), len(wins))
+
+    # --- final values: limits exactly, pelvis angles, trans -------------------------------------------
+    with torch.no_grad():
+        qb = q_from_u(torch.as_tensor(u_out, dtype=torch.float64)).numpy()
+    poses = np.zeros((t, N_DOFS))
+    poses[:, 3:] = qb
+    poses[:, :3] = pelvis_angles_sequence(np.einsum("ji,tjk,kl->til", m0, r_out, m0))  # M0^T R M0
+    poses = clip_to_limits(poses)
+    if count_violations(poses) != 0:  # cannot happen after clipping; kept as a hard guarantee
+        raise AssertionError("joint limits violated after clipping")
+    trans = p_out - j0
+    res = _evaluate(body, poses, betas, trans, camera, data, dt, dev)
+    info["time_s"] = time.perf_counter() - t_start
+    info["fps"] = fps
+    info["options"] = {k_: v for k_, v in vars(options).items() if isinstance(v, int | float | str | bool)}
+    return FitResult(
+        poses=limits_float32(poses),
+        betas=betas.double().cpu().numpy().astype(np.float32),
+        trans=trans.astype(np.float32),
+        joints_cam=res["joints"],
+        kp2d_pred=res["proj"],
+        reprojection_error_px=res["err"],
+        fit_loss=loss_out.astype(np.float32),
+        camera=camera,
+        landmarks_cam=res["lm"],
+        valid=data.valid.copy(),
+        joint_offsets=res.get("joint_offsets"),
+        info=info,
+    )
+
+
+def _evaluate(body: _Body, poses: np.ndarray, betas: torch.Tensor, trans: np.ndarray, camera: Camera, data: _Data,
+              dt: torch.dtype, dev: str, chunk: int = 256) -> dict[str, np.ndarray]:
+    """Run the model on the final q and trans (pelvis included) so outputs are exactly what the body gives."""
+    joints, lms, offs = [], [], []
+    with torch.no_grad():
+        for s in range(0, len(poses), chunk):
+            q = torch.as_tensor(poses[s : s + chunk], dtype=dt, device=dev)
+            tr = torch.as_tensor(trans[s : s + chunk], dtype=dt, device=dev)
+            out = body.run(q, betas, tr)
+            joints.append(out.joints.double().cpu().numpy())
+            lms.append(body._landmarks(out).double().cpu().numpy())
+            if getattr(out, "joint_offsets", None) is not None:
+                offs.append(out.joint_offsets.double().cpu().numpy())
+    lm = np.concatenate(lms)
+    proj = camera.project(lm)
+    conf = data.conf.double().cpu().numpy()
+    err_k = np.linalg.norm(proj - data.kp2d.double().cpu().numpy(), axis=-1)
+    err = (conf * err_k).sum(1) / np.maximum(conf.sum(1), 1e-9)
+    out_d = {
+        "joints": np.concatenate(joints).astype(np.float32),
+        "lm": lm.astype(np.float32),
+        "proj": proj.astype(np.float32),
+        "err": np.where(conf.sum(1) > 0, err, 0.0).astype(np.float32),
+    }
+    if offs:
+        out_d["joint_offsets"] = np.concatenate(offs).astype(np.float32)
+    return out_d
+
+
+def per_frame_options(options: FitOptions | None = None) -> FitOptions:
+    """The same fit without temporal terms (a per-frame baseline for benchmarks)."""
+    return replace(options or FitOptions(), smoothing=0.0)

@@ -1,0 +1,174 @@
+"""World frame for a static camera: the ground plane from foot contacts, Blender's z up, ground at z = 0.
+
+The fit lives in the camera frame (OpenCV). Here we assume the camera did not move during the clip (the common
+case for footage of one person; a moving camera is not modelled) and find the ground as the plane through the
+feet's lowest points while they rest on it. Then:
+
+- world z is the plane normal (up), world x is the camera's x projected on the plane, world y = z × x (so the
+  camera looks roughly along +y, horizontally up to its pitch/roll), origin on the ground under the subject's
+  first valid root position;
+- the model frame used in the world (y up, like SKEL) is tied to the world by the fixed rotation
+  ``model_to_world`` = [[1,0,0],[0,0,-1],[0,1,0]] (model y-up -> world z-up, model +z -> world -y), no
+  translation: model y = 0 is the ground;
+- the root rotation is re-expressed in that frame and decomposed again into SKEL's pelvis tilt/list/rotation,
+  so upright standing gives pelvis angles near 0 (up to the heading), and ``trans`` absorbs the pivot J0 so
+  every joint lands exactly where the camera-frame fit put it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .rotations_np import pelvis_angles_sequence, pelvis_matrix
+
+MODEL_TO_WORLD_ROT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # talus, calcn, toes on both sides
+FOOT_LANDMARKS = (29, 30, 31, 32, 27, 28)  # heels, foot tips, ankles (MediaPipe)
+HEAD_JOINT, PELVIS_JOINT = 13, 0
+
+
+@dataclass
+class WorldResult:
+    poses: np.ndarray  # (T,46) q with the pelvis angles in the world-aligned model frame
+    trans: np.ndarray  # (T,3) model-frame trans: model(poses, betas, trans) then model_to_world = world
+    model_to_world: np.ndarray  # (4,4)
+    camera_to_world: np.ndarray  # (4,4)
+    joints_world: np.ndarray  # (T,24,3) Blender world, z up, metres
+    ground_residual_m: float  # RMS distance of the contact points to the fitted plane
+    notes: list[str] = field(default_factory=list)
+
+
+def _rest_root(model: Any, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Root pivot J0 and root rest frame M_0 of the body for these betas."""
+    dev = getattr(model, "device", "cpu")  # the model may live on the GPU
+    b = torch.as_tensor(np.asarray(betas, dtype=np.float32), device=dev)[None]
+    with torch.no_grad():
+        out = model(torch.zeros(1, 46, device=dev), b, torch.zeros(1, 3, device=dev), pose_correctives=False,
+                    bone_mesh=False)
+    return out.joints_tpose[0, 0].double().cpu().numpy(), out.rest_frames[0, 0].double().cpu().numpy()
+
+
+def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 35.0,
+                     min_spread_m: float = 0.3) -> tuple[np.ndarray, float, float, list[str]]:
+    """Plane ``n . x = d`` through contact points (N,3), normal on the side of ``up_prior``.
+
+    Falls back to the prior normal when the points do not span an area (a subject standing in place), or
+    when the plane would tilt more than ``max_tilt_deg`` from the prior. Returns (n, d, rms residual, notes).
+    """
+    notes: list[str] = []
+    up = up_prior / np.linalg.norm(up_prior)
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) < 3:
+        d = float(np.median(pts @ up)) if len(pts) else 0.0
+        notes.append("too few foot contacts: ground normal taken from the body's mean up direction")
+        return up, d, 0.0, notes
+    n = up
+    keep = np.ones(len(pts), bool)
+    for _ in range(3):  # plane fit, then drop far points (feet in the air) and refit
+        c = pts[keep].mean(0)
+        evals, evecs = np.linalg.eigh(np.cov((pts[keep] - c).T))
+        spread = np.sqrt(max(evals[1], 0.0)) * 2
+        cand = evecs[:, 0] * np.sign(evecs[:, 0] @ up or 1.0)
+        tilt = np.degrees(np.arccos(np.clip(cand @ up, -1, 1)))
+        if spread < min_spread_m / 2:
+            n = up
+            if _ == 0:
+                notes.append("foot contacts cover too small an area: ground normal from the body's up direction")
+        elif tilt > max_tilt_deg:
+            n = up
+            if _ == 0:
+                notes.append(f"fitted ground tilts {tilt:.0f}° from the body's up direction: not trusted")
+        else:
+            n = cand
+        d = float(np.median(pts[keep] @ n))
+        r = pts @ n - d
+        keep = np.abs(r) < max(3 * np.median(np.abs(r[keep])), 0.02)
+    d = float(np.median(pts[keep] @ n))
+    rms = float(np.sqrt(np.mean((pts[keep] @ n - d) ** 2)))
+    return n, d, rms, notes
+
+
+def contact_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray, fps: float,
+                   landmarks: np.ndarray | None = None) -> np.ndarray:
+    """Lowest foot points of each frame while that foot is nearly still (speed < 0.5 m/s)."""
+    feet = joints[:, FOOT_JOINTS]
+    if landmarks is not None:
+        feet = np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
+    h = feet @ up
+    vel = np.zeros(feet.shape[:2])
+    if len(feet) > 1:
+        v = np.linalg.norm(np.diff(feet, axis=0), axis=-1) * fps
+        vel[1:] = v
+        vel[0] = v[0]
+    pts = []
+    for t in np.flatnonzero(valid):
+        low = h[t].min()
+        sel = (h[t] < low + 0.03) & (vel[t] < 0.5)
+        pts.append(feet[t, sel])
+    if not pts:
+        return np.zeros((0, 3))
+    return np.concatenate(pts)
+
+
+def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
+    """Re-express a camera-frame :class:`~hsmr_backend.fit.FitResult` in Blender's world (static camera)."""
+    joints = np.asarray(fit.joints_cam, dtype=np.float64)
+    t = len(joints)
+    valid = np.asarray(getattr(fit, "valid", np.ones(t, bool)), dtype=bool)
+    if not valid.any():
+        valid = np.ones(t, bool)
+    fps = float(getattr(fit, "info", {}).get("fps", 30.0) or 30.0)
+    notes: list[str] = ["static camera assumed: the camera does not move during the clip"]
+    # body up in the camera frame: pelvis -> head, averaged over the clip (camera y points down)
+    body_up = (joints[valid, HEAD_JOINT] - joints[valid, PELVIS_JOINT]).mean(0)
+    if np.linalg.norm(body_up) < 1e-6 or body_up[1] > 0.5 * np.linalg.norm(body_up):
+        body_up = np.array([0.0, -1.0, 0.0])
+        notes.append("body mostly not upright: ground normal assumed opposite to the camera's y axis")
+    body_up = body_up / np.linalg.norm(body_up)
+    lms = getattr(fit, "landmarks_cam", None)
+    pts = contact_points(joints, valid, body_up, fps, None if lms is None else np.asarray(lms, np.float64))
+    n, d, rms, more = fit_ground_plane(pts, body_up)
+    notes += more
+    # world axes expressed in the camera frame
+    x_c = np.array([1.0, 0.0, 0.0])
+    xw = x_c - (x_c @ n) * n
+    if np.linalg.norm(xw) < 1e-3:  # camera looking straight down/up: use its y axis instead
+        xw = np.array([0.0, 1.0, 0.0]) - n[1] * n
+    xw /= np.linalg.norm(xw)
+    yw = np.cross(n, xw)
+    r_cw = np.stack([xw, yw, n])  # rows: world axes in camera coordinates -> world = r_cw @ cam
+    first = int(np.flatnonzero(valid)[0])
+    p0 = joints[first, PELVIS_JOINT]
+    origin = p0 - (p0 @ n - d) * n  # ground point under the first root position
+    c2w = np.eye(4)
+    c2w[:3, :3] = r_cw
+    c2w[:3, 3] = -r_cw @ origin
+    m2w = np.eye(4)
+    m2w[:3, :3] = MODEL_TO_WORLD_ROT
+    # root rotation and trans in the world-aligned model frame
+    betas = np.asarray(fit.betas, dtype=np.float64)
+    j0, m0 = _rest_root(model, betas)
+    poses_c = np.asarray(fit.poses, dtype=np.float64)
+    trans_c = np.asarray(fit.trans, dtype=np.float64)
+    r_root_c = m0 @ pelvis_matrix(poses_c[:, :3]) @ m0.T  # (T,3,3) camera frame
+    a = MODEL_TO_WORLD_ROT.T @ r_cw  # camera -> world-aligned model frame (rotation part)
+    r_root_m = a @ r_root_c
+    poses_w = poses_c.copy()
+    poses_w[:, :3] = pelvis_angles_sequence(m0.T @ r_root_m @ m0)
+    root_c = j0 + trans_c  # root joint in the camera frame
+    root_m = (MODEL_TO_WORLD_ROT.T @ ((r_cw @ root_c.T).T + c2w[:3, 3]).T).T
+    trans_w = root_m - j0
+    joints_world = (r_cw @ joints.reshape(-1, 3).T).T.reshape(joints.shape) + c2w[:3, 3]
+    return WorldResult(
+        poses=poses_w.astype(np.float32),
+        trans=trans_w.astype(np.float32),
+        model_to_world=m2w,
+        camera_to_world=c2w,
+        joints_world=joints_world.astype(np.float32),
+        ground_residual_m=rms,
+        notes=notes,
+    )

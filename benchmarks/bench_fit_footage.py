@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Real-footage benchmark for the video fitter: reprojection error, temporal jitter against a per-frame fit
+of the same clip, world-frame ground residual and fit speed.
+
+Landmarks come from the pipeline (``hsmr_backend.landmarks.detect_landmarks``, MediaPipe) or from a saved
+track (``--track file.npz`` with the LandmarkTrack arrays: frame_index, fps, image_size, kp2d, kp3d, valid,
+boxes). The shared clips are in ../shared/footage (BSD-3, see LICENSE-Pose2Sim.txt there).
+
+    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_footage.py [VIDEO ...] [--frames 100]
+        [--track T.npz] [--threads 2] [--body open]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
+
+from hsmr_backend import fit, world  # noqa: E402
+from hsmr_backend.skel import load_body  # noqa: E402
+from hsmr_backend.skel.landmarks import load_landmark_regressor  # noqa: E402
+
+FOOTAGE = ROOT.parent / "shared" / "footage"
+
+
+@dataclass
+class Track:
+    frame_index: np.ndarray
+    fps: float
+    image_size: tuple[int, int]
+    kp2d: np.ndarray
+    kp3d: np.ndarray
+    valid: np.ndarray
+    boxes: np.ndarray
+
+
+def track_from_npz(path: Path, frames: int) -> Track:
+    z = np.load(path)
+    n = min(frames, len(z["kp2d"]))
+    return Track(z["frame_index"][:n], float(z["fps"]), tuple(int(v) for v in z["image_size"]), z["kp2d"][:n],
+                 z["kp3d"][:n], z["valid"][:n].astype(bool), z["boxes"][:n])
+
+
+def track_from_video(path: Path, frames: int):
+    try:
+        from hsmr_backend.landmarks import detect_landmarks
+    except ImportError:
+        sys.exit("hsmr_backend.landmarks is not in this checkout yet (pipeline branch); pass --track T.npz")
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def it():
+        for i in range(frames):
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield i, frame
+
+    t0 = time.perf_counter()
+    tr = detect_landmarks(it(), fps=fps, image_size=size, total=frames)
+    print(f"  landmarks: {1000 * (time.perf_counter() - t0) / max(len(tr), 1):.0f} ms/frame")
+    return tr
+
+
+def jitter_mm(j: np.ndarray, valid: np.ndarray) -> float:
+    ok = valid[:-2] & valid[1:-1] & valid[2:]
+    acc = np.linalg.norm(j[:-2] - 2 * j[1:-1] + j[2:], axis=-1)[ok]
+    return float(1000 * acc.mean()) if len(acc) else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("videos", nargs="*", type=Path)
+    ap.add_argument("--track", type=Path, action="append", default=[])
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--body", default="open")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_body(args.body)
+    reg = load_landmark_regressor("open" if args.body == "open" else "skel")
+    sources: list[tuple[str, object]] = [(p.name, p) for p in args.track]
+    videos = args.videos or ([] if args.track else sorted(FOOTAGE.glob("single_person_*.mp4")))
+    sources += [(v.name, v) for v in videos]
+    print(f"# footage: body {args.body!r}, first {args.frames} frames, {args.threads} threads")
+    for name, src in sources:
+        src = Path(src)
+        tr = track_from_npz(src, args.frames) if src.suffix == ".npz" else track_from_video(src, args.frames)
+        cam = fit.default_camera(*tr.image_size)
+        row = {}
+        for mode, opts in (("temporal", fit.FitOptions()), ("per-frame", fit.per_frame_options())):
+            t0 = time.perf_counter()
+            res = fit.fit_sequence(tr, model, reg, cam, opts)
+            dt = time.perf_counter() - t0
+            row[mode] = res
+            err = res.reprojection_error_px[res.valid]
+            print(f"{name} {mode:9s}: reprojection {err.mean():.1f} px (median {np.median(err):.1f}), jitter "
+                  f"{jitter_mm(res.joints_cam, res.valid):.1f} mm/frame², violations {fit.count_violations(res.poses)}"
+                  f", {1000 * dt / len(tr.kp2d):.0f} ms/frame ({len(tr.kp2d)} frames, focal {cam.focal_source})",
+                  flush=True)
+        ratio = jitter_mm(row["per-frame"].joints_cam, tr.valid) / jitter_mm(row["temporal"].joints_cam, tr.valid)
+        w = world.to_world(row["temporal"], model, cam)
+        print(f"{name}: jitter per-frame / temporal = {ratio:.1f}x; ground residual {100 * w.ground_residual_m:.1f} cm;"
+              f" root path {np.linalg.norm(np.diff(w.joints_world[:, 0, :2], axis=0), axis=-1).sum():.2f} m; "
+              f"median |pelvis tilt|, |list| in the world {np.degrees(np.median(np.abs(w.poses[:, 0]))):.1f}°, "
+              f"{np.degrees(np.median(np.abs(w.poses[:, 1]))):.1f}°; lowest foot joint median z "
+              f"{100 * np.median(w.joints_world[:, list(world.FOOT_JOINTS), 2].min(1)):.1f} cm; "
+              f"notes: {'; '.join(w.notes)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""World frame: ground plane from foot contacts, re-expressed root, joints unchanged up to the camera pose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from fit_toy import ToyBody
+
+from hsmr_backend import rotations_np as rn
+from hsmr_backend import world
+
+
+def test_pelvis_angles_round_trip_and_continuity():
+    rng = np.random.default_rng(0)
+    q = np.stack([rng.uniform(-np.pi, np.pi, 200), rng.uniform(-1.5, 1.5, 200), rng.uniform(-np.pi, np.pi, 200)], 1)
+    np.testing.assert_allclose(rn.pelvis_matrix(rn.pelvis_angles(rn.pelvis_matrix(q))), rn.pelvis_matrix(q),
+                               atol=1e-9)
+    # a turning sequence through +-pi stays continuous
+    seq = np.stack([np.full(50, np.pi), np.zeros(50), np.linspace(0, 3 * np.pi, 50)], 1)
+    out = rn.pelvis_angles_sequence(rn.pelvis_matrix(seq))
+    assert np.abs(np.diff(out, axis=0)).max() < 0.3
+    np.testing.assert_allclose(rn.pelvis_matrix(out), rn.pelvis_matrix(seq), atol=1e-9)
+
+
+def test_ground_plane_from_points():
+    rng = np.random.default_rng(1)
+    n_true = np.array([0.1, -0.98, 0.15])
+    n_true /= np.linalg.norm(n_true)
+    a = np.cross(n_true, [1.0, 0, 0])
+    a /= np.linalg.norm(a)
+    b = np.cross(n_true, a)
+    pts = 1.5 * n_true + rng.uniform(-1, 1, (300, 1)) * a + rng.uniform(-1, 1, (300, 1)) * b
+    pts += rng.normal(0, 0.005, pts.shape)
+    pts[:20] += 0.3 * n_true  # feet in the air are rejected
+    n, d, rms, notes = world.fit_ground_plane(pts, np.array([0.0, -1.0, 0.0]))
+    assert np.degrees(np.arccos(n @ n_true)) < 1.0 and abs(d - 1.5) < 0.01 and rms < 0.01 and not notes
+    # a subject standing on one spot: the normal comes from the prior, with a note
+    n, d, _, notes = world.fit_ground_plane(pts[50:53] * 0 + pts[60], np.array([0.0, -1.0, 0.0]))
+    np.testing.assert_allclose(n, [0, -1, 0]) and notes
+
+
+@dataclass
+class FakeFit:
+    poses: np.ndarray
+    betas: np.ndarray
+    trans: np.ndarray
+    joints_cam: np.ndarray
+    valid: np.ndarray
+    info: dict = field(default_factory=lambda: {"fps": 30.0})
+
+
+def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
+    body = ToyBody()
+    t = 20
+    tt = np.arange(t) / 30
+    # the motion in a y-up world: upright, heading 0.7 rad, walking, feet on y = 0
+    q_m = np.zeros((t, 46))
+    q_m[:, 2] = 0.7
+    q_m[:, 3] = 0.3 * np.sin(2 * np.pi * tt)
+    q_m[:, 10] = -0.3 * np.sin(2 * np.pi * tt)
+    betas = np.zeros(10)
+    j0, m0 = world._rest_root(body, betas)
+    with torch.no_grad():
+        out = body(torch.tensor(q_m, dtype=torch.float32), torch.zeros(t, 10), torch.zeros(t, 3))
+    low = out.joints[:, list(world.FOOT_JOINTS), 1].min(1).values.numpy()
+    trans_m = np.stack([0.5 * tt, -low, 0 * tt], 1)
+    # a camera 1.3 m high, 4 m in front, pitched 12° down, rolled 3°: model(world) -> camera
+    r_mc = rn.rot_z(np.radians(3)) @ rn.rot_x(np.radians(-12)) @ np.diag([1.0, -1.0, -1.0])
+    t_mc = -r_mc @ np.array([0.3, 1.3, 4.0])
+    r_root_c = r_mc @ m0 @ rn.pelvis_matrix(q_m[:, :3]) @ m0.T
+    q_c = q_m.copy()
+    q_c[:, :3] = rn.pelvis_angles_sequence(m0.T @ r_root_c @ m0)
+    trans_c = (r_mc @ (j0 + trans_m).T).T + t_mc - j0
+    with torch.no_grad():
+        f32 = torch.float32
+        out_c = body(torch.tensor(q_c, dtype=f32), torch.zeros(t, 10), torch.tensor(trans_c, dtype=f32))
+    fake = FakeFit(q_c, betas, trans_c, out_c.joints.double().numpy(), np.ones(t, bool))
+    w = world.to_world(fake, body, None)
+    c2w = w.camera_to_world
+    # joints_world is the camera-frame fit moved by camera_to_world
+    jc = fake.joints_cam.reshape(-1, 3)
+    np.testing.assert_allclose(w.joints_world.reshape(-1, 3), jc @ c2w[:3, :3].T + c2w[:3, 3], atol=1e-4)
+    # and the re-expressed q/trans give the same joints through the model and model_to_world
+    with torch.no_grad():
+        out_w = body(torch.tensor(w.poses), torch.zeros(t, 10), torch.tensor(w.trans))
+    jw = out_w.joints.double().numpy().reshape(-1, 3) @ w.model_to_world[:3, :3].T + w.model_to_world[:3, 3]
+    np.testing.assert_allclose(jw.reshape(t, 24, 3), w.joints_world, atol=1e-4)
+    # the ground is z = 0, the body stands on it, upright: tilt and list near 0
+    feet_z = w.joints_world[:, list(world.FOOT_JOINTS), 2].min(1)
+    assert np.abs(feet_z).max() < 0.02
+    assert np.abs(w.poses[:, :2]).max() < np.radians(2)
+    assert np.all(w.joints_world[:, 13, 2] > 1.3)  # head up
+    # the root moves through space: 0.5 m/s sideways
+    assert np.linalg.norm(w.joints_world[-1, 0, :2] - w.joints_world[0, 0, :2]) > 0.25
+    np.testing.assert_allclose(w.joints_world[0, 0, :2], 0.0, atol=1e-6)  # origin under the first root position
+    assert w.ground_residual_m < 0.02
