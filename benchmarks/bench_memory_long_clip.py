@@ -6,12 +6,12 @@
 A long clip is made by looping a shared clip (written frame by frame, never held in memory), then
 ``hsmr-backend convert`` runs in a child process whose RSS (``/proc/<pid>/status`` VmRSS / VmHWM, or psutil) is
 sampled with its progress lines. Printed: peak RSS per stage, RSS growth per 1,000 frames during the landmark
-stage, and the peak extrapolated to 10 minutes (36,000 frames at 60 fps) -- labelled as an extrapolation unless
+stage, and the peak extrapolated to 10 minutes (18,000 frames at 30 fps) -- labelled as an extrapolation unless
 ``--minutes 10`` was run.
 
-The fit: with ``--fit real`` the fitter in the source tree runs (slow on a CPU: ~1 frame/s). The default
-``--fit auto`` uses it only when ``--minutes`` is small enough to finish, else the stand-in fit of
-tests/test_convert.py (which holds the same per-frame arrays but does no optimisation); the output says which.
+The fit: ``--fit auto`` (default) runs the fitter in the source tree when it is there, else the stand-in fit of
+tests/test_convert.py (same per-frame arrays, no optimisation); ``--fit standin`` forces the stand-in to measure
+the pipeline alone. The output says which ran.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> None:
         import hsmr_backend.world  # noqa: F401
     except ImportError:
         have_fit = False
-    standin = args.fit == "standin" or (args.fit == "auto" and (not have_fit or n > 600))
+    standin = args.fit == "standin" or (args.fit == "auto" and not have_fit)
     if args.fit == "real" and not have_fit:
         sys.exit("--fit real: the fitter (hsmr_backend.fit/world) is not in this source tree")
     print("fit: " + ("STAND-IN (tests/test_convert.py; no optimisation, same per-frame arrays)" if standin
@@ -186,7 +186,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=1.0, help="clip length (default 1; 10 = the issue's target)")
     ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="source clip to loop (default: shared cam01)")
-    ap.add_argument("--fps", type=float, default=None, help="frame rate of the long clip (default: the source's)")
+    ap.add_argument("--fps", type=float, default=30.0, help="frame rate of the long clip (default 30, a phone's)")
     ap.add_argument("--mode", default="keypoints", choices=("keypoints", "auto", "hsmr"))
     ap.add_argument("--fit", default="auto", choices=("auto", "real", "standin"))
     ap.add_argument("--overlay", action="store_true", help="also write the overlay video and the plot")

@@ -213,6 +213,24 @@ def test_no_person_in_some_frames(capsys, standins, tmp_path, person_frames):  #
     assert np.all(res["keypoints_2d"][4:8] == 0)  # never filled with someone else
 
 
+def test_no_person_in_some_frames_through_the_real_fit(capsys, tmp_path, person_frames):
+    """The same gap with the real fitter: the lost frames are bridged, every frame of the result is finite."""
+    pytest.importorskip("hsmr_backend.fit")
+    frames = [f.copy() for f in person_frames[:10]]
+    for i in (4, 5):
+        frames[i][:] = 90
+    clip = _write(tmp_path / "gap.mp4", frames)
+    code, _, err = _convert(capsys, clip, tmp_path / "r.npz", "--mode", "keypoints", "--progress", "bar")
+    assert code == 0, err
+    res = result_format.load(tmp_path / "r.npz")  # the loader refuses NaN/inf
+    assert res["valid"].tolist() == [True] * 4 + [False] * 2 + [True] * 4
+    # bridged frames sit between their neighbours, not at some default pose
+    j = res["joints_world"]
+    gap = np.linalg.norm(j[4:6] - (j[3] + j[6]) / 2, axis=-1).max()
+    step = np.linalg.norm(j[6] - j[3], axis=-1).max()
+    assert gap < step + 0.05, (gap, step)
+
+
 def test_person_partly_out_of_frame(capsys, standins, tmp_path, person_frames):  # noqa: F811
     """The bottom 40 % cut off: the feet leave the picture; the subject is still followed in every frame."""
     h = person_frames[0].shape[0]
@@ -472,6 +490,28 @@ def test_full_disk_while_saving_a_chunk(capsys, standins, tmp_path, person_clip,
     code, _, err = _convert(capsys, person_clip, tmp_path / "r.npz")
     assert code == 1 and "disk is full" in _error_line(err)
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "r.npz").exists()
+
+
+def test_terminated_backend_says_cancelled_and_keeps_frames(tmp_path, cam01):
+    """The add-on's Cancel and Blender closing send SIGTERM: one line, exit 130, the finished chunk stays."""
+    out = tmp_path / "r.npz"
+    cmd = [sys.executable, "-m", "hsmr_backend.cli", "convert", str(cam01), "-o", str(out), "--frames", "0:70",
+           "--progress", "json", "--mode", "keypoints", "--no-overlay", "--no-plot"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    msgs = []
+    for raw in proc.stdout:
+        msgs.append(json.loads(raw))
+        if msgs[-1]["type"] == "progress" and msgs[-1]["stage"] == "landmarks" and msgs[-1]["frame"] >= 55:
+            proc.send_signal(signal.SIGTERM)
+            break
+    msgs += [json.loads(raw) for raw in proc.stdout]
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 130
+    assert msgs[-1]["type"] == "error" and "resume" in msgs[-1]["message"]
+    assert "cancelled" in _error_line(err)
+    assert list((tmp_path / "r.npz.work").glob("chunk_*.npz")) and not out.exists()
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_killed_backend_keeps_finished_frames_and_resumes(capsys, standins, tmp_path, cam01):  # noqa: F811

@@ -167,7 +167,21 @@ def _convert_inner(args: argparse.Namespace, reporter):
     return 0, summary
 
 
+def _sigterm_as_cancel() -> None:
+    """SIGTERM (the add-on's Cancel, Blender closing) stops like Ctrl+C: one line, finished frames kept."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the program itself (not a caller in the same process)
+        _sigterm_as_cancel()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] in ("export-onnx", "export"):

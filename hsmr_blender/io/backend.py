@@ -7,6 +7,7 @@ thread moves lines into a queue, so a Blender modal timer can ``poll()`` without
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,6 +117,7 @@ class BackendProcess:
                 f"could not start the backend ({e.strerror}: {self.cmd[0]}): set up the backend in the add-on "
                 "preferences"
             ) from None
+        _LIVE.add(self)
         self._threads = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -239,6 +242,16 @@ class BackendProcess:
             raise BackendError(f"the backend stopped with exit code {rc}{why}: run again to resume from the "
                                f"finished frames; full log: {self.log_path}")
         return self.result
+
+
+_LIVE: weakref.WeakSet[BackendProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Blender is closing: stop running backends (they keep their finished frames; a rerun resumes)."""
+    for p in list(_LIVE):
+        p.cancel()
 
 
 def line_event(raw: bytes) -> Event:
