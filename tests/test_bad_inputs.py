@@ -421,6 +421,48 @@ def test_truncated_or_wrong_hsmr_checkpoint(capsys, tmp_path, person_clip, monke
     assert not (tmp_path / "r.npz").exists()
 
 
+def test_hsmr_stage_resumes_after_a_crash(capsys, standins, tmp_path, person_clip, monkeypatch):  # noqa: F811
+    """The network's predictions are saved per batch: after a crash in the HSMR stage the rerun predicts only the
+    frames not done yet, and the fit gets the same start as an uninterrupted run."""
+    pytest.importorskip("hsmr_backend.hsmr.predictor")
+    from test_hsmr_release import _random_net, write_release
+
+    from hsmr_backend.hsmr import predictor as P
+
+    monkeypatch.setenv("HSMR_CACHE", str(tmp_path / "cache"))
+    rel = write_release(tmp_path / "w", _random_net())
+    real_init, real_predict = P.HSMRPredictor.__init__, P.HSMRPredictor.predict
+    calls: list[int] = []
+    crash_at = {"n": 2}
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.batch_size = 4
+
+    def predict(self, images, boxes, **kw):
+        if len(calls) == crash_at["n"]:
+            raise KeyboardInterrupt
+        calls.append(len(images))
+        return real_predict(self, images, boxes, **kw)
+
+    monkeypatch.setattr(P.HSMRPredictor, "__init__", init)
+    monkeypatch.setattr(P.HSMRPredictor, "predict", predict)
+    args = ("--mode", "hsmr", "--weights", str(rel), "--progress", "bar")
+    code, _, err = _convert(capsys, person_clip, tmp_path / "r.npz", *args)
+    assert code == 130 and "cancelled" in _error_line(err)
+    assert calls == [4, 4] and len(list((tmp_path / "r.npz.work").glob("hsmr_*.npz"))) == 2
+    crash_at["n"] = -1
+    calls.clear()
+    code, _, err = _convert(capsys, person_clip, tmp_path / "r.npz", *args)
+    assert code == 0, err
+    assert "HSMR predictions for 8 frames already done" in err and calls == [4]
+    resumed = standins["init"]["poses"].copy()
+    calls.clear()
+    code, _, err = _convert(capsys, person_clip, tmp_path / "fresh.npz", *args)
+    assert code == 0 and calls == [4, 4, 4]
+    np.testing.assert_allclose(resumed, standins["init"]["poses"], atol=1e-5)
+
+
 # ---------------------------------------------------------------- bad result files read by the backend
 
 

@@ -321,9 +321,33 @@ def assemble(
 # ---------------------------------------------------------------- HSMR stage
 
 
+def _load_hsmr_chunks(work: L.WorkDir | None, weights: Any, n: int) -> tuple[dict[str, np.ndarray], set[int]]:
+    """Predictions saved by an interrupted run for the same track and weights (rows of the track)."""
+    out = {"poses": np.zeros((n, dofs.N_DOFS), np.float32), "betas": np.zeros((n, 10), np.float32),
+           "cam_t": np.zeros((n, 3), np.float32)}
+    done: set[int] = set()
+    if work is None or not work.path.is_dir():
+        return out, done
+    for f in sorted(work.path.glob("hsmr_*.npz")):
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                rows = z["rows"].astype(np.int64)
+                if str(z["weights"]) != str(weights) or len(rows) == 0 or rows.max() >= n:
+                    continue
+                for k in out:
+                    out[k][rows] = z[k]
+                done.update(int(r) for r in rows)
+        except (OSError, ValueError, KeyError):
+            continue  # a damaged chunk is simply predicted again
+    return out, done
+
+
 def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.LandmarkTrack, weights: Any,
-              device: str, camera: Any, reporter: Reporter) -> dict[str, np.ndarray]:
-    """Per-frame HSMR predictions on the subject's crops (second pass over the footage)."""
+              device: str, camera: Any, reporter: Reporter, work: L.WorkDir | None = None) -> dict[str, np.ndarray]:
+    """Per-frame HSMR predictions on the subject's crops (second pass over the footage).
+
+    With ``work``, every batch is saved (atomically) beside the landmark chunks, so a rerun after a crash or a
+    cancel predicts only the frames not done yet."""
     import cv2
 
     from .hsmr.predictor import HSMRPredictor
@@ -335,9 +359,10 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
         raise ConvertError(f"cannot load the HSMR weights: {msg} (fix --weights / $HSMR_WEIGHTS or use --mode "
                            "keypoints)") from None
     n = len(track)
-    poses = np.zeros((n, dofs.N_DOFS), np.float32)
-    betas = np.zeros((n, 10), np.float32)
-    cam_t = np.zeros((n, 3), np.float32)
+    saved, done_rows = _load_hsmr_chunks(work, weights, n)
+    poses, betas, cam_t = saved["poses"], saved["betas"], saved["cam_t"]
+    if done_rows:
+        reporter.info(f"resuming: HSMR predictions for {len(done_rows)} frames already done")
     row = {int(f): i for i, f in enumerate(track.frame_index)}
     focal = float(np.asarray(camera.K)[0, 0])
     batch_imgs: list[np.ndarray] = []
@@ -353,6 +378,10 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
         poses[batch_rows] = out["poses"]
         betas[batch_rows] = out["betas"][:, :10]
         cam_t[batch_rows] = out["cam_t_full"]
+        if work is not None and work.path.is_dir():
+            work.save_arrays(f"hsmr_{batch_rows[0]:06d}", rows=np.array(batch_rows, np.int64),
+                             weights=np.array(str(weights)), poses=poses[batch_rows], betas=betas[batch_rows],
+                             cam_t=cam_t[batch_rows])
         batch_imgs.clear()
         batch_rows.clear()
 
@@ -360,7 +389,7 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
     for idx, frame in V.prefetch(source.frames(frame_range)):
         i = row.get(idx)
         done += 1
-        if i is None or not track.valid[i]:
+        if i is None or not track.valid[i] or i in done_rows:
             continue
         batch_imgs.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         batch_rows.append(i)
@@ -497,7 +526,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     init = None
     if mode == "hsmr":
         t0 = time.perf_counter()
-        init = hsmr_init(source, frame_range, track, weights, device, camera, reporter)
+        init = hsmr_init(source, frame_range, track, weights, device, camera, reporter, work)
         timings["hsmr"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

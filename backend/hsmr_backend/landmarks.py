@@ -338,7 +338,7 @@ class WorkDir:
 
     def start(self, header: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        for c in self._chunks():
+        for c in self.path.glob("*.npz"):  # landmark chunks and later stages' chunks (hsmr_*) of another run
             c.unlink()
         _atomic_write(self.path / "key.json", json.dumps({"key": self.key, **header}).encode())
 
@@ -348,6 +348,12 @@ class WorkDir:
         buf = io.BytesIO()
         np.savez(buf, **data)
         _atomic_write(self.path / f"chunk_{n:06d}.npz", buf.getvalue())
+
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
+        """A later stage's chunk (``name.npz``) beside the landmark chunks; cleared with them."""
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        _atomic_write(self.path / f"{name}.npz", buf.getvalue())
 
     def remove(self) -> None:
         if self.path.is_dir():
