@@ -151,6 +151,20 @@ def test_runner_line_handling_never_raises(raw: bytes) -> None:
     assert p.error is None or isinstance(p.error, str)
 
 
+def test_no_network_sockets_between_add_on_and_backend() -> None:
+    """The two talk over the child's stdin/stdout only: no module of either opens or listens on a socket."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"^\s*(import socket|from socket |import socketserver|from socketserver |"
+                         r"from http\.server |import http\.server|from multiprocessing\.connection )|\.listen\(",
+                         re.M)
+    hits = [str(f.relative_to(root)) for d in ("backend/hsmr_backend", "hsmr_blender") for f in (root / d).rglob("*.py")
+            if pattern.search(f.read_text(encoding="utf-8"))]
+    assert hits == []
+    assert "stdout=subprocess.PIPE" in (root / "hsmr_blender/io/backend.py").read_text()
+
+
 # ---------------------------------------------------------------- bad result files into Blender
 
 bpy = pytest.importorskip("bpy")
