@@ -189,6 +189,9 @@ class BackendProcess:
         if msg is None:
             return
         if not self._hello:
+            if msg.type == "error":  # a failure before the handshake is still worth showing; it grants nothing
+                self.error = self.error or msg["message"]
+                return
             self._hello = True
             try:
                 protocol.check_hello(msg)
