@@ -616,3 +616,19 @@ def test_cuda_asked_for_but_absent_falls_back_to_cpu(capfd, standins, tmp_path, 
     warn = [m["message"] for m in msgs if m["type"] == "log" and m["level"] == "warning"]
     assert any("CUDA is not available here: running on the CPU instead" in w for w in warn), warn
     assert json.loads(str(result_format.load(tmp_path / "r.npz")["meta_json"]))["device"] == "cpu"
+
+
+def test_keepalive_lines_only_around_a_silent_call():
+    """Loading the network prints nothing for minutes: progress lines keep the add-on's hang detector quiet."""
+    import io
+
+    from hsmr_backend.convert import keepalive
+    from hsmr_backend.progress import Reporter
+
+    buf = io.StringIO()
+    rep = Reporter("json", stream=buf)
+    with keepalive(rep, "hsmr-load", every=0.05):
+        time.sleep(0.4)
+    n = buf.getvalue().count('"stage":"hsmr-load"')
+    time.sleep(0.2)
+    assert 3 <= n == buf.getvalue().count('"stage":"hsmr-load"')  # and none after the call

@@ -321,6 +321,29 @@ def assemble(
 # ---------------------------------------------------------------- HSMR stage
 
 
+@contextlib.contextmanager
+def keepalive(reporter: Reporter, stage: str, every: float = 10.0) -> Any:
+    """Around one long call that reports nothing itself (loading or exporting the network): a progress line every
+    ``every`` s, so the add-on's hang detector sees a live backend. Only around such calls, so a stuck loop
+    elsewhere still shows as silence."""
+    import threading
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            with contextlib.suppress(Exception):
+                reporter(stage, 0, 1)
+
+    t = threading.Thread(target=beat, name="keepalive", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=1)
+
+
 def _load_hsmr_chunks(work: L.WorkDir | None, weights: Any, n: int) -> tuple[dict[str, np.ndarray], set[int]]:
     """Predictions saved by an interrupted run for the same track and weights (rows of the track)."""
     out = {"poses": np.zeros((n, dofs.N_DOFS), np.float32), "betas": np.zeros((n, 10), np.float32),
@@ -352,8 +375,10 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
 
     from .hsmr.predictor import HSMRPredictor
 
+    reporter.info("loading the HSMR network (the first run also converts it to ONNX, which takes minutes)")
     try:
-        predictor = HSMRPredictor(weights, device=device)
+        with keepalive(reporter, "hsmr-load"):
+            predictor = HSMRPredictor(weights, device=device)
     except (OSError, ValueError, RuntimeError) as e:  # HSMRWeightsError is a RuntimeError
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConvertError(f"cannot load the HSMR weights: {msg} (fix --weights / $HSMR_WEIGHTS or use --mode "
