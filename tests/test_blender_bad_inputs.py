@@ -80,6 +80,22 @@ def test_hung_backend_is_stopped_and_reported(tmp_path: Path) -> None:
     assert "loading weights" in p.log_path.read_text()  # stderr went to the log the panel opens
 
 
+def test_cancel_never_waits_and_kills_a_backend_that_ignores_it(tmp_path: Path, monkeypatch) -> None:
+    script = tmp_path / "stubborn.py"
+    script.write_text(f"import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint({HELLO!r}, "
+                      "flush=True)\ntime.sleep(60)\n")
+    monkeypatch.setattr(backend, "KILL_AFTER_S", 0.5)
+    p = backend.BackendProcess([sys.executable, str(script)], log_path=tmp_path / "l.log")
+    while not p._hello:
+        p.poll()
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    p.cancel()
+    assert time.monotonic() - t0 < 0.2  # the UI thread is never held
+    _run_to_end(p, limit=6)
+    assert "cancelled" in _one_line(p)
+
+
 def test_default_stall_time_is_generous() -> None:
     assert backend.DEFAULT_STALL_S >= 120
 

@@ -68,6 +68,7 @@ class Event:
     text: str = ""
 
 
+KILL_AFTER_S = 5.0  # after a cancel, how long the backend gets to stop by itself
 DEFAULT_STALL_S = 120.0  # generous: loading the HSMR network on a slow disk takes a while
 LOG_NAME = "hsmr_backend.log"
 
@@ -100,6 +101,7 @@ class BackendProcess:
         self.log_path = Path(log_path) if log_path else default_log_path()
         self._hello = False
         self._cancelled = False
+        self._kill_at: float | None = None
         self._last_line = time.monotonic()
         try:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +172,8 @@ class BackendProcess:
         return out
 
     def _check_stall(self) -> None:
+        if self._kill_at is not None and time.monotonic() > self._kill_at and self.running:
+            self.proc.kill()  # it did not stop when asked
         if self.stall_s is None or self.error is not None or self._cancelled or not self.running:
             return
         quiet = time.monotonic() - self._last_line
@@ -219,13 +223,12 @@ class BackendProcess:
         return min(1.0, frame / total) if total else 0.0
 
     def cancel(self) -> None:
+        """Ask the backend to stop (SIGTERM: it keeps its finished frames); never waits. ``poll()`` kills it if
+        it is still there ``KILL_AFTER_S`` later."""
         self._cancelled = True
-        if self.running:
+        if self.running and self._kill_at is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            self._kill_at = time.monotonic() + KILL_AFTER_S
 
     def outcome(self) -> str:
         """After ``finished()``: the result path; raises BackendError with one clear line otherwise."""
