@@ -285,8 +285,17 @@ def assemble(
     poses = _np(world.poses).astype(np.float32)
     trans = _np(world.trans).astype(np.float32)
     betas = _np(fit.betas).astype(np.float32).reshape(-1)
-    outs = model_forward(model, poses, betas, trans, pose_correctives=True, bone_mesh=False)
-    joint_offsets = np.concatenate([_np(o.joint_offsets) for o in outs]).astype(np.float32)
+    # keep only the two per-frame arrays the file needs from each batch: the posed skin of every frame would grow
+    # memory by ~0.1 MB a frame (gigabytes for a 10-minute clip)
+    offs, feats = [], []
+    for i in range(0, len(poses), 64):
+        [o] = model_forward(model, poses[i:i + 64], betas, trans[i:i + 64], batch=64, pose_correctives=True,
+                            bone_mesh=False)
+        offs.append(_np(o.joint_offsets).astype(np.float32))
+        pf = getattr(o, "pose_features", None)
+        feats.append(None if pf is None else _np(pf).astype(np.float32))
+        del o
+    joint_offsets = np.concatenate(offs)
     arrays: dict[str, Any] = {
         "meta_json": json.dumps(meta, default=str),
         "body": body,
@@ -310,9 +319,8 @@ def assemble(
         "reprojection_error_px": np.nan_to_num(_np(fit.reprojection_error_px).astype(np.float32), nan=0.0),
         "fit_loss": np.nan_to_num(_np(fit.fit_loss).astype(np.float32), nan=0.0),
     }
-    feats = [getattr(o, "pose_features", None) for o in outs]
     if "skin_posedirs" in arrays and all(f is not None for f in feats):
-        arrays["pose_features"] = np.concatenate([_np(f) for f in feats]).astype(np.float32)
+        arrays["pose_features"] = np.concatenate(feats)
     else:
         arrays.pop("skin_posedirs", None)
     return arrays
