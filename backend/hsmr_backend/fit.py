@@ -502,21 +502,23 @@ class _Problem:
         self.anchor_q: torch.Tensor | None = None  # (T,43) smoothed body q
         self.mu, self.mu_q = 1.0, 0.0
         self.q_init = None if q_init is None else tt(q_init)
+        self.memory: dict = {}  # L-BFGS curvature pairs carried from one per-frame stage to the next
         self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
 
     def rotations(self) -> torch.Tensor:
         return so3_exp(self.r) @ self.r_base
 
     def forward(self, temporal: bool = True, depth_scale: float = 1.0, sigma: float | None = None,
-                shape: bool = False, x: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """Objective; ``x`` (T,49) = [u, r, p] replaces the parameters (used by the per-frame optimiser)."""
+                shape: bool = False, x: torch.Tensor | None = None,
+                betas: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """Objective; ``x`` (T,49) = [u, r, p] and ``betas`` replace the parameters (used by the optimisers)."""
         u, r, p = (self.u, self.r, self.p) if x is None else (x[:, :-6], x[:, -6:-3], x[:, -3:])
         t = u.shape[0]
         q = torch.zeros(t, N_DOFS, dtype=u.dtype, device=u.device)
         qb = q_from_u(u)
         q = torch.cat([q[:, :3], qb], 1)
         if shape:
-            betas = self.betas
+            betas = self.betas if betas is None else betas
             j0, _ = self.body.rest(betas)
         else:  # shape fixed: its rest state is computed once
             betas = self.betas.detach()
@@ -557,22 +559,32 @@ class _Problem:
             ra = ((rot[:-2] - 2 * rot[1:-1] + rot[2:]) ** 2).sum((1, 2)) / Q_UNIT**2
             tmp = self.w.acc * pen + self.w.q_acc * (qa + ra)
             per_frame = per_frame + torch.nn.functional.pad(tmp, (1, 1))
-        total = per_frame.mean() + (self.w.shape * (self.betas**2).sum() if shape else 0.0)
+        total = per_frame.mean() + (self.w.shape * (betas**2).sum() if shape else 0.0)
         return total, {"per_frame": per_frame, "q": q, "rot": rot, "joints": joints, "lm": lm, "proj": proj}
 
-    def optimise(self, params: list[torch.nn.Parameter], iterations: int, **kw: Any) -> float:
+    def optimise_shape(self, iterations: int) -> None:
+        """All frames and the shared betas together (one L-BFGS row; torch.optim is avoided: its first use
+        imports torch._dynamo, ~2 s)."""
         if iterations <= 0:
-            return float("nan")
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-9, tolerance_change=1e-12)
+            return
+        t, nu = self.u.shape
+        k = self.betas.shape[0]
+        x0 = torch.cat([self.u.reshape(-1), self.r.reshape(-1), self.p.reshape(-1), self.betas]).detach()[None]
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss, _ = self.forward(**kw)
-            loss.backward()
-            return loss
+        def fun(x: torch.Tensor) -> torch.Tensor:
+            z = x[0]
+            u = z[: t * nu].reshape(t, nu)
+            r = z[t * nu : t * (nu + 3)].reshape(t, 3)
+            p = z[t * (nu + 3) : t * (nu + 6)].reshape(t, 3)
+            xs = torch.cat([u, r, p], 1)
+            return self.forward(temporal=False, shape=True, x=xs, betas=z[-k:])[0][None]
 
-        return float(opt.step(closure).detach())
+        x = batched_lbfgs(fun, x0, iterations)[0]
+        with torch.no_grad():
+            self.u.copy_(x[: t * nu].reshape(t, nu))
+            self.r.copy_(x[t * nu : t * (nu + 3)].reshape(t, 3))
+            self.p.copy_(x[t * (nu + 3) : t * (nu + 6)].reshape(t, 3))
+            self.betas.copy_(x[-k:])
 
     def optimise_frames(self, iterations: int, root_only: bool = False, **kw: Any) -> None:
         """Per-frame fits (no temporal terms, shape fixed), batched: L-BFGS with a history and a step size of
@@ -589,7 +601,7 @@ class _Problem:
         def fun(x: torch.Tensor) -> torch.Tensor:
             return self.forward(temporal=False, x=x, **kw)[1]["per_frame"]
 
-        x = batched_lbfgs(fun, x0, iterations, mask=mask)
+        x = batched_lbfgs(fun, x0, iterations, mask=mask, memory=None if root_only else self.memory)
         with torch.no_grad():
             self.u.copy_(x[:, :-6])
             self.r.copy_(x[:, -6:-3])
@@ -597,17 +609,26 @@ class _Problem:
 
 
 def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 10,
-                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6,
+                  memory: dict | None = None) -> torch.Tensor:
     """Minimise ``sum_t fun(x)[t]`` where row t of ``x`` (T,n) only affects ``fun(x)[t]``.
 
-    Each row gets its own L-BFGS two-loop recursion and its own backtracking (Armijo) line search, all
-    evaluated in one batched call per trial step.
+    Each row gets its own L-BFGS two-loop recursion and its own step length. One batched value-and-gradient
+    call per iteration: every row tries its step; a row whose step fails the Armijo test keeps its point and
+    tries a shorter one at the next iteration (backtracking spread over iterations, so one failing frame
+    never costs the whole batch extra evaluations). ``memory`` (a dict) carries the curvature pairs from one
+    call to the next on a similar objective (the next stage of the same frames): its first steps are then
+    already well scaled instead of cautious.
     """
     x = x0.detach().clone()
     t, n = x.shape
     m = torch.ones(n, dtype=x.dtype, device=x.device) if mask is None else mask.to(x)
-    s_hist: list[torch.Tensor] = []
-    y_hist: list[torch.Tensor] = []
+    s_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("s", [])
+    y_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("y", [])
+    if s_hist and s_hist[0].shape != x.shape:
+        s_hist.clear()
+        y_hist.clear()
+    scale = torch.ones(t, dtype=x.dtype, device=x.device)  # per-row step multiplier (halved on failure)
 
     def value_grad(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = z.detach().requires_grad_(True)
@@ -628,7 +649,10 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         if s_hist:
             s_l, y_l = s_hist[-1], y_hist[-1]
             gamma = (s_l * y_l).sum(1, keepdim=True) / (y_l * y_l).sum(1, keepdim=True).clamp(min=1e-20)
-            q = q * gamma
+            # rows without a usable pair yet (inert pairs: s = 0) take the cautious first step
+            first = (s_l * s_l).sum(1, keepdim=True) == 0
+            cautious = (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
+            q = q * torch.where(first, cautious, gamma)
         else:  # first step: at most 0.1 in any coordinate
             q = q * (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
         for (s_i, y_i), (a, rho) in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
@@ -640,32 +664,33 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         if bad.any():
             d[bad] = -g[bad] * (0.1 / g[bad].abs().amax(1, keepdim=True).clamp(min=1e-12))
             slope = (g * d).sum(1)
-        step = torch.ones(t, dtype=x.dtype, device=x.device)
-        accepted = torch.zeros(t, dtype=torch.bool, device=x.device)
-        x_new, f_new = x.clone(), f.clone()
-        with torch.no_grad():
-            for _ls in range(12):
-                trial = x + step[:, None] * d
-                ft = fun(trial)
-                ok = (~accepted) & torch.isfinite(ft) & (ft <= f + 1e-4 * step * slope)
-                x_new[ok], f_new[ok] = trial[ok], ft[ok]
-                accepted |= ok
-                if bool(accepted.all()):
-                    break
-                step = torch.where(accepted, step, step * 0.5)
-        f_new2, g_new = value_grad(x_new)
-        s_k, y_k = x_new - x, g_new - g
+        d = d * scale[:, None]
+        slope = slope * scale
+        ft, gt = value_grad(x + d)
+        ok = torch.isfinite(ft) & (ft <= f + 1e-4 * slope)
+        x_new = torch.where(ok[:, None], x + d, x)
+        f_new = torch.where(ok, ft, f)
+        g_new = torch.where(ok[:, None], gt, g)
+        # failed rows: the trial still measured the curvature along d (kept as a pair), and the step is cut
+        # to the minimiser of the quadratic through f, slope and ft (clamped to [0.1, 0.5] of it)
+        curv = ft - f - slope
+        cut = (-slope / (2 * curv.clamp(min=1e-30))).nan_to_num(0.5).clamp(0.1, 0.5)
+        scale = torch.where(ok, torch.ones_like(scale), scale * cut)
+        s_k = torch.where(ok[:, None], x_new - x, d)
+        y_k = torch.where(ok[:, None], g_new - g, gt.nan_to_num(0.0) - g)
         sy = (s_k * y_k).sum(1, keepdim=True)
-        good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store zeros
+        good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store an inert pair
         s_hist.append(s_k * good)
         y_hist.append(y_k * good + (1 - good) * 1.0)  # y=1,s=0 keeps rho finite and the pair inert
         if len(s_hist) > history:
             s_hist.pop(0)
             y_hist.pop(0)
-        gain = float((f - f_new2).sum())
-        x, f, g = x_new, f_new2, g_new
-        if not bool(accepted.any()) or gain <= rel_tol * float(f.abs().sum()):
-            break  # converged: the whole batch improved by less than rel_tol
+        gain = float((f - f_new).sum())
+        # rows still backtracking with a decrease worth having keep the loop going
+        pending = float((-slope * 0.5).clamp(min=0)[~ok].sum())
+        x, f, g = x_new, f_new, g_new
+        if max(gain, pending) <= rel_tol * float(f.abs().sum()):
+            break  # converged: the whole batch improved (or could improve) by less than rel_tol
     return x
 
 
@@ -785,7 +810,7 @@ def fit_sequence(
         prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.iterations // 2)  # the joint stage below refines these poses anyway
-        prob.optimise([prob.r, prob.p, prob.u, prob.betas], options.shape_iterations, temporal=False, shape=True)
+        prob.optimise_shape(options.shape_iterations)
         betas = prob.betas.detach().clone()
         with torch.no_grad():
             j0_new, _ = body.rest(betas)
