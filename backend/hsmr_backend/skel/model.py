@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from . import dofs
 from .data import SkelData, SkelFileError
-from .kinematics import axis_angle_to_matrix, rot_align
+from .kinematics import rot_align
 
 N_J = dofs.N_JOINTS
 # Joints whose bone orientation is per_joint_rot alone (RotAlign forced to I): root and the leaves.
@@ -156,6 +156,18 @@ class SKEL(nn.Module):
         # DoF table -> per-DoF axis (not re-normalised) and flip; per-joint slots (46 = identity)
         buf("dof_axes", np.array([d.axis for d in dofs.DOFS], np.float64))
         buf("dof_flips", np.array([d.flip for d in dofs.DOFS], np.float64))
+        # Each DoF turns about a fixed axis: R = I + sin(t) K + (1 - cos(t)) K^2 with the constant cross-product
+        # matrix K of the unit axis and t = q * flip * |axis| (the angle of the rotation vector q*flip*axis).
+        # Same matrix as exp(skew(q flip axis)), in a few elementwise ops (this is on the fitter's hot path).
+        ax = np.array([d.axis for d in dofs.DOFS], np.float64)
+        norm = np.linalg.norm(ax, axis=1)
+        k = np.zeros((len(ax), 3, 3))
+        u = ax / np.maximum(norm, 1e-12)[:, None]
+        k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -u[:, 2], u[:, 1], -u[:, 0]
+        k = k - k.transpose(0, 2, 1)
+        buf("dof_k", k)
+        buf("dof_k2", k @ k)
+        buf("dof_angle_scale", np.array([d.flip for d in dofs.DOFS], np.float64) * norm)
         slots = np.full((N_J, 3), dofs.N_DOFS, np.int64)
         for j in range(N_J):
             for i, d in enumerate(dofs.dofs_of_joint(j)):
@@ -342,8 +354,9 @@ class SKEL(nn.Module):
     # ------------------------------------------------------------------ pose
     def dof_rotations(self, poses: Tensor) -> Tensor:
         """(B, 46) -> (B, 24, 3, 3) Rp_j = R_last ... R_first in each joint's BSM frame."""
-        rotvec = (poses * self.dof_flips)[..., None] * self.dof_axes  # (B, 46, 3)
-        R = axis_angle_to_matrix(rotvec)
+        t = (poses * self.dof_angle_scale)[..., None, None]  # (B, 46, 1, 1)
+        R = torch.sin(t) * self.dof_k + (1 - torch.cos(t)) * self.dof_k2
+        R = R + torch.eye(3, dtype=R.dtype, device=R.device)
         eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], 1, 3, 3)
         R = torch.cat([R, eye], 1)[:, self.dof_slots]  # (B, 24, 3, 3, 3)
         return R[:, :, 2] @ R[:, :, 1] @ R[:, :, 0]
