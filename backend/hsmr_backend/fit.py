@@ -194,13 +194,20 @@ class FitResult:
 # parametrisation
 
 
+_Q_CONST: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
 def q_from_u(u: torch.Tensor) -> torch.Tensor:
     """(…,43) free parameters -> body DoFs q[3:], limited ones strictly inside their limits."""
-    lo = torch.as_tensor(LOWER[BODY], dtype=u.dtype, device=u.device)
-    hi = torch.as_tensor(UPPER[BODY], dtype=u.dtype, device=u.device)
-    lim = torch.as_tensor(LIMITED[BODY], device=u.device)
-    half = torch.where(lim, (hi - lo) / 2, torch.ones_like(lo))
-    mid = torch.where(lim, (hi + lo) / 2, torch.zeros_like(lo))
+    key = (u.dtype, str(u.device))
+    if key not in _Q_CONST:  # constants built once per dtype/device (this runs in every objective call)
+        lo = torch.as_tensor(LOWER[BODY], dtype=u.dtype, device=u.device)
+        hi = torch.as_tensor(UPPER[BODY], dtype=u.dtype, device=u.device)
+        lim = torch.as_tensor(LIMITED[BODY], device=u.device)
+        half = torch.where(lim, (hi - lo) / 2, torch.ones_like(lo))
+        mid = torch.where(lim, (hi + lo) / 2, torch.zeros_like(lo))
+        _Q_CONST[key] = (lim, mid, half)
+    lim, mid, half = _Q_CONST[key]
     return torch.where(lim, mid + half * torch.sin(u), u)
 
 
@@ -505,6 +512,7 @@ class _Problem:
         self.anchor_q: torch.Tensor | None = None  # (T,43) smoothed body q
         self.mu, self.mu_q = 1.0, 0.0
         self.q_init = None if q_init is None else tt(q_init)
+        self.seg_a, self.seg_b = torch.as_tensor(np.array(SEGMENTS).T, device=dev)
         self.memory: dict = {}  # L-BFGS curvature pairs carried from one per-frame stage to the next
         self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
 
@@ -517,9 +525,8 @@ class _Problem:
         """Objective; ``x`` (T,49) = [u, r, p] and ``betas`` replace the parameters (used by the optimisers)."""
         u, r, p = (self.u, self.r, self.p) if x is None else (x[:, :-6], x[:, -6:-3], x[:, -3:])
         t = u.shape[0]
-        q = torch.zeros(t, N_DOFS, dtype=u.dtype, device=u.device)
         qb = q_from_u(u)
-        q = torch.cat([q[:, :3], qb], 1)
+        q = torch.cat([qb.new_zeros(t, 3), qb], 1)
         if shape:
             betas = self.betas if betas is None else betas
             j0, _ = self.body.rest(betas)
@@ -540,7 +547,7 @@ class _Problem:
         reproj = (self.conf * _gmof(e2, self.w.sigma if sigma is None else sigma / UNIT)).sum(1) / csum
         per_frame = self.w.reproj * reproj
         if self.w.depth > 0:
-            a, b = torch.as_tensor(np.array(SEGMENTS).T, device=lm.device)
+            a, b = self.seg_a, self.seg_b
             seg = lm[:, b] - lm[:, a]
             d = seg / seg.norm(dim=-1, keepdim=True).clamp(min=1e-6)
             dd = (d[..., 2] - self.dirs[..., 2]) ** 2  # relative depth; x, y come from the image ...
@@ -611,7 +618,7 @@ class _Problem:
             self.p.copy_(x[:, -3:])
 
 
-def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 10,
+def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 40,
                   mask: torch.Tensor | None = None, rel_tol: float = 1e-6,
                   memory: dict | None = None) -> torch.Tensor:
     """Minimise ``sum_t fun(x)[t]`` where row t of ``x`` (T,n) only affects ``fun(x)[t]``.
@@ -628,9 +635,15 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
     m = torch.ones(n, dtype=x.dtype, device=x.device) if mask is None else mask.to(x)
     s_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("s", [])
     y_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("y", [])
+    r_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("rho", [])
     if s_hist and s_hist[0].shape != x.shape:
         s_hist.clear()
         y_hist.clear()
+        r_hist.clear()
+    while len(s_hist) > history:  # a shorter history than the call that filled the memory
+        s_hist.pop(0)
+        y_hist.pop(0)
+        r_hist.pop(0)
     scale = torch.ones(t, dtype=x.dtype, device=x.device)  # per-row step multiplier (halved on failure)
 
     def value_grad(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -641,26 +654,24 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
 
     f, g = value_grad(x)
     for _ in range(iterations):
-        # two-loop recursion, per row
-        q = -g.clone()
+        # two-loop recursion, per row (1/rho stored with each pair; fused ops: this runs 2 x history times)
+        q = -g
         alphas = []
-        for s_i, y_i in reversed(list(zip(s_hist, y_hist, strict=True))):
-            rho = 1.0 / (s_i * y_i).sum(1, keepdim=True).clamp(min=1e-20)
-            a = rho * (s_i * q).sum(1, keepdim=True)
-            q = q - a * y_i
-            alphas.append((a, rho))
+        for s_i, y_i, rho in zip(reversed(s_hist), reversed(y_hist), reversed(r_hist), strict=True):
+            a = rho * torch.linalg.vecdot(s_i, q)[:, None]
+            q = torch.addcmul(q, a, y_i, value=-1.0)
+            alphas.append(a)
         if s_hist:
             s_l, y_l = s_hist[-1], y_hist[-1]
-            gamma = (s_l * y_l).sum(1, keepdim=True) / (y_l * y_l).sum(1, keepdim=True).clamp(min=1e-20)
+            gamma = torch.linalg.vecdot(s_l, y_l)[:, None] / torch.linalg.vecdot(y_l, y_l)[:, None].clamp(min=1e-20)
             # rows without a usable pair yet (inert pairs: s = 0) take the cautious first step
-            first = (s_l * s_l).sum(1, keepdim=True) == 0
+            first = torch.linalg.vecdot(s_l, s_l)[:, None] == 0
             cautious = (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
             q = q * torch.where(first, cautious, gamma)
         else:  # first step: at most 0.1 in any coordinate
             q = q * (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
-        for (s_i, y_i), (a, rho) in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
-            b = rho * (y_i * q).sum(1, keepdim=True)
-            q = q + (a - b) * s_i
+        for s_i, y_i, rho, a in zip(s_hist, y_hist, r_hist, reversed(alphas), strict=True):
+            q = torch.addcmul(q, a - rho * torch.linalg.vecdot(y_i, q)[:, None], s_i)
         d = q
         slope = (g * d).sum(1)
         bad = slope >= 0  # not a descent direction: fall back to steepest descent for that row
@@ -685,9 +696,11 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store an inert pair
         s_hist.append(s_k * good)
         y_hist.append(y_k * good + (1 - good) * 1.0)  # y=1,s=0 keeps rho finite and the pair inert
+        r_hist.append(1.0 / torch.linalg.vecdot(s_hist[-1], y_hist[-1])[:, None].clamp(min=1e-20))
         if len(s_hist) > history:
             s_hist.pop(0)
             y_hist.pop(0)
+            r_hist.pop(0)
         gain = float((f - f_new).sum())
         # rows still backtracking with a decrease worth having keep the loop going
         pending = float((-slope * 0.5).clamp(min=0)[~ok].sum())
@@ -695,6 +708,45 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
         if max(gain, pending) <= rel_tol * float(f.abs().sum()):
             break  # converged: the whole batch improved (or could improve) by less than rel_tol
     return x
+
+
+def _shape_stage(prob: _Problem, body: _Body, data: _Data, camera: Camera, weights: _Weights, betas: torch.Tensor,
+                 u_all: np.ndarray, rots: np.ndarray, pos: np.ndarray, j0: np.ndarray, q_prior: np.ndarray | None,
+                 options: FitOptions, win: tuple[int, int]) -> tuple[_Problem, torch.Tensor, np.ndarray, np.ndarray]:
+    """Shape on up to ``shape_frames`` frames spread over the clip, all of them and the betas together.
+
+    Sampled frames inside the first window (``prob``, already fitted per frame) start from its fits; the
+    others get the per-frame stages first. Returns the first window's problem re-made on the new shape
+    (the refined sampled frames written back), the betas, and the starting root positions and pivot moved
+    with the shape (so the starting root positions stay where they were).
+    """
+    s, e = win
+    vidx = np.flatnonzero(data.valid)
+    pick = vidx[np.unique(np.linspace(0, len(vidx) - 1, min(options.shape_frames, len(vidx))).round().astype(int))]
+    inside = (pick >= s) & (pick < e)
+    with torch.no_grad():
+        w_u, w_r, w_p = (prob.u.double().cpu().numpy(), prob.rotations().double().cpu().numpy(),
+                         prob.p.double().cpu().numpy())
+    u_s, r_s, p_s = u_all[pick].copy(), rots[pick].copy(), pos[pick].copy()
+    u_s[inside], r_s[inside], p_s[inside] = w_u[pick[inside] - s], w_r[pick[inside] - s], w_p[pick[inside] - s]
+    sp = _Problem(body, data, slice(0, 0), camera, weights, betas, u_s, r_s, p_s,
+                  None if q_prior is None else q_prior[pick], frame_ids=pick)
+    if not inside.all():  # frames of later windows: per-frame fits first (the whole sample, batched)
+        sp.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
+        sp.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        sp.optimise_frames(options.iterations // 2)
+    sp.optimise_shape(options.shape_iterations)
+    new_betas = sp.betas.detach().clone()
+    with torch.no_grad():
+        j0_new = body.rest(new_betas)[0].double().cpu().numpy()
+        s_u, s_r, s_p = sp.u.double().cpu().numpy(), sp.rotations().double().cpu().numpy(), sp.p.double().cpu().numpy()
+    shift = j0_new - j0
+    w_p = w_p + shift
+    w_u[pick[inside] - s], w_r[pick[inside] - s], w_p[pick[inside] - s] = s_u[inside], s_r[inside], s_p[inside]
+    new_prob = _Problem(body, data, slice(s, e), camera, weights, new_betas, w_u, w_r, w_p,
+                        None if q_prior is None else q_prior[s:e])
+    new_prob.memory = prob.memory  # the curvature pairs still describe these frames well
+    return new_prob, new_betas, pos + shift, j0_new
 
 
 def _temporal_steps(prob: _Problem, w: _Weights, options: FitOptions, valid: np.ndarray) -> None:
@@ -813,29 +865,9 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         u_all = np.repeat(u_from_q(np.zeros(len(BODY)))[None], t, 0)
         q_prior = None
 
-    # --- shape on a sample of frames (no temporal terms) -----------------------------------------------
+    # --- windows; the shape is fitted after the first window's per-frame stages ----------------------------
     info: dict[str, Any] = {"windows": [], "focal_source": camera.focal_source, "n_betas": k}
     vidx = np.flatnonzero(data.valid)
-    if options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
-        report("shape", 0, 1)
-        pick = vidx[np.unique(np.linspace(0, len(vidx) - 1, min(options.shape_frames, len(vidx))).round().astype(int))]
-        prob = _Problem(body, data, slice(0, 0), camera, weights, betas, u_all[pick], rots[pick], pos[pick],
-                        None if q_prior is None else q_prior[pick], frame_ids=pick)
-        prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.iterations // 2)  # the joint stage below refines these poses anyway
-        prob.optimise_shape(options.shape_iterations)
-        betas = prob.betas.detach().clone()
-        with torch.no_grad():
-            j0_new, _ = body.rest(betas)
-        # moving the pivot with the new shape keeps the starting root positions where they were
-        pos = pos + (j0_new.double().cpu().numpy() - j0)
-        j0 = j0_new.double().cpu().numpy()
-        info["shape_time_s"] = time.perf_counter() - t_start
-        report("shape", 1, 1)
-    betas = betas.detach()
-
-    # --- windows -------------------------------------------------------------------------------------
     wins = _windows(t, options.window, options.overlap)
     u_out = np.zeros((t, len(BODY)))
     r_out = np.zeros((t, 3, 3))
@@ -856,6 +888,14 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.iterations)
+        if wi == 0 and options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
+            report("shape", 0, 1)
+            prob, betas, pos, j0 = _shape_stage(prob, body, data, camera, weights, betas, u_all, rots, pos, j0,
+                                                q_prior, options, (s, e))
+            info["shape_time_s"] = time.perf_counter() - t_start
+            report("shape", 1, 1)
+            if weights.acc <= 0:  # per-frame fits only: settle the poses on the new shape
+                prob.optimise_frames(options.iterations // 2)
         if weights.acc > 0:
             _temporal_steps(prob, weights, options, data.valid[s:e])
         with torch.no_grad():
