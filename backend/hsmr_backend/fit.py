@@ -157,10 +157,10 @@ class FitOptions:
     shape_frames: int = 16  # frames sampled over the clip to fit the shape on
     # schedule (L-BFGS iterations per stage)
     root_iterations: int = 10  # per-frame, root only
-    pose_iterations: int = 30  # per-frame, 3D directions weighted up, nearly least squares
-    iterations: int = 60  # per-frame, final weights
+    pose_iterations: int = 20  # per-frame, 3D directions weighted up, nearly least squares
+    iterations: int = 50  # per-frame, final weights
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
-    temporal_iterations: int = 12  # per-frame iterations in each round
+    temporal_iterations: int = 10  # per-frame iterations in each round
     shape_iterations: int = 20
     window: int = 100
     overlap: int = 16
