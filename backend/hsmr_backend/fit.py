@@ -632,6 +632,7 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
     """
     x = x0.detach().clone()
     t, n = x.shape
+    history = min(history, 2 * n)  # far more pairs than unknowns only go stale (tiny problems)
     m = torch.ones(n, dtype=x.dtype, device=x.device) if mask is None else mask.to(x)
     s_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("s", [])
     y_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("y", [])
