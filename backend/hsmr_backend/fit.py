@@ -279,7 +279,12 @@ class _Body:
         if ids is not None and hasattr(regressor, "apply") and dataclasses.is_dataclass(regressor):
             uniq, inv = np.unique(np.asarray(ids), return_inverse=True)
             self.skin_ids = torch.as_tensor(uniq, dtype=torch.long)
-            self.sub_regressor = dataclasses.replace(regressor, vertex_ids=inv.reshape(np.shape(ids)))
+            # stored as tensors: apply() then converts nothing per call
+            dev, dt = options.device, options.dtype
+            self.sub_regressor = dataclasses.replace(
+                regressor, vertex_ids=torch.as_tensor(inv.reshape(np.shape(ids)), device=dev),
+                vertex_weights=torch.as_tensor(np.asarray(regressor.vertex_weights), dtype=dt, device=dev),
+                joint_weights=torch.as_tensor(np.asarray(regressor.joint_weights), dtype=dt, device=dev))
         params = inspect.signature(model.forward if hasattr(model, "forward") else model).parameters
         self.kw: dict[str, Any] = {}
         if "bone_mesh" in params:
@@ -520,9 +525,10 @@ class _Problem:
         return so3_exp(self.r) @ self.r_base
 
     def forward(self, temporal: bool = True, depth_scale: float = 1.0, sigma: float | None = None,
-                shape: bool = False, x: torch.Tensor | None = None,
-                betas: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """Objective; ``x`` (T,49) = [u, r, p] and ``betas`` replace the parameters (used by the optimisers)."""
+                shape: bool = False, x: torch.Tensor | None = None, betas: torch.Tensor | None = None,
+                posed: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+        """Objective; ``x`` (T,49) = [u, r, p] and ``betas`` replace the parameters (used by the optimisers);
+        ``posed`` = (joints, landmarks) of the body at the current u, when only the root moves."""
         u, r, p = (self.u, self.r, self.p) if x is None else (x[:, :-6], x[:, -6:-3], x[:, -3:])
         t = u.shape[0]
         qb = q_from_u(u)
@@ -536,7 +542,7 @@ class _Problem:
                 with torch.no_grad():
                     self._j0 = self.body.rest(betas)[0]
             j0 = self._j0
-        joints0, lm0, _ = self.body(q, betas)
+        joints0, lm0 = self.body(q, betas)[:2] if posed is None else posed
         rot = so3_exp(r) @ self.r_base
         joints = torch.einsum("tij,tkj->tki", rot, joints0 - j0) + p[:, None]
         lm = torch.einsum("tij,tkj->tki", rot, lm0 - j0) + p[:, None]
@@ -607,6 +613,12 @@ class _Problem:
         mask[-6:] = 1.0
         if not root_only:
             mask[:] = 1.0
+
+        if root_only:  # the body's pose is fixed: pose it once, only the rigid root moves in the objective
+            with torch.no_grad():
+                qb = q_from_u(self.u.detach())
+                q = torch.cat([qb.new_zeros(len(qb), 3), qb], 1)
+                kw["posed"] = self.body(q, self.betas.detach())[:2]
 
         def fun(x: torch.Tensor) -> torch.Tensor:
             return self.forward(temporal=False, x=x, **kw)[1]["per_frame"]
