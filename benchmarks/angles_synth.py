@@ -109,12 +109,14 @@ def motion(name: str, n: int, fps: float) -> np.ndarray:
         q[:, ix("shoulder_r_z")] = -deg(20) * np.sin(ph)  # arms swing against the legs
         q[:, ix("shoulder_l_z")] = -deg(20) * np.sin(ph)
         both("elbow_flexion", deg(20) + deg(10) * np.sin(ph), deg(20) - deg(10) * np.sin(ph))
-    elif name == "squat":  # down and up once, feet flat, trunk leaning forward, arms forward for balance
+    elif name == "squat":  # down and up once, trunk leaning forward, arms forward for balance
+        # thighs about horizontal at the bottom (thigh from vertical = hip flexion + pelvis tilt = 90 deg) and
+        # feet flat (foot pitch = tilt + hip - knee + ankle = 0)
         s = np.sin(np.pi * u) ** 2
         q[:, ix("pelvis_tilt")] = -deg(25) * s
-        both("hip_flexion", deg(65) * s, deg(65) * s)
+        both("hip_flexion", deg(115) * s, deg(115) * s)
         both("knee_angle", deg(110) * s + deg(3), deg(110) * s + deg(3))
-        both("ankle_angle", deg(25) * s, deg(25) * s)
+        both("ankle_angle", deg(20) * s, deg(20) * s)
         q[:, ix("lumbar_extension")] = -deg(10) * s
         q[:, ix("shoulder_r_z")] = deg(70) * s
         q[:, ix("shoulder_l_z")] = deg(70) * s
