@@ -7,12 +7,16 @@ track (``--track file.npz`` with the LandmarkTrack arrays: frame_index, fps, ima
 boxes). The shared clips are in ../shared/footage (BSD-3, see LICENSE-Pose2Sim.txt there).
 
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_footage.py [VIDEO ...] [--frames 100]
-        [--track T.npz] [--threads 2] [--body open]
+        [--track T.npz] [--save-track DIR] [--threads 2] [--body open]
+
+The fit's time is printed per frame, wall and CPU (``time.process_time``) with the load average: the fit runs
+on one thread (``FitOptions.threads``), so on a busy machine the CPU figure is the one to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -86,6 +90,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--body", default="open")
+    ap.add_argument("--save-track", type=Path, default=None, help="folder: write each detected track there as "
+                    "NAME.npz, to rerun the fit with --track without MediaPipe")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_body(args.body)
@@ -97,17 +103,22 @@ def main() -> None:
     for name, src in sources:
         src = Path(src)
         tr = track_from_npz(src, args.frames) if src.suffix == ".npz" else track_from_video(src, args.frames)
+        if args.save_track and src.suffix != ".npz":
+            args.save_track.mkdir(parents=True, exist_ok=True)
+            np.savez(args.save_track / f"{src.stem}.npz", frame_index=tr.frame_index, fps=tr.fps,
+                     image_size=np.asarray(tr.image_size), kp2d=tr.kp2d, kp3d=tr.kp3d, valid=tr.valid, boxes=tr.boxes)
         cam = fit.default_camera(*tr.image_size)
         row = {}
         for mode, opts in (("temporal", fit.FitOptions()), ("per-frame", fit.per_frame_options())):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = fit.fit_sequence(tr, model, reg, cam, opts)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             row[mode] = res
             err = res.reprojection_error_px[res.valid]
             print(f"{name} {mode:9s}: reprojection {err.mean():.1f} px (median {np.median(err):.1f}), jitter "
                   f"{jitter_mm(res.joints_cam, res.valid):.1f} mm/frame², violations {fit.count_violations(res.poses)}"
-                  f", {1000 * dt / len(tr.kp2d):.0f} ms/frame ({len(tr.kp2d)} frames, focal {cam.focal_source})",
+                  f", fit {1000 * dt / len(tr.kp2d):.1f} ms/frame wall, {1000 * dc / len(tr.kp2d):.1f} CPU "
+                  f"({len(tr.kp2d)} frames, focal {cam.focal_source}, load average {os.getloadavg()[0]:.1f})",
                   flush=True)
         ratio = jitter_mm(row["per-frame"].joints_cam, tr.valid) / jitter_mm(row["temporal"].joints_cam, tr.valid)
         w = world.to_world(row["temporal"], model, cam)

@@ -67,6 +67,28 @@ def test_batched_lbfgs_solves_rows_of_very_different_scale():
     np.testing.assert_allclose(x.numpy(), target.numpy(), atol=1e-3)
 
 
+def test_batched_lbfgs_one_evaluation_per_iteration_and_hard_rows_do_not_hold_up_the_others():
+    # rows 0-2: Rosenbrock valleys (many rejected steps); rows 3-5: easy quadratics
+    target = torch.tensor([[1, 1], [1, 1], [1, 1], [0.5, -2], [3, 0.1], [-1, 4]], dtype=torch.float64)
+    calls = {"grad": 0, "nograd": 0}
+
+    def fun(x):
+        calls["grad" if torch.is_grad_enabled() else "nograd"] += 1
+        rosen = 100 * (x[:, 1] - x[:, 0] ** 2) ** 2 + (1 - x[:, 0]) ** 2
+        quad = ((x - target) ** 2).sum(1)
+        return torch.where(torch.arange(6) < 3, rosen, quad) + 1.0  # minimum 1: the relative test applies
+
+    x0 = torch.tensor([[-1.2, 1.0], [0.0, 0.0], [2.0, 3.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    memory: dict = {}
+    x = fit.batched_lbfgs(fun, x0, 150, memory=memory, rel_tol=1e-12)
+    np.testing.assert_allclose(x.numpy(), target.numpy(), atol=1e-3)
+    assert calls["nograd"] == 0 and calls["grad"] <= 151  # one value+gradient call per iteration
+    assert 0 < len(memory["s"]) <= 40  # curvature pairs kept for the next stage
+    calls["grad"] = 0
+    fit.batched_lbfgs(fun, x, 20, memory=memory)  # warm memory, already at the minimum: stops at once
+    assert calls["grad"] <= 3
+
+
 def test_default_camera():
     cam = fit.default_camera(1920, 1080)
     assert cam.focal_source == "default"
@@ -145,6 +167,20 @@ def test_fit_bridges_lost_frames_and_windows():
     assert step.max() < 0.05
     assert fit.count_violations(res.poses) == 0
     assert calls[-1][0] == "fit" and calls[-1][1] == calls[-1][2]
+
+
+def test_shape_fit_over_several_windows_keeps_the_outputs_consistent_and_threads_restored():
+    body, cam, track, q, joints = _scene(12, seed=4)
+    opts = fit.FitOptions(**{**vars(FAST), "window": 8, "overlap": 3, "fit_shape": True, "shape_iterations": 5,
+                             "shape_frames": 6})
+    threads = torch.get_num_threads()
+    res = fit.fit_sequence(track, body, ToyRegressor(), cam, opts)
+    assert torch.get_num_threads() == threads
+    assert "shape_time_s" in res.info and res.betas.shape == (10,)
+    assert fit.count_violations(res.poses) == 0 and res.reprojection_error_px.mean() < 3.0
+    with torch.no_grad():  # poses, betas and trans together reproduce the reported joints
+        out = body(torch.tensor(res.poses), torch.tensor(res.betas)[None].expand(12, -1), torch.tensor(res.trans))
+    np.testing.assert_allclose(out.joints.numpy(), res.joints_cam, atol=1e-4)
 
 
 def test_bad_input_is_refused_with_a_clear_message():

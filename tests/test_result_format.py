@@ -180,3 +180,14 @@ def test_zip_with_bad_member_is_refused(tmp_path):
         z.writestr("magic.npy", b"not an npy file")
     with pytest.raises(rf.ResultFileError):
         rf.load(path)
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = rf.save(tmp_path / "r.npz", minimal_result())
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

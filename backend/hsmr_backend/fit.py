@@ -157,16 +157,19 @@ class FitOptions:
     shape_frames: int = 16  # frames sampled over the clip to fit the shape on
     # schedule (L-BFGS iterations per stage)
     root_iterations: int = 10  # per-frame, root only
-    pose_iterations: int = 30  # per-frame, 3D directions weighted up, nearly least squares
-    iterations: int = 60  # per-frame, final weights
+    pose_iterations: int = 20  # per-frame, 3D directions weighted up, nearly least squares
+    iterations: int = 50  # per-frame, final weights
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
-    temporal_iterations: int = 12  # per-frame iterations in each round
+    temporal_iterations: int = 10  # per-frame iterations in each round
     shape_iterations: int = 20
     window: int = 100
     overlap: int = 16
     pose_correctives: bool = True
     dtype: torch.dtype = torch.float32
     device: str = "cpu"
+    # torch threads during a CPU fit (restored afterwards); None leaves them. Every op here is small, so
+    # more threads only add synchronisation: 2 threads ran 1.3-6x slower than 1 on a 2-core machine.
+    threads: int | None = 1
 
 
 @dataclass
@@ -191,13 +194,20 @@ class FitResult:
 # parametrisation
 
 
+_Q_CONST: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
 def q_from_u(u: torch.Tensor) -> torch.Tensor:
     """(…,43) free parameters -> body DoFs q[3:], limited ones strictly inside their limits."""
-    lo = torch.as_tensor(LOWER[BODY], dtype=u.dtype, device=u.device)
-    hi = torch.as_tensor(UPPER[BODY], dtype=u.dtype, device=u.device)
-    lim = torch.as_tensor(LIMITED[BODY], device=u.device)
-    half = torch.where(lim, (hi - lo) / 2, torch.ones_like(lo))
-    mid = torch.where(lim, (hi + lo) / 2, torch.zeros_like(lo))
+    key = (u.dtype, str(u.device))
+    if key not in _Q_CONST:  # constants built once per dtype/device (this runs in every objective call)
+        lo = torch.as_tensor(LOWER[BODY], dtype=u.dtype, device=u.device)
+        hi = torch.as_tensor(UPPER[BODY], dtype=u.dtype, device=u.device)
+        lim = torch.as_tensor(LIMITED[BODY], device=u.device)
+        half = torch.where(lim, (hi - lo) / 2, torch.ones_like(lo))
+        mid = torch.where(lim, (hi + lo) / 2, torch.zeros_like(lo))
+        _Q_CONST[key] = (lim, mid, half)
+    lim, mid, half = _Q_CONST[key]
     return torch.where(lim, mid + half * torch.sin(u), u)
 
 
@@ -269,7 +279,12 @@ class _Body:
         if ids is not None and hasattr(regressor, "apply") and dataclasses.is_dataclass(regressor):
             uniq, inv = np.unique(np.asarray(ids), return_inverse=True)
             self.skin_ids = torch.as_tensor(uniq, dtype=torch.long)
-            self.sub_regressor = dataclasses.replace(regressor, vertex_ids=inv.reshape(np.shape(ids)))
+            # stored as tensors: apply() then converts nothing per call
+            dev, dt = options.device, options.dtype
+            self.sub_regressor = dataclasses.replace(
+                regressor, vertex_ids=torch.as_tensor(inv.reshape(np.shape(ids)), device=dev),
+                vertex_weights=torch.as_tensor(np.asarray(regressor.vertex_weights), dtype=dt, device=dev),
+                joint_weights=torch.as_tensor(np.asarray(regressor.joint_weights), dtype=dt, device=dev))
         params = inspect.signature(model.forward if hasattr(model, "forward") else model).parameters
         self.kw: dict[str, Any] = {}
         if "bone_mesh" in params:
@@ -502,21 +517,24 @@ class _Problem:
         self.anchor_q: torch.Tensor | None = None  # (T,43) smoothed body q
         self.mu, self.mu_q = 1.0, 0.0
         self.q_init = None if q_init is None else tt(q_init)
+        self.seg_a, self.seg_b = torch.as_tensor(np.array(SEGMENTS).T, device=dev)
+        self.memory: dict = {}  # L-BFGS curvature pairs carried from one per-frame stage to the next
         self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
 
     def rotations(self) -> torch.Tensor:
         return so3_exp(self.r) @ self.r_base
 
     def forward(self, temporal: bool = True, depth_scale: float = 1.0, sigma: float | None = None,
-                shape: bool = False, x: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """Objective; ``x`` (T,49) = [u, r, p] replaces the parameters (used by the per-frame optimiser)."""
+                shape: bool = False, x: torch.Tensor | None = None, betas: torch.Tensor | None = None,
+                posed: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+        """Objective; ``x`` (T,49) = [u, r, p] and ``betas`` replace the parameters (used by the optimisers);
+        ``posed`` = (joints, landmarks) of the body at the current u, when only the root moves."""
         u, r, p = (self.u, self.r, self.p) if x is None else (x[:, :-6], x[:, -6:-3], x[:, -3:])
         t = u.shape[0]
-        q = torch.zeros(t, N_DOFS, dtype=u.dtype, device=u.device)
         qb = q_from_u(u)
-        q = torch.cat([q[:, :3], qb], 1)
+        q = torch.cat([qb.new_zeros(t, 3), qb], 1)
         if shape:
-            betas = self.betas
+            betas = self.betas if betas is None else betas
             j0, _ = self.body.rest(betas)
         else:  # shape fixed: its rest state is computed once
             betas = self.betas.detach()
@@ -524,7 +542,7 @@ class _Problem:
                 with torch.no_grad():
                     self._j0 = self.body.rest(betas)[0]
             j0 = self._j0
-        joints0, lm0, _ = self.body(q, betas)
+        joints0, lm0 = self.body(q, betas)[:2] if posed is None else posed
         rot = so3_exp(r) @ self.r_base
         joints = torch.einsum("tij,tkj->tki", rot, joints0 - j0) + p[:, None]
         lm = torch.einsum("tij,tkj->tki", rot, lm0 - j0) + p[:, None]
@@ -535,7 +553,7 @@ class _Problem:
         reproj = (self.conf * _gmof(e2, self.w.sigma if sigma is None else sigma / UNIT)).sum(1) / csum
         per_frame = self.w.reproj * reproj
         if self.w.depth > 0:
-            a, b = torch.as_tensor(np.array(SEGMENTS).T, device=lm.device)
+            a, b = self.seg_a, self.seg_b
             seg = lm[:, b] - lm[:, a]
             d = seg / seg.norm(dim=-1, keepdim=True).clamp(min=1e-6)
             dd = (d[..., 2] - self.dirs[..., 2]) ** 2  # relative depth; x, y come from the image ...
@@ -557,22 +575,32 @@ class _Problem:
             ra = ((rot[:-2] - 2 * rot[1:-1] + rot[2:]) ** 2).sum((1, 2)) / Q_UNIT**2
             tmp = self.w.acc * pen + self.w.q_acc * (qa + ra)
             per_frame = per_frame + torch.nn.functional.pad(tmp, (1, 1))
-        total = per_frame.mean() + (self.w.shape * (self.betas**2).sum() if shape else 0.0)
+        total = per_frame.mean() + (self.w.shape * (betas**2).sum() if shape else 0.0)
         return total, {"per_frame": per_frame, "q": q, "rot": rot, "joints": joints, "lm": lm, "proj": proj}
 
-    def optimise(self, params: list[torch.nn.Parameter], iterations: int, **kw: Any) -> float:
+    def optimise_shape(self, iterations: int) -> None:
+        """All frames and the shared betas together (one L-BFGS row; torch.optim is avoided: its first use
+        imports torch._dynamo, ~2 s)."""
         if iterations <= 0:
-            return float("nan")
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-9, tolerance_change=1e-12)
+            return
+        t, nu = self.u.shape
+        k = self.betas.shape[0]
+        x0 = torch.cat([self.u.reshape(-1), self.r.reshape(-1), self.p.reshape(-1), self.betas]).detach()[None]
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss, _ = self.forward(**kw)
-            loss.backward()
-            return loss
+        def fun(x: torch.Tensor) -> torch.Tensor:
+            z = x[0]
+            u = z[: t * nu].reshape(t, nu)
+            r = z[t * nu : t * (nu + 3)].reshape(t, 3)
+            p = z[t * (nu + 3) : t * (nu + 6)].reshape(t, 3)
+            xs = torch.cat([u, r, p], 1)
+            return self.forward(temporal=False, shape=True, x=xs, betas=z[-k:])[0][None]
 
-        return float(opt.step(closure).detach())
+        x = batched_lbfgs(fun, x0, iterations)[0]
+        with torch.no_grad():
+            self.u.copy_(x[: t * nu].reshape(t, nu))
+            self.r.copy_(x[t * nu : t * (nu + 3)].reshape(t, 3))
+            self.p.copy_(x[t * (nu + 3) : t * (nu + 6)].reshape(t, 3))
+            self.betas.copy_(x[-k:])
 
     def optimise_frames(self, iterations: int, root_only: bool = False, **kw: Any) -> None:
         """Per-frame fits (no temporal terms, shape fixed), batched: L-BFGS with a history and a step size of
@@ -586,28 +614,50 @@ class _Problem:
         if not root_only:
             mask[:] = 1.0
 
+        if root_only:  # the body's pose is fixed: pose it once, only the rigid root moves in the objective
+            with torch.no_grad():
+                qb = q_from_u(self.u.detach())
+                q = torch.cat([qb.new_zeros(len(qb), 3), qb], 1)
+                kw["posed"] = self.body(q, self.betas.detach())[:2]
+
         def fun(x: torch.Tensor) -> torch.Tensor:
             return self.forward(temporal=False, x=x, **kw)[1]["per_frame"]
 
-        x = batched_lbfgs(fun, x0, iterations, mask=mask)
+        x = batched_lbfgs(fun, x0, iterations, mask=mask, memory=None if root_only else self.memory)
         with torch.no_grad():
             self.u.copy_(x[:, :-6])
             self.r.copy_(x[:, -6:-3])
             self.p.copy_(x[:, -3:])
 
 
-def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 10,
-                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6) -> torch.Tensor:
+def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, iterations: int, history: int = 40,
+                  mask: torch.Tensor | None = None, rel_tol: float = 1e-6,
+                  memory: dict | None = None) -> torch.Tensor:
     """Minimise ``sum_t fun(x)[t]`` where row t of ``x`` (T,n) only affects ``fun(x)[t]``.
 
-    Each row gets its own L-BFGS two-loop recursion and its own backtracking (Armijo) line search, all
-    evaluated in one batched call per trial step.
+    Each row gets its own L-BFGS two-loop recursion and its own step length. One batched value-and-gradient
+    call per iteration: every row tries its step; a row whose step fails the Armijo test keeps its point and
+    tries a shorter one at the next iteration (backtracking spread over iterations, so one failing frame
+    never costs the whole batch extra evaluations). ``memory`` (a dict) carries the curvature pairs from one
+    call to the next on a similar objective (the next stage of the same frames): its first steps are then
+    already well scaled instead of cautious.
     """
     x = x0.detach().clone()
     t, n = x.shape
+    history = min(history, 2 * n)  # far more pairs than unknowns only go stale (tiny problems)
     m = torch.ones(n, dtype=x.dtype, device=x.device) if mask is None else mask.to(x)
-    s_hist: list[torch.Tensor] = []
-    y_hist: list[torch.Tensor] = []
+    s_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("s", [])
+    y_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("y", [])
+    r_hist: list[torch.Tensor] = [] if memory is None else memory.setdefault("rho", [])
+    if s_hist and s_hist[0].shape != x.shape:
+        s_hist.clear()
+        y_hist.clear()
+        r_hist.clear()
+    while len(s_hist) > history:  # a shorter history than the call that filled the memory
+        s_hist.pop(0)
+        y_hist.pop(0)
+        r_hist.pop(0)
+    scale = torch.ones(t, dtype=x.dtype, device=x.device)  # per-row step multiplier (halved on failure)
 
     def value_grad(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = z.detach().requires_grad_(True)
@@ -617,56 +667,99 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
 
     f, g = value_grad(x)
     for _ in range(iterations):
-        # two-loop recursion, per row
-        q = -g.clone()
+        # two-loop recursion, per row (1/rho stored with each pair; fused ops: this runs 2 x history times)
+        q = -g
         alphas = []
-        for s_i, y_i in reversed(list(zip(s_hist, y_hist, strict=True))):
-            rho = 1.0 / (s_i * y_i).sum(1, keepdim=True).clamp(min=1e-20)
-            a = rho * (s_i * q).sum(1, keepdim=True)
-            q = q - a * y_i
-            alphas.append((a, rho))
+        for s_i, y_i, rho in zip(reversed(s_hist), reversed(y_hist), reversed(r_hist), strict=True):
+            a = rho * torch.linalg.vecdot(s_i, q)[:, None]
+            q = torch.addcmul(q, a, y_i, value=-1.0)
+            alphas.append(a)
         if s_hist:
             s_l, y_l = s_hist[-1], y_hist[-1]
-            gamma = (s_l * y_l).sum(1, keepdim=True) / (y_l * y_l).sum(1, keepdim=True).clamp(min=1e-20)
-            q = q * gamma
+            gamma = torch.linalg.vecdot(s_l, y_l)[:, None] / torch.linalg.vecdot(y_l, y_l)[:, None].clamp(min=1e-20)
+            # rows without a usable pair yet (inert pairs: s = 0) take the cautious first step
+            first = torch.linalg.vecdot(s_l, s_l)[:, None] == 0
+            cautious = (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
+            q = q * torch.where(first, cautious, gamma)
         else:  # first step: at most 0.1 in any coordinate
             q = q * (0.1 / g.abs().amax(1, keepdim=True).clamp(min=1e-12)).clamp(max=1.0)
-        for (s_i, y_i), (a, rho) in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
-            b = rho * (y_i * q).sum(1, keepdim=True)
-            q = q + (a - b) * s_i
+        for s_i, y_i, rho, a in zip(s_hist, y_hist, r_hist, reversed(alphas), strict=True):
+            q = torch.addcmul(q, a - rho * torch.linalg.vecdot(y_i, q)[:, None], s_i)
         d = q
         slope = (g * d).sum(1)
         bad = slope >= 0  # not a descent direction: fall back to steepest descent for that row
         if bad.any():
             d[bad] = -g[bad] * (0.1 / g[bad].abs().amax(1, keepdim=True).clamp(min=1e-12))
             slope = (g * d).sum(1)
-        step = torch.ones(t, dtype=x.dtype, device=x.device)
-        accepted = torch.zeros(t, dtype=torch.bool, device=x.device)
-        x_new, f_new = x.clone(), f.clone()
-        with torch.no_grad():
-            for _ls in range(12):
-                trial = x + step[:, None] * d
-                ft = fun(trial)
-                ok = (~accepted) & torch.isfinite(ft) & (ft <= f + 1e-4 * step * slope)
-                x_new[ok], f_new[ok] = trial[ok], ft[ok]
-                accepted |= ok
-                if bool(accepted.all()):
-                    break
-                step = torch.where(accepted, step, step * 0.5)
-        f_new2, g_new = value_grad(x_new)
-        s_k, y_k = x_new - x, g_new - g
+        d = d * scale[:, None]
+        slope = slope * scale
+        ft, gt = value_grad(x + d)
+        ok = torch.isfinite(ft) & (ft <= f + 1e-4 * slope)
+        x_new = torch.where(ok[:, None], x + d, x)
+        f_new = torch.where(ok, ft, f)
+        g_new = torch.where(ok[:, None], gt, g)
+        # failed rows: the trial still measured the curvature along d (kept as a pair), and the step is cut
+        # to the minimiser of the quadratic through f, slope and ft (clamped to [0.1, 0.5] of it)
+        curv = ft - f - slope
+        cut = (-slope / (2 * curv.clamp(min=1e-30))).nan_to_num(0.5).clamp(0.1, 0.5)
+        scale = torch.where(ok, torch.ones_like(scale), scale * cut)
+        s_k = torch.where(ok[:, None], x_new - x, d)
+        y_k = torch.where(ok[:, None], g_new - g, gt.nan_to_num(0.0) - g)
         sy = (s_k * y_k).sum(1, keepdim=True)
-        good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store zeros
+        good = (sy > 1e-12).to(x.dtype)  # rows whose curvature pair is usable; others store an inert pair
         s_hist.append(s_k * good)
         y_hist.append(y_k * good + (1 - good) * 1.0)  # y=1,s=0 keeps rho finite and the pair inert
+        r_hist.append(1.0 / torch.linalg.vecdot(s_hist[-1], y_hist[-1])[:, None].clamp(min=1e-20))
         if len(s_hist) > history:
             s_hist.pop(0)
             y_hist.pop(0)
-        gain = float((f - f_new2).sum())
-        x, f, g = x_new, f_new2, g_new
-        if not bool(accepted.any()) or gain <= rel_tol * float(f.abs().sum()):
-            break  # converged: the whole batch improved by less than rel_tol
+            r_hist.pop(0)
+        gain = float((f - f_new).sum())
+        # rows still backtracking with a decrease worth having keep the loop going
+        pending = float((-slope * 0.5).clamp(min=0)[~ok].sum())
+        x, f, g = x_new, f_new, g_new
+        if max(gain, pending) <= rel_tol * float(f.abs().sum()):
+            break  # converged: the whole batch improved (or could improve) by less than rel_tol
     return x
+
+
+def _shape_stage(prob: _Problem, body: _Body, data: _Data, camera: Camera, weights: _Weights, betas: torch.Tensor,
+                 u_all: np.ndarray, rots: np.ndarray, pos: np.ndarray, j0: np.ndarray, q_prior: np.ndarray | None,
+                 options: FitOptions, win: tuple[int, int]) -> tuple[_Problem, torch.Tensor, np.ndarray, np.ndarray]:
+    """Shape on up to ``shape_frames`` frames spread over the clip, all of them and the betas together.
+
+    Sampled frames inside the first window (``prob``, already fitted per frame) start from its fits; the
+    others get the per-frame stages first. Returns the first window's problem re-made on the new shape
+    (the refined sampled frames written back), the betas, and the starting root positions and pivot moved
+    with the shape (so the starting root positions stay where they were).
+    """
+    s, e = win
+    vidx = np.flatnonzero(data.valid)
+    pick = vidx[np.unique(np.linspace(0, len(vidx) - 1, min(options.shape_frames, len(vidx))).round().astype(int))]
+    inside = (pick >= s) & (pick < e)
+    with torch.no_grad():
+        w_u, w_r, w_p = (prob.u.double().cpu().numpy(), prob.rotations().double().cpu().numpy(),
+                         prob.p.double().cpu().numpy())
+    u_s, r_s, p_s = u_all[pick].copy(), rots[pick].copy(), pos[pick].copy()
+    u_s[inside], r_s[inside], p_s[inside] = w_u[pick[inside] - s], w_r[pick[inside] - s], w_p[pick[inside] - s]
+    sp = _Problem(body, data, slice(0, 0), camera, weights, betas, u_s, r_s, p_s,
+                  None if q_prior is None else q_prior[pick], frame_ids=pick)
+    if not inside.all():  # frames of later windows: per-frame fits first (the whole sample, batched)
+        sp.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
+        sp.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        sp.optimise_frames(options.iterations // 2)
+    sp.optimise_shape(options.shape_iterations)
+    new_betas = sp.betas.detach().clone()
+    with torch.no_grad():
+        j0_new = body.rest(new_betas)[0].double().cpu().numpy()
+        s_u, s_r, s_p = sp.u.double().cpu().numpy(), sp.rotations().double().cpu().numpy(), sp.p.double().cpu().numpy()
+    shift = j0_new - j0
+    w_p = w_p + shift
+    w_u[pick[inside] - s], w_r[pick[inside] - s], w_p[pick[inside] - s] = s_u[inside], s_r[inside], s_p[inside]
+    new_prob = _Problem(body, data, slice(s, e), camera, weights, new_betas, w_u, w_r, w_p,
+                        None if q_prior is None else q_prior[s:e])
+    new_prob.memory = prob.memory  # the curvature pairs still describe these frames well
+    return new_prob, new_betas, pos + shift, j0_new
 
 
 def _temporal_steps(prob: _Problem, w: _Weights, options: FitOptions, valid: np.ndarray) -> None:
@@ -740,6 +833,17 @@ def fit_sequence(
     full-image camera; they start the fit and act as a weak prior.
     """
     options = options or FitOptions()
+    threads = torch.get_num_threads()
+    if options.threads and str(options.device).startswith("cpu"):
+        torch.set_num_threads(int(options.threads))
+    try:
+        return _fit_sequence(track, model, regressor, camera, options, init, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, options: FitOptions, init: dict | None,
+                  progress: Callable[[str, int, int], None] | None) -> FitResult:
     t_start = time.perf_counter()
     report = progress or (lambda *_: None)
     data = _prepare(track, camera, options)
@@ -774,29 +878,9 @@ def fit_sequence(
         u_all = np.repeat(u_from_q(np.zeros(len(BODY)))[None], t, 0)
         q_prior = None
 
-    # --- shape on a sample of frames (no temporal terms) -----------------------------------------------
+    # --- windows; the shape is fitted after the first window's per-frame stages ----------------------------
     info: dict[str, Any] = {"windows": [], "focal_source": camera.focal_source, "n_betas": k}
     vidx = np.flatnonzero(data.valid)
-    if options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
-        report("shape", 0, 1)
-        pick = vidx[np.unique(np.linspace(0, len(vidx) - 1, min(options.shape_frames, len(vidx))).round().astype(int))]
-        prob = _Problem(body, data, slice(0, 0), camera, weights, betas, u_all[pick], rots[pick], pos[pick],
-                        None if q_prior is None else q_prior[pick], frame_ids=pick)
-        prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.iterations // 2)  # the joint stage below refines these poses anyway
-        prob.optimise([prob.r, prob.p, prob.u, prob.betas], options.shape_iterations, temporal=False, shape=True)
-        betas = prob.betas.detach().clone()
-        with torch.no_grad():
-            j0_new, _ = body.rest(betas)
-        # moving the pivot with the new shape keeps the starting root positions where they were
-        pos = pos + (j0_new.double().cpu().numpy() - j0)
-        j0 = j0_new.double().cpu().numpy()
-        info["shape_time_s"] = time.perf_counter() - t_start
-        report("shape", 1, 1)
-    betas = betas.detach()
-
-    # --- windows -------------------------------------------------------------------------------------
     wins = _windows(t, options.window, options.overlap)
     u_out = np.zeros((t, len(BODY)))
     r_out = np.zeros((t, 3, 3))
@@ -817,6 +901,14 @@ def fit_sequence(
         prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
         prob.optimise_frames(options.iterations)
+        if wi == 0 and options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
+            report("shape", 0, 1)
+            prob, betas, pos, j0 = _shape_stage(prob, body, data, camera, weights, betas, u_all, rots, pos, j0,
+                                                q_prior, options, (s, e))
+            info["shape_time_s"] = time.perf_counter() - t_start
+            report("shape", 1, 1)
+            if weights.acc <= 0:  # per-frame fits only: settle the poses on the new shape
+                prob.optimise_frames(options.iterations // 2)
         if weights.acc > 0:
             _temporal_steps(prob, weights, options, data.valid[s:e])
         with torch.no_grad():

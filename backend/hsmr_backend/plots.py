@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import result_format
+
 
 def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: int = 70) -> Path:
     """One small panel per limited DoF (limits shaded, frames where the subject was lost greyed)."""
@@ -59,6 +61,7 @@ def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: 
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")
+        os.chmod(tmp, result_format._default_file_mode())  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -164,6 +164,13 @@ def validate(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
+def _default_file_mode() -> int:
+    """0666 less the process umask: the mode open() would have given a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
     """Validate and write atomically (temporary file in the same folder, then rename)."""
     data = validate({"magic": MAGIC, "format_version": FORMAT_VERSION, **arrays})
@@ -175,6 +182,7 @@ def save(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
             np.savez_compressed(fh, **data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600; a result is an ordinary user file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

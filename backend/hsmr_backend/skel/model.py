@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from . import dofs
 from .data import SkelData, SkelFileError
-from .kinematics import axis_angle_to_matrix, rot_align
+from .kinematics import rot_align
 
 N_J = dofs.N_JOINTS
 # Joints whose bone orientation is per_joint_rot alone (RotAlign forced to I): root and the leaves.
@@ -156,11 +156,24 @@ class SKEL(nn.Module):
         # DoF table -> per-DoF axis (not re-normalised) and flip; per-joint slots (46 = identity)
         buf("dof_axes", np.array([d.axis for d in dofs.DOFS], np.float64))
         buf("dof_flips", np.array([d.flip for d in dofs.DOFS], np.float64))
+        # Each DoF turns about a fixed axis: R = I + sin(t) K + (1 - cos(t)) K^2 with the constant cross-product
+        # matrix K of the unit axis and t = q * flip * |axis| (the angle of the rotation vector q*flip*axis).
+        # Same matrix as exp(skew(q flip axis)), in a few elementwise ops (this is on the fitter's hot path).
+        ax = np.array([d.axis for d in dofs.DOFS], np.float64)
+        norm = np.linalg.norm(ax, axis=1)
+        k = np.zeros((len(ax), 3, 3))
+        u = ax / np.maximum(norm, 1e-12)[:, None]
+        k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -u[:, 2], u[:, 1], -u[:, 0]
+        k = k - k.transpose(0, 2, 1)
+        buf("dof_k", k)
+        buf("dof_k2", k @ k)
+        buf("dof_angle_scale", np.array([d.flip for d in dofs.DOFS], np.float64) * norm)
         slots = np.full((N_J, 3), dofs.N_DOFS, np.int64)
         for j in range(N_J):
             for i, d in enumerate(dofs.dofs_of_joint(j)):
                 slots[j, i] = d.index
         buf("dof_slots", slots, torch.long)
+        buf("_dof_joint", np.array([d.joint for d in dofs.DOFS]), torch.long)
         self.levels = _depth_levels(dofs.PARENTS)
         pos_in_level = {j: i for lev in self.levels for i, j in enumerate(lev)}
         for li, lev in enumerate(self.levels):
@@ -169,6 +182,8 @@ class SKEL(nn.Module):
                 buf(f"_lvl{li}_par", np.array([pos_in_level[dofs.PARENTS[j]] for j in lev]), torch.long)
         order = [j for lev in self.levels for j in lev]
         buf("_level_inverse", np.argsort(order), torch.long)
+        buf("_level_order", np.array(order), torch.long)
+        self._level_bounds = tuple(int(v) for v in np.cumsum([0] + [len(lev) for lev in self.levels]))
         buf("parents_idx", np.array([max(p, 0) for p in dofs.PARENTS]), torch.long)
         src_slots = smpl_slot_sources()
         buf("smpl_src", np.array([s if s >= 0 else N_J for s in src_slots]), torch.long)
@@ -342,8 +357,22 @@ class SKEL(nn.Module):
     # ------------------------------------------------------------------ pose
     def dof_rotations(self, poses: Tensor) -> Tensor:
         """(B, 46) -> (B, 24, 3, 3) Rp_j = R_last ... R_first in each joint's BSM frame."""
-        rotvec = (poses * self.dof_flips)[..., None] * self.dof_axes  # (B, 46, 3)
-        R = axis_angle_to_matrix(rotvec)
+        t = (poses * self.dof_angle_scale)[..., None, None]  # (B, 46, 1, 1)
+        R = torch.sin(t) * self.dof_k + (1 - torch.cos(t)) * self.dof_k2
+        R = R + torch.eye(3, dtype=R.dtype, device=R.device)
+        eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], 1, 3, 3)
+        R = torch.cat([R, eye], 1)[:, self.dof_slots]  # (B, 24, 3, 3, 3)
+        return R[:, :, 2] @ R[:, :, 1] @ R[:, :, 0]
+
+    def _local_rotations(self, poses: Tensor, M: Tensor) -> Tensor:
+        """(B, 46), rest frames M (Br, 24, 3, 3) -> R_j = M_j Rp_j M_j^T (B, 24, 3, 3), each DoF's rotation
+        built about its axis already carried into the model frame (M K M^T: shape-dependent, no batch B), so
+        the conjugation costs no per-frame matmuls."""
+        Mk = M[:, self._dof_joint]  # (Br, 46, 3, 3)
+        Mt = Mk.transpose(-1, -2)
+        k1, k2 = Mk @ self.dof_k @ Mt, Mk @ self.dof_k2 @ Mt
+        t = (poses * self.dof_angle_scale)[..., None, None]
+        R = torch.sin(t) * k1 + (1 - torch.cos(t)) * k2 + torch.eye(3, dtype=poses.dtype, device=poses.device)
         eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], 1, 3, 3)
         R = torch.cat([R, eye], 1)[:, self.dof_slots]  # (B, 24, 3, 3, 3)
         return R[:, :, 2] @ R[:, :, 1] @ R[:, :, 0]
@@ -382,22 +411,22 @@ class SKEL(nn.Module):
         if trans.shape[0] != B or rest.batch not in (1, B):
             raise ValueError(f"SKEL: batch sizes differ: poses {B}, trans {trans.shape[0]}, betas {rest.batch}")
         Br = rest.batch
-        Rp = self.dof_rotations(poses)
         M = rest.rest_frames
-        R_local = M @ Rp @ M.transpose(-1, -2)  # (B, 24, 3, 3)
+        R_local = self._local_rotations(poses, M)  # (B, 24, 3, 3) = M Rp M^T
         delta = self.joint_offsets(poses, rest)
         t_local = rest.joints_local + delta  # root: J_0 (delta_0 = 0)
 
-        # forward kinematics by depth level (parents of level L all sit in level L-1)
-        Rg_lv = [R_local[:, self._lvl0]]
-        pg_lv = [t_local[:, self._lvl0].expand(B, -1, -1)]
+        # forward kinematics by depth level (parents of level L all sit in level L-1), on 3x4 affine maps
+        # [R | t] laid out level by level, so a level is a slice and one matmul: G = R_par [R | t] + [0 | p_par]
+        A_loc = torch.cat([R_local, t_local.expand(B, -1, -1)[..., None]], -1)[:, self._level_order]  # (B,24,3,4)
+        G_lv = [A_loc[:, : self._level_bounds[1]]]
         for li in range(1, len(self.levels)):
-            idx, par = getattr(self, f"_lvl{li}"), getattr(self, f"_lvl{li}_par")
-            Rpar, ppar = Rg_lv[-1][:, par], pg_lv[-1][:, par]
-            Rg_lv.append(Rpar @ R_local[:, idx])
-            pg_lv.append(ppar + (Rpar @ t_local[:, idx, :, None]).squeeze(-1))
-        Rg = torch.cat(Rg_lv, 1)[:, self._level_inverse]
-        pg = torch.cat(pg_lv, 1)[:, self._level_inverse]
+            par = getattr(self, f"_lvl{li}_par")
+            Gp = G_lv[-1][:, par]
+            G_here = Gp[..., :3] @ A_loc[:, self._level_bounds[li] : self._level_bounds[li + 1]]
+            G_lv.append(G_here + torch.nn.functional.pad(Gp[..., 3:], (3, 0)))
+        G34 = torch.cat(G_lv, 1)[:, self._level_inverse]
+        Rg, pg = G34[..., :3], G34[..., 3]
 
         J = rest.joints
         # pose-corrective features: SMPL slots 1..23 filled from SKEL local rotations (duplicates: later wins)
