@@ -57,7 +57,7 @@ class StandInBody:
         )
         self.calls: list[dict] = []
 
-    def __call__(self, poses, betas, trans, pose_correctives=True, bone_mesh=False):
+    def __call__(self, poses, betas, trans, pose_correctives=True, bone_mesh=False, skin=True):
         import torch
 
         self.calls.append({"B": len(poses), "bone_mesh": bone_mesh})

@@ -285,12 +285,12 @@ def assemble(
     poses = _np(world.poses).astype(np.float32)
     trans = _np(world.trans).astype(np.float32)
     betas = _np(fit.betas).astype(np.float32).reshape(-1)
-    # keep only the two per-frame arrays the file needs from each batch: the posed skin of every frame would grow
-    # memory by ~0.1 MB a frame (gigabytes for a 10-minute clip)
+    # only the two per-frame arrays the file needs: no skin is posed (it would cost time and, kept per frame,
+    # ~0.1 MB a frame of memory)
     offs, feats = [], []
     for i in range(0, len(poses), 64):
         [o] = model_forward(model, poses[i:i + 64], betas, trans[i:i + 64], batch=64, pose_correctives=True,
-                            bone_mesh=False)
+                            bone_mesh=False, skin=False)
         offs.append(_np(o.joint_offsets).astype(np.float32))
         pf = getattr(o, "pose_features", None)
         feats.append(None if pf is None else _np(pf).astype(np.float32))

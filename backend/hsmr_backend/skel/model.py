@@ -550,9 +550,11 @@ class SKEL(nn.Module):
         pose_correctives: bool = True,
         bone_mesh: bool = False,
         skin_vertex_ids: Tensor | np.ndarray | None = None,
+        skin: bool = True,
     ) -> SKELOutput:
-        """``poses`` (B, 46) radians, ``betas`` (B or 1, k), ``trans`` (B, 3) metres (added after skinning)."""
-        return self.pose(self.rest_state(betas), poses, trans, pose_correctives, bone_mesh, skin_vertex_ids)
+        """``poses`` (B, 46) radians, ``betas`` (B or 1, k), ``trans`` (B, 3) metres (added after skinning).
+        ``skin=False`` skips the skin (joints, offsets and pose features only)."""
+        return self.pose(self.rest_state(betas), poses, trans, pose_correctives, bone_mesh, skin_vertex_ids, skin)
 
 
 def _arc(theta: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
