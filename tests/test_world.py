@@ -38,7 +38,41 @@ def test_ground_plane_from_points():
     assert np.degrees(np.arccos(n @ n_true)) < 1.0 and abs(d - 1.5) < 0.01 and rms < 0.01 and not notes
     # a subject standing on one spot: the normal comes from the prior, with a note
     n, d, _, notes = world.fit_ground_plane(pts[50:53] * 0 + pts[60], np.array([0.0, -1.0, 0.0]))
-    np.testing.assert_allclose(n, [0, -1, 0]) and notes
+    np.testing.assert_allclose(n, [0, -1, 0])
+    assert notes
+    # contacts along a line (walking straight): the normal is the prior made perpendicular to the line
+    line_pts = 1.5 * n_true + rng.uniform(-1, 1, (300, 1)) * a + rng.normal(0, 0.02, (300, 1)) * b
+    prior = n_true + 0.1 * a + 0.1 * b  # ~8° off, partly along the line, partly across it
+    n, d, _, notes = world.fit_ground_plane(line_pts, prior)
+    assert abs(n @ a) < 0.01  # the tilt along the line is gone (0.6°) ...
+    assert abs(n @ b / np.linalg.norm(prior) - prior @ b / np.linalg.norm(prior) ** 2) < 0.02  # ... across it stays
+    assert "line" in notes[0]
+    # a plane far from the prior is not trusted
+    n, d, _, notes = world.fit_ground_plane(pts, np.array([0.0, -0.5, 0.87]))
+    assert "not trusted" in notes[0]
+
+
+def test_balance_up_ignores_the_trunk_lean():
+    """A squat with the trunk leaning 40° forward: the centre of mass stays over the feet, so the balance up is
+    near vertical while pelvis -> head leans."""
+    rng = np.random.default_rng(3)
+    j = np.zeros((10, 24, 3))
+    up = np.array([0.0, -1.0, 0.0])
+    fwd = np.array([0.0, 0.0, -1.0])
+    j[:, list(world.SUPPORT_JOINTS)] = rng.normal(0, 0.01, (10, 4, 3))  # feet around the origin
+    com_height = 0.8
+    lean = np.radians(40)
+    trunk = np.cos(lean) * up + np.sin(lean) * fwd
+    # place the trunk joints forward and the hips back so the mass-weighted centre sits over the feet
+    for k in world.MASS_SHARES:
+        j[:, k] = com_height * up
+    j[:, world.HEAD_JOINT] = com_height * up + 0.6 * trunk
+    j[:, world.PELVIS_JOINT] = com_height * up - (0.6 * trunk - 0.6 * np.cos(lean) * up) * (
+        world.MASS_SHARES[world.HEAD_JOINT] / world.MASS_SHARES[world.PELVIS_JOINT])
+    got = world.balance_up(j, np.ones(10, bool))
+    trunk_dir = (j[:, world.HEAD_JOINT] - j[:, world.PELVIS_JOINT]).mean(0)
+    tilt = lambda v: np.degrees(np.arccos(v @ up / np.linalg.norm(v)))  # noqa: E731
+    assert tilt(got) < 2.0 and tilt(trunk_dir) > 20.0
 
 
 @dataclass
@@ -53,7 +87,7 @@ class FakeFit:
 
 def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
     body = ToyBody()
-    t = 20
+    t = 300  # 10 s: an L-shaped walk (2 m x 2 m), so the foot contacts span an area and decide the ground plane
     tt = np.arange(t) / 30
     # the motion in a y-up world: upright, heading 0.7 rad, walking, feet on y = 0
     q_m = np.zeros((t, 46))
@@ -65,7 +99,8 @@ def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
     with torch.no_grad():
         out = body(torch.tensor(q_m, dtype=torch.float32), torch.zeros(t, 10), torch.zeros(t, 3))
     low = out.joints[:, list(world.FOOT_JOINTS), 1].min(1).values.numpy()
-    trans_m = np.stack([0.5 * tt, -low, 0 * tt], 1)
+    leg = np.minimum(tt, 5.0)
+    trans_m = np.stack([0.4 * leg, -low, 0.4 * (tt - leg)], 1)
     # a camera 1.3 m high, 4 m in front, pitched 12° down, rolled 3°: model(world) -> camera
     r_mc = rn.rot_z(np.radians(3)) @ rn.rot_x(np.radians(-12)) @ np.diag([1.0, -1.0, -1.0])
     t_mc = -r_mc @ np.array([0.3, 1.3, 4.0])

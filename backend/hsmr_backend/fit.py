@@ -156,7 +156,7 @@ class FitOptions:
     fit_shape: bool = True
     shape_frames: int = 16  # frames sampled over the clip to fit the shape on
     # schedule (L-BFGS iterations per stage)
-    root_iterations: int = 10  # per-frame, root only
+    root_iterations: int = 10  # per-frame, root position only
     pose_iterations: int = 20  # per-frame, 3D directions weighted up, nearly least squares
     iterations: int = 50  # per-frame, final weights
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
@@ -400,9 +400,10 @@ def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def _initial_root(
     data: _Data, track: Any, lm_rest: np.ndarray, j0: np.ndarray, camera: Camera
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame root rotation (Kabsch of the rest torso onto the world landmarks) and root position
-    (weak perspective: distance from the ratio of 3D to 2D torso size)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame root rotation (Kabsch of the rest torso onto the world landmarks), root position
+    (weak perspective: distance from the ratio of 3D to 2D torso size), and which frames' rotation was
+    measured (the others are copied from the nearest such frame, or upright facing the camera)."""
     t = len(data.valid)
     kp3d = np.asarray(getattr(track, "kp3d", np.zeros((t, N_LANDMARKS, 3))), dtype=np.float64)
     conf = data.conf.cpu().numpy().astype(np.float64)
@@ -410,10 +411,10 @@ def _initial_root(
     facing = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera: R_x(pi)
     rots = np.repeat(facing[None], t, 0)
     have = np.zeros(t, bool)
-    pts = list(TORSO) + [25, 26]
+    pts = list(TORSO)  # not the knees: they would tilt the pelvis towards the thighs' flexion
     for i in range(t):
         w = conf[i, pts] * (np.linalg.norm(kp3d[i, pts], axis=-1) > 1e-6)
-        if (w[:4] > 0).sum() >= 3:
+        if (w > 0).sum() >= 3:
             rots[i] = kabsch(lm_rest[pts], kp3d[i, pts], w)
             have[i] = True
     rots = _fill_invalid(rots, have)
@@ -444,7 +445,7 @@ def _initial_root(
     if not have_p.any():
         pos[:] = [0.0, 0.0, 3.0]
         have_p[:] = True
-    return rots, _fill_invalid(pos, have_p)
+    return rots, _fill_invalid(pos, have_p), have
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -602,10 +603,12 @@ class _Problem:
             self.p.copy_(x[t * (nu + 3) : t * (nu + 6)].reshape(t, 3))
             self.betas.copy_(x[-k:])
 
-    def optimise_frames(self, iterations: int, root_only: bool = False, **kw: Any) -> None:
+    def optimise_frames(self, iterations: int, root_only: bool = False, hold_rotation: np.ndarray | None = None,
+                        **kw: Any) -> None:
         """Per-frame fits (no temporal terms, shape fixed), batched: L-BFGS with a history and a step size of
         its own for every frame. One shared line search (torch's L-BFGS) is slow here because frames differ
-        in curvature."""
+        in curvature. ``root_only``: the body's pose stays; ``hold_rotation (T,)``: those frames' root
+        rotation stays."""
         if iterations <= 0:
             return
         x0 = torch.cat([self.u, self.r, self.p], 1).detach()
@@ -613,6 +616,9 @@ class _Problem:
         mask[-6:] = 1.0
         if not root_only:
             mask[:] = 1.0
+        if hold_rotation is not None and np.any(hold_rotation):
+            mask = mask.repeat(len(x0), 1)
+            mask[torch.as_tensor(np.asarray(hold_rotation, bool), device=mask.device), -6:-3] = 0.0
 
         if root_only:  # the body's pose is fixed: pose it once, only the rigid root moves in the objective
             with torch.no_grad():
@@ -723,9 +729,23 @@ def batched_lbfgs(fun: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
     return x
 
 
+def _first_stages(prob: _Problem, options: FitOptions, held: np.ndarray) -> None:
+    """The per-frame stages before the final one: root position, then the body's pose (depth prior x10,
+    a wider robust scale), both with the root rotation held in the frames (``held``) where it was measured
+    (the torso's world landmarks, or HSMR); elsewhere it is free.
+
+    Held because rotating the root is the cheapest way to swing both thighs at once: a free root tilts the
+    pelvis towards the thighs' flexion, the spine bends back to keep the trunk, and the final stage hardly
+    leaves that valley (pelvis tilt and lumbar extension trade off; the landmarks barely see the pelvis).
+    """
+    prob.optimise_frames(options.root_iterations, root_only=True, hold_rotation=held, sigma=EARLY_SIGMA)
+    prob.optimise_frames(options.pose_iterations, hold_rotation=held, depth_scale=10.0, sigma=EARLY_SIGMA)
+
+
 def _shape_stage(prob: _Problem, body: _Body, data: _Data, camera: Camera, weights: _Weights, betas: torch.Tensor,
                  u_all: np.ndarray, rots: np.ndarray, pos: np.ndarray, j0: np.ndarray, q_prior: np.ndarray | None,
-                 options: FitOptions, win: tuple[int, int]) -> tuple[_Problem, torch.Tensor, np.ndarray, np.ndarray]:
+                 options: FitOptions, win: tuple[int, int], rot_known: np.ndarray,
+                 ) -> tuple[_Problem, torch.Tensor, np.ndarray, np.ndarray]:
     """Shape on up to ``shape_frames`` frames spread over the clip, all of them and the betas together.
 
     Sampled frames inside the first window (``prob``, already fitted per frame) start from its fits; the
@@ -745,8 +765,7 @@ def _shape_stage(prob: _Problem, body: _Body, data: _Data, camera: Camera, weigh
     sp = _Problem(body, data, slice(0, 0), camera, weights, betas, u_s, r_s, p_s,
                   None if q_prior is None else q_prior[pick], frame_ids=pick)
     if not inside.all():  # frames of later windows: per-frame fits first (the whole sample, batched)
-        sp.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
-        sp.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        _first_stages(sp, options, rot_known[pick] | inside)
         sp.optimise_frames(options.iterations // 2)
     sp.optimise_shape(options.shape_iterations)
     new_betas = sp.betas.detach().clone()
@@ -870,11 +889,12 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
     j0, m0, lm_rest = j0_t.double().cpu().numpy(), m0_t.double().cpu().numpy(), lm_rest[0].double().cpu().numpy()
     if ip is not None:
         rots = m0 @ pelvis_matrix(ip[:, :3]) @ m0.T
+        rot_known = np.ones(t, bool)
         pos = j0 + np.asarray(init["cam_t"], dtype=np.float64)
         u_all = u_from_q(ip[:, 3:])
         q_prior = clip_to_limits(ip)[:, 3:]
     else:
-        rots, pos = _initial_root(data, track, lm_rest, j0, camera)
+        rots, pos, rot_known = _initial_root(data, track, lm_rest, j0, camera)
         u_all = np.repeat(u_from_q(np.zeros(len(BODY)))[None], t, 0)
         q_prior = None
 
@@ -898,13 +918,15 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         prob = _Problem(body, data, slice(s, e), camera, weights, betas, u0, r0, p0,
                         None if q_prior is None else q_prior[s:e])
         tw = time.perf_counter()
-        prob.optimise_frames(options.root_iterations, root_only=True, sigma=EARLY_SIGMA)
-        prob.optimise_frames(options.pose_iterations, depth_scale=10.0, sigma=EARLY_SIGMA)
+        held = rot_known[s:e].copy()
+        if wi > 0:
+            held[: prev_end - s] = True  # the overlap starts from the previous window's fit
+        _first_stages(prob, options, held)
         prob.optimise_frames(options.iterations)
         if wi == 0 and options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
             report("shape", 0, 1)
             prob, betas, pos, j0 = _shape_stage(prob, body, data, camera, weights, betas, u_all, rots, pos, j0,
-                                                q_prior, options, (s, e))
+                                                q_prior, options, (s, e), rot_known)
             info["shape_time_s"] = time.perf_counter() - t_start
             report("shape", 1, 1)
             if weights.acc <= 0:  # per-frame fits only: settle the poses on the new shape

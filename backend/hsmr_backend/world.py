@@ -52,44 +52,73 @@ def _rest_root(model: Any, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out.joints_tpose[0, 0].double().cpu().numpy(), out.rest_frames[0, 0].double().cpu().numpy()
 
 
-def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 35.0,
-                     min_spread_m: float = 0.3) -> tuple[np.ndarray, float, float, list[str]]:
+def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 20.0,
+                     min_spread_m: float = 1.0) -> tuple[np.ndarray, float, float, list[str]]:
     """Plane ``n . x = d`` through contact points (N,3), normal on the side of ``up_prior``.
 
-    Falls back to the prior normal when the points do not span an area (a subject standing in place), or
-    when the plane would tilt more than ``max_tilt_deg`` from the prior. Returns (n, d, rms residual, notes).
+    Monocular depth makes a plane through two resting feet wobble by tens of degrees, so the contacts decide
+    the normal only along directions in which they spread at least ``min_spread_m`` (twice the standard
+    deviation): over an area, the plane; along a line (walking straight), the normal is the prior made
+    perpendicular to that line; on one spot, the prior. A plane that tilts more than ``max_tilt_deg`` from
+    the prior is not trusted. Returns (n, d, rms residual, notes).
     """
     notes: list[str] = []
     up = up_prior / np.linalg.norm(up_prior)
     pts = np.asarray(points, dtype=np.float64)
     if len(pts) < 3:
         d = float(np.median(pts @ up)) if len(pts) else 0.0
-        notes.append("too few foot contacts: ground normal taken from the body's mean up direction")
+        notes.append("too few foot contacts: ground normal from the body's balance (centre of mass over the feet)")
         return up, d, 0.0, notes
     n = up
     keep = np.ones(len(pts), bool)
-    for _ in range(3):  # plane fit, then drop far points (feet in the air) and refit
+    for it in range(3):  # plane fit, then drop far points (feet in the air) and refit
         c = pts[keep].mean(0)
         evals, evecs = np.linalg.eigh(np.cov((pts[keep] - c).T))
-        spread = np.sqrt(max(evals[1], 0.0)) * 2
+        spread = 2 * np.sqrt(np.clip(evals, 0.0, None))  # ascending: normal, second, main direction
         cand = evecs[:, 0] * np.sign(evecs[:, 0] @ up or 1.0)
         tilt = np.degrees(np.arccos(np.clip(cand @ up, -1, 1)))
-        if spread < min_spread_m / 2:
-            n = up
-            if _ == 0:
-                notes.append("foot contacts cover too small an area: ground normal from the body's up direction")
-        elif tilt > max_tilt_deg:
-            n = up
-            if _ == 0:
-                notes.append(f"fitted ground tilts {tilt:.0f}° from the body's up direction: not trusted")
+        line = evecs[:, 2]
+        on_line = up - (up @ line) * line
+        line_tilt = np.degrees(np.arccos(np.clip(on_line @ up / max(np.linalg.norm(on_line), 1e-12), -1, 1)))
+        if spread[1] >= min_spread_m and tilt <= max_tilt_deg:
+            n, note = cand, None
+        elif spread[2] >= min_spread_m and line_tilt <= max_tilt_deg:
+            n = on_line / np.linalg.norm(on_line)
+            note = "foot contacts lie along a line: ground normal from that line and the body's balance"
+        elif spread[2] >= min_spread_m:
+            n, note = up, f"fitted ground tilts {max(tilt, line_tilt):.0f}° from the body's balance: not trusted"
         else:
-            n = cand
+            n = up
+            note = "foot contacts cover too small an area: ground normal from the body's balance (centre of mass " \
+                   "over the feet)"
+        if it == 0 and note:
+            notes.append(note)
         d = float(np.median(pts[keep] @ n))
         r = pts @ n - d
         keep = np.abs(r) < max(3 * np.median(np.abs(r[keep])), 0.02)
     d = float(np.median(pts[keep] @ n))
     rms = float(np.sqrt(np.mean((pts[keep] @ n - d) ** 2)))
     return n, d, rms, notes
+
+
+# Approximate segment mass shares (after de Leva 1996), put on the joints that carry them; only the
+# direction of the centre of mass from the feet is used, so rough shares are enough.
+MASS_SHARES = {0: 0.14, 11: 0.10, 12: 0.20, 13: 0.08, 1: 0.10, 6: 0.10, 2: 0.07, 7: 0.07, 3: 0.02, 8: 0.02,
+               15: 0.03, 20: 0.03, 16: 0.02, 21: 0.02, 18: 0.006, 23: 0.006}
+SUPPORT_JOINTS = (4, 5, 9, 10)  # calcaneus and toes of both feet
+
+
+def balance_up(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Up direction from balance: the unit vector from the feet to the body's centre of mass, averaged over
+    the clip. A standing, walking or squatting body keeps its centre of mass over its feet (on average),
+    while the trunk leans forward in squats and gait, so this is a better "up" than pelvis -> head."""
+    idx = np.array(list(MASS_SHARES))
+    w = np.array(list(MASS_SHARES.values()))
+    j = joints[valid]
+    com = (j[:, idx] * (w / w.sum())[None, :, None]).sum(1)
+    v = com - j[:, list(SUPPORT_JOINTS)].mean(1)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-9)
+    return v.mean(0) / max(np.linalg.norm(v.mean(0)), 1e-9)
 
 
 def contact_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray, fps: float,
@@ -123,12 +152,14 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
         valid = np.ones(t, bool)
     fps = float(getattr(fit, "info", {}).get("fps", 30.0) or 30.0)
     notes: list[str] = ["static camera assumed: the camera does not move during the clip"]
-    # body up in the camera frame: pelvis -> head, averaged over the clip (camera y points down)
-    body_up = (joints[valid, HEAD_JOINT] - joints[valid, PELVIS_JOINT]).mean(0)
-    if np.linalg.norm(body_up) < 1e-6 or body_up[1] > 0.5 * np.linalg.norm(body_up):
+    # body up in the camera frame (camera y points down): the feet -> centre of mass direction, unless the
+    # body is mostly not upright (pelvis -> head pointing down in the image)
+    trunk_up = (joints[valid, HEAD_JOINT] - joints[valid, PELVIS_JOINT]).mean(0)
+    if np.linalg.norm(trunk_up) < 1e-6 or trunk_up[1] > 0.5 * np.linalg.norm(trunk_up):
         body_up = np.array([0.0, -1.0, 0.0])
         notes.append("body mostly not upright: ground normal assumed opposite to the camera's y axis")
-    body_up = body_up / np.linalg.norm(body_up)
+    else:
+        body_up = balance_up(joints, valid)
     lms = getattr(fit, "landmarks_cam", None)
     pts = contact_points(joints, valid, body_up, fps, None if lms is None else np.asarray(lms, np.float64))
     n, d, rms, more = fit_ground_plane(pts, body_up)
