@@ -535,9 +535,12 @@ def test_full_disk_while_saving_a_chunk(capsys, standins, tmp_path, person_clip,
 
 
 def test_terminated_backend_says_cancelled_and_keeps_frames(tmp_path, cam01):
-    """The add-on's Cancel and Blender closing send SIGTERM: one line, exit 130, the finished chunk stays."""
+    """The add-on's Cancel and Blender closing send SIGTERM: one line, exit 130, the finished chunk stays.
+
+    The whole clip (100 frames) is asked for and SIGTERM goes at landmark frame 55, so the run cannot finish
+    before the signal lands even when this test process is slow to read (it once did with 70 frames)."""
     out = tmp_path / "r.npz"
-    cmd = [sys.executable, "-m", "hsmr_backend.cli", "convert", str(cam01), "-o", str(out), "--frames", "0:70",
+    cmd = [sys.executable, "-m", "hsmr_backend.cli", "convert", str(cam01), "-o", str(out), "--frames", "0:100",
            "--progress", "json", "--mode", "keypoints", "--no-overlay", "--no-plot"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None
