@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ from scipy.interpolate import CubicSpline
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "tests")]
+
+from fit_toy import Track  # noqa: E402  (tests/fit_toy.py: the fields of a LandmarkTrack the fitter reads)
 
 from hsmr_backend import fit  # noqa: E402
 from hsmr_backend.skel.dofs import DOF_NAMES, DOFS, dof_index  # noqa: E402
@@ -45,14 +46,6 @@ ANGLES = {
     "shoulder": ["shoulder_r_x", "shoulder_r_y", "shoulder_r_z", "shoulder_l_x", "shoulder_l_y", "shoulder_l_z"],
     "elbow": ["elbow_flexion_r", "elbow_flexion_l"],
 }
-
-
-@dataclass
-class Track:
-    kp2d: np.ndarray
-    kp3d: np.ndarray
-    valid: np.ndarray
-    fps: float = 30.0
 
 
 def load(body: str):

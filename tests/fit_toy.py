@@ -16,6 +16,17 @@ import torch
 
 from hsmr_backend.skel.dofs import DOFS, JOINTS, PARENTS
 
+
+@dataclass
+class Track:
+    """The fields of a LandmarkTrack the fitter reads: kp2d (T,33,3) px + confidence, kp3d (T,33,3), valid."""
+
+    kp2d: np.ndarray
+    kp3d: np.ndarray
+    valid: np.ndarray
+    fps: float = 30.0
+
+
 _REST = np.array([
     [0.0, 0.95, 0.0],  # 0 pelvis
     [-0.09, 0.90, 0.0], [-0.09, 0.50, 0.0], [-0.09, 0.09, -0.01], [-0.09, 0.05, -0.05], [-0.09, 0.02, 0.13],

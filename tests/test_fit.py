@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import torch
-from fit_toy import ToyBody, ToyRegressor
+from fit_toy import ToyBody, ToyRegressor, Track
 
 from hsmr_backend import fit
 from hsmr_backend.skel.dofs import DOFS
-
-
-@dataclass
-class Track:
-    kp2d: np.ndarray
-    kp3d: np.ndarray
-    valid: np.ndarray
-    fps: float = 30.0
 
 
 def test_parametrisation_holds_limits_for_any_u():
