@@ -1,8 +1,10 @@
 """World frame for a static camera: the ground plane from foot contacts, Blender's z up, ground at z = 0.
 
 The fit lives in the camera frame (OpenCV). Here we assume the camera did not move during the clip (the common
-case for footage of one person; a moving camera is not modelled) and find the ground as the plane through the
-feet's lowest points while they rest on it. Then:
+case for footage of one person; a moving camera is not modelled). "Up" comes from balance (feet -> centre of
+mass, averaged over the clip); the feet's lowest points while they rest on the ground decide the ground plane
+along the directions in which they spread far enough (an area: the plane; a line: the normal made perpendicular
+to it), see :func:`fit_ground_plane`. Then:
 
 - world z is the plane normal (up), world x is the camera's x projected on the plane, world y = z × x (so the
   camera looks roughly along +y, horizontally up to its pitch/roll), origin on the ground under the subject's
