@@ -8,7 +8,8 @@ terms and per frame, and we print MPJPE / PA-MPJPE (mm, 24 joints, root-relative
 (degrees), limit violations, jitter (mean joint acceleration, mm/frame^2) and fit time.
 
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_synthetic.py [--body open|toy|PATH]
-        [--frames 100] [--seqs 3] [--sigmas 2 3 5] [--threads 2] [--figure docs/figures/fit_synthetic.png]
+        [--frames 100] [--seqs 3] [--sigmas 2 3 5] [--threads 2] [--views 0 90 180]
+        [--figure docs/figures/fit_synthetic.png]
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def _range(name: str) -> tuple[float, float]:
     return mid - 0.3 * half, mid + 0.3 * half
 
 
-def random_motion(rng: np.random.Generator, t: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """(T,46) camera-frame q (upright, facing the camera within ±60°) and (T,3) trans, smooth in time."""
+def random_motion(rng: np.random.Generator, t: int, fps: float,
+                  view_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(T,46) camera-frame q (upright, facing ``view_deg`` away from the camera within ±60°: 0 = front,
+    90 = side, 180 = back) and (T,3) trans, smooth in time."""
     n_keys = max(2, int(t / fps * 2) + 2)  # a key pose every ~0.5 s
     keys_t = np.linspace(0, t - 1, n_keys)
     q_keys = np.zeros((n_keys, 46))
@@ -82,6 +85,7 @@ def random_motion(rng: np.random.Generator, t: int, fps: float) -> tuple[np.ndar
     q = CubicSpline(keys_t, q_keys, bc_type="clamped")(np.arange(t))
     q = fit.clip_to_limits(q)
     heading = rng.uniform(-1.0, 1.0) + 0.3 * np.sin(np.arange(t) / fps * rng.uniform(0.5, 1.5))
+    heading = heading + np.radians(view_deg)
     q[:, 0], q[:, 1], q[:, 2] = np.pi, rng.normal(0, 0.05), heading
     start = np.array([rng.uniform(-0.5, 0.5), -0.9, rng.uniform(3.5, 5.0)])
     vel = np.array([rng.uniform(-0.6, 0.6), 0.0, rng.uniform(-0.3, 0.3)])
@@ -129,6 +133,9 @@ def main() -> None:
     ap.add_argument("--seqs", type=int, default=3)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[2.0, 3.0, 5.0])
     ap.add_argument("--drop", type=float, default=0.1, help="fraction of 2D landmarks dropped")
+    ap.add_argument("--views", type=float, nargs="+", default=[0.0],
+                    help="subject headings away from the camera, degrees (0 front, 90 side, 180 back); "
+                         "every sequence is fitted once per view")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-per-frame", action="store_true", help="skip the per-frame baseline")
     ap.add_argument("--figure", type=Path, default=None)
@@ -141,6 +148,7 @@ def main() -> None:
         print(f"body {args.body!r} unavailable ({e}); using the toy stand-in body")
         model, reg, label = load("toy")
     print(f"# synthetic recovery: {label}, {args.seqs} sequences x {args.frames} frames at 30 fps, "
+          f"views {', '.join(f'{v:g}' for v in args.views)} deg, "
           f"{args.drop:.0%} points dropped, 3D landmark noise 3 cm, {args.threads} threads")
     cam = fit.default_camera(1280, 720)
     rows = []
@@ -151,9 +159,9 @@ def main() -> None:
             opts = base if mode == "temporal" else fit.per_frame_options(base)
             acc: dict[str, list[float]] = {}
             t_fit = c_fit = 0.0
-            for s in range(args.seqs):
+            for s, view in ((s, v) for s in range(args.seqs) for v in args.views):
                 rng = np.random.default_rng(1000 + s)
-                q, trans = random_motion(rng, args.frames, 30.0)
+                q, trans = random_motion(rng, args.frames, 30.0, view)
                 betas = np.zeros(getattr(model, "num_betas", 10) if isinstance(getattr(model, "num_betas", 10), int)
                                  else 10)
                 betas[:2] = rng.normal(0, 0.7, 2)
@@ -175,8 +183,9 @@ def main() -> None:
                 for k, v in metrics(res, q, joints).items():
                     acc.setdefault(k, []).append(v)
             row = {k: float(np.mean(v)) for k, v in acc.items()}
-            row.update(sigma=sigma, mode=mode, ms_per_frame=1000 * t_fit / (args.seqs * args.frames),
-                       cpu_ms_per_frame=1000 * c_fit / (args.seqs * args.frames))
+            n_frames = args.seqs * len(args.views) * args.frames
+            row.update(sigma=sigma, mode=mode, ms_per_frame=1000 * t_fit / n_frames,
+                       cpu_ms_per_frame=1000 * c_fit / n_frames)
             rows.append(row)
             print(f"sigma={sigma:.0f}px {mode:9s} MPJPE {row['MPJPE']:6.1f} mm  PA-MPJPE {row['PA-MPJPE']:6.1f} mm  "
                   + "  ".join(f"{k} {row[k]:.1f}°" for k in ANGLES)
