@@ -82,7 +82,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace):
     """Run ``convert`` from parsed arguments -> (exit code, ConvertSummary or None)."""
-    from .progress import Reporter
+    from .progress import Reporter, reset_cancel
 
     reporter = Reporter(args.progress)
     reporter.protect_stdout()
@@ -90,6 +90,7 @@ def run_convert(args: argparse.Namespace):
     try:
         return _convert_inner(args, reporter)
     except KeyboardInterrupt:
+        reset_cancel()  # handled: a caller in the same process may run again
         reporter.error("cancelled; run the same command again to resume from the finished frames")
         return 130, None
     except BrokenPipeError:  # whoever read our progress lines (the add-on, Blender) is gone
@@ -167,24 +168,39 @@ def _convert_inner(args: argparse.Namespace, reporter):
     return 0, summary
 
 
-def _sigterm_as_cancel() -> None:
-    """SIGTERM (the add-on's Cancel, Blender closing) stops like Ctrl+C: one line, finished frames kept."""
+def _sigterm_as_cancel(cooperative: bool) -> None:
+    """SIGTERM (the add-on's Cancel, Blender closing) stops like Ctrl+C: one line, exit 130, finished frames
+    kept. ``cooperative`` (convert, whose stages report progress between frames): SIGTERM and Ctrl+C only ask,
+    and the work stops at its next progress report; a second signal stops at once. Otherwise SIGTERM raises
+    ``KeyboardInterrupt`` where it lands."""
     import signal
     import threading
 
-    def handler(signum: int, frame: object) -> None:
+    from .progress import cancel_requested, request_cancel
+
+    def ask(signum: int, frame: object) -> None:
+        if cancel_requested():  # asked twice (e.g. a stage that reports nothing for long): stop now
+            raise KeyboardInterrupt
+        request_cancel()
+
+    def now(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGINT") if cooperative else ("SIGTERM",):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), ask if cooperative else now)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:  # the program itself (not a caller in the same process)
-        _sigterm_as_cancel()
+    own_process = argv is None  # the program itself (not a caller in the same process)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and argv[0] in ("export-onnx", "export"):
+    delegate = bool(argv) and argv[0] in ("export-onnx", "export")
+    if own_process:
+        _sigterm_as_cancel(cooperative=not delegate)
+    if delegate:
         module = {"export-onnx": "hsmr_backend.hsmr.export", "export": "hsmr_backend.export.cli"}[argv[0]]
         return _run_delegate(module, argv[0], argv[1:])
     args = parser.parse_args(argv)

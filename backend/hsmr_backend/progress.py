@@ -7,6 +7,11 @@ and exactly one of ``{"type": "done", "stage": "done", "result": path, "outputs"
 only look at ``stage``). Native libraries (MediaPipe, TFLite) sometimes print to the process's
 stdout; ``Reporter.protect_stdout`` moves file descriptor 1 onto stderr so that only our lines reach the
 real stdout.
+
+Cancelling (SIGTERM from the add-on, Ctrl+C) is cooperative: the signal handler only calls
+:func:`request_cancel`, and the next progress report on the main thread raises ``KeyboardInterrupt`` there, at
+a safe point between frames. An exception raised asynchronously inside MediaPipe's graph call made the
+process abort (SIGABRT) while the graph was torn down, instead of stopping with one line.
 """
 
 from __future__ import annotations
@@ -14,12 +19,36 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from typing import IO, Any
 
 from . import __version__, protocol
 
 MODES = ("json", "bar", "none")
+
+_CANCEL = threading.Event()
+
+
+def request_cancel() -> None:
+    """Ask the running work to stop at its next progress report (safe to call from a signal handler)."""
+    _CANCEL.set()
+
+
+def cancel_requested() -> bool:
+    return _CANCEL.is_set()
+
+
+def reset_cancel() -> None:
+    """Forget an earlier request (for callers that run work again in the same process)."""
+    _CANCEL.clear()
+
+
+def check_cancel() -> None:
+    """Raise ``KeyboardInterrupt`` here if a cancel was requested (main thread only: a helper thread's
+    progress report must not end that thread instead of the work)."""
+    if _CANCEL.is_set() and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt
 
 
 class Reporter:
@@ -74,7 +103,9 @@ class Reporter:
             self._emit("hello", protocol=protocol.PROTOCOL_VERSION, backend_version=__version__, **extra)
 
     def stage(self, stage: str, frame: int, total: int) -> None:
-        """Frame ``frame`` of ``total`` done in ``stage`` (throttled to ~10 updates a second)."""
+        """Frame ``frame`` of ``total`` done in ``stage`` (throttled to ~10 updates a second). A requested
+        cancel stops the work here (:func:`check_cancel`)."""
+        check_cancel()
         now = time.perf_counter()
         if stage != self._stage:
             self._stage, self._t0, self._last = stage, now, 0.0
