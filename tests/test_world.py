@@ -131,3 +131,27 @@ def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
     assert np.linalg.norm(w.joints_world[-1, 0, :2] - w.joints_world[0, 0, :2]) > 0.25
     np.testing.assert_allclose(w.joints_world[0, 0, :2], 0.0, atol=1e-6)  # origin under the first root position
     assert w.ground_residual_m < 0.02
+
+
+def test_balance_up_uses_the_standing_frames():
+    """Sit-to-stand: seated, the centre of mass rests on the seat 0.35 m behind the feet; standing, it is over
+    them. Up from the standing frames is vertical; averaged over every frame it would lean."""
+    t = 20
+    up = np.array([0.0, -1.0, 0.0])
+    back = np.array([0.0, 0.0, 1.0])
+    j = np.zeros((t, 24, 3))
+    poses = np.zeros((t, 46))
+    seated = np.arange(t) < 10
+    poses[seated, world.KNEES[0]] = poses[seated, world.KNEES[1]] = 1.5
+    poses[~seated, world.KNEES[0]] = poses[~seated, world.KNEES[1]] = 0.1
+    for k in world.MASS_SHARES:
+        j[:, k] = 0.9 * up
+        j[seated, k] = 0.5 * up + 0.35 * back
+    valid = np.ones(t, bool)
+    stand = world.standing_frames(poses, valid)
+    np.testing.assert_array_equal(stand, ~seated)
+    tilt = lambda v: np.degrees(np.arccos(v @ up / np.linalg.norm(v)))  # noqa: E731
+    assert tilt(world.balance_up(j, stand)) < 0.5 and tilt(world.balance_up(j, valid)) > 10.0
+    # too few standing frames (a clip seated throughout but for two frames): every valid frame counts
+    poses[2:, list(world.KNEES)] = 1.5
+    assert world.standing_frames(poses, valid).all()

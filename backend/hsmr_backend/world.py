@@ -2,9 +2,9 @@
 
 The fit lives in the camera frame (OpenCV). Here we assume the camera did not move during the clip (the common
 case for footage of one person; a moving camera is not modelled). "Up" comes from balance (feet -> centre of
-mass, averaged over the clip); the feet's lowest points while they rest on the ground decide the ground plane
-along the directions in which they spread far enough (an area: the plane; a line: the normal made perpendicular
-to it), see :func:`fit_ground_plane`. Then:
+mass, averaged over the standing frames of the clip); the feet's lowest points while they rest on the ground
+decide the ground plane along the directions in which they spread far enough (an area: the plane; a line: the
+normal made perpendicular to it), see :func:`fit_ground_plane`. Then:
 
 - world z is the plane normal (up), world x is the camera's x projected on the plane, world y = z × x (so the
   camera looks roughly along +y, horizontally up to its pitch/roll), origin on the ground under the subject's
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .rotations_np import pelvis_angles_sequence, pelvis_matrix
+from .skel.dofs import dof_index
 
 MODEL_TO_WORLD_ROT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # talus, calcn, toes on both sides
@@ -110,6 +111,18 @@ MASS_SHARES = {0: 0.14, 11: 0.10, 12: 0.20, 13: 0.08, 1: 0.10, 6: 0.10, 2: 0.07,
 SUPPORT_JOINTS = (4, 5, 9, 10)  # calcaneus and toes of both feet
 
 
+STANDING_KNEE_RAD = 0.5  # mean knee flexion (~29°) below which a frame counts as standing for balance_up
+KNEES = (dof_index("knee_angle_r"), dof_index("knee_angle_l"))
+
+
+def standing_frames(poses: np.ndarray, valid: np.ndarray, min_share: float = 0.2) -> np.ndarray:
+    """Valid frames with nearly straight knees, when they are at least ``min_share`` of the valid ones (else
+    all valid frames). Standing, the centre of mass is over the feet; seated it rests on the seat, behind them."""
+    knee = np.asarray(poses, dtype=np.float64)[:, list(KNEES)].mean(1)
+    stand = valid & (knee < STANDING_KNEE_RAD)
+    return stand if stand.sum() >= max(3, min_share * valid.sum()) else valid
+
+
 def balance_up(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Up direction from balance: the unit vector from the feet to the body's centre of mass, averaged over
     the clip. A standing, walking or squatting body keeps its centre of mass over its feet (on average),
@@ -161,7 +174,7 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
         body_up = np.array([0.0, -1.0, 0.0])
         notes.append("body mostly not upright: ground normal assumed opposite to the camera's y axis")
     else:
-        body_up = balance_up(joints, valid)
+        body_up = balance_up(joints, standing_frames(np.asarray(fit.poses), valid))
     lms = getattr(fit, "landmarks_cam", None)
     pts = contact_points(joints, valid, body_up, fps, None if lms is None else np.asarray(lms, np.float64))
     n, d, rms, more = fit_ground_plane(pts, body_up)
