@@ -24,10 +24,10 @@ sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
 
 def backbone_shapes(cfg, batch: int) -> tuple[int, list[tuple[int, int, int, int]]]:
     """(tokens, [(M, K, N, count)]) of the backbone's linear layers for one batch; count = per forward."""
+    from hsmr_backend.hsmr.vit import token_grid
+
     bb = cfg.backbone
-    pad = 2  # the release's patch conv pads by 2 (reference/hsmr.md §1)
-    gh = (bb.img_size[0] + 2 * pad - bb.patch_size) // bb.patch_size + 1
-    gw = (bb.img_size[1] + 2 * pad - bb.patch_size) // bb.patch_size + 1
+    gh, gw = token_grid(bb.img_size, bb.patch_size)
     tokens = gh * gw
     d, hidden, m = bb.embed_dim, int(bb.embed_dim * bb.mlp_ratio), tokens * batch
     shapes = [(m, d, 3 * d, bb.depth), (m, d, d, bb.depth), (m, d, hidden, bb.depth), (m, hidden, d, bb.depth)]

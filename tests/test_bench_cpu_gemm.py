@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import torch
 
-from hsmr_backend.hsmr.config import BackboneConfig, DecoderConfig, HSMRConfig
-from hsmr_backend.hsmr.network import HSMRNetwork
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks")]
 
+import bench_cpu_gemm as bench  # noqa: E402
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_cpu_gemm", ROOT / "benchmarks" / "bench_cpu_gemm.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cpu_gemm"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from hsmr_backend.hsmr.config import BackboneConfig, DecoderConfig, HSMRConfig  # noqa: E402
+from hsmr_backend.hsmr.network import HSMRNetwork  # noqa: E402
 
 
 def test_backbone_shapes_are_the_networks_linear_layers():
     """Every backbone multiply-add is one weight used once per token: counting the products' K x N over the
     shapes must give the backbone's weight count (linear layers + patch conv), and M must be the token count
     the network really produces."""
-    bench = _bench()
     cfg = HSMRConfig(backbone=BackboneConfig(embed_dim=64, depth=3, num_heads=4),
                      decoder=DecoderConfig(dim=64, depth=1, context_dim=64))
     net = HSMRNetwork(cfg)

@@ -63,6 +63,13 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def token_grid(img_size: tuple[int, int], patch_size: int) -> tuple[int, int]:
+    """(rows, columns) of patch tokens the padded patch conv makes from an ``img_size`` (H, W) image."""
+    h, w = img_size
+    return ((h + 2 * PATCH_PADDING - patch_size) // patch_size + 1,
+            (w + 2 * PATCH_PADDING - patch_size) // patch_size + 1)  # fmt: skip
+
+
 class ViT(nn.Module):
     """(B, 3, H, W) image (H x W = ``img_size``) -> (B, Hp*Wp, embed_dim) tokens after the final norm."""
 
@@ -70,8 +77,7 @@ class ViT(nn.Module):
         super().__init__()
         self.cfg = cfg
         h, w = cfg.img_size
-        self.grid = ((h + 2 * PATCH_PADDING - cfg.patch_size) // cfg.patch_size + 1,
-                     (w + 2 * PATCH_PADDING - cfg.patch_size) // cfg.patch_size + 1)  # fmt: skip
+        self.grid = token_grid(cfg.img_size, cfg.patch_size)
         n_pos = (h // cfg.patch_size) * (w // cfg.patch_size)
         if n_pos != self.grid[0] * self.grid[1]:
             raise ValueError(f"img_size {cfg.img_size} with patch {cfg.patch_size} gives a ragged token grid")
