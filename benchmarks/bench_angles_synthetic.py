@@ -4,14 +4,15 @@
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_angles_synthetic.py [--quick]
         [--shapes average tall-light short-heavy] [--motions walk squat sit-to-stand] [--frames 40] [--fps 30]
         [--res 540x960] [--samples 4] [--focal-mm 26] [--distance 3.5] [--default-focal first|all|none]
-        [--work DIR] [--keep] [--skip-render]
+        [--work DIR] [--keep] [--skip-render] [--azimuths 90 180]
 
 1. Poses the open body (``load_body("open")``, betas of each shape in ``angles_synth.SHAPES``) through known
    motions (``angles_synth.motion``: walk in place, squat, sit-to-stand from a box), every DoF in its limits.
 2. Renders each clip with Blender Cycles on the CPU (the ``bpy`` wheel; Eevee needs a GPU/EGL context that a
    headless CPU machine lacks): a clothed, skin-coloured body on a checker floor, sun + sky light with shadows,
    a static phone-like camera (``--focal-mm`` 35-mm-equivalent focal, portrait, ``--distance`` m away, lens at
-   1.3 m looking slightly down), from 30-45 degrees off the front. Frames go to a temporary folder.
+   1.3 m looking slightly down), from 30-45 degrees off the front (``--azimuths``: every motion from each of
+   these instead, 90 = the subject's left side, 180 = behind). Frames go to a temporary folder.
 3. Runs ``hsmr-backend convert`` (the real pipeline, a child process) on each image sequence, once with the
    true focal (``--focal-px``) and, for the first shape's clips, once more with the default focal.
 4. Compares the result file's poses to the truth (``angles_synth``: joint DoFs directly, the pelvis only
@@ -293,6 +294,17 @@ LIMB_LANDMARKS = {
     "knees": (25, 26),
     "ankles": (27, 28),
 }  # MediaPipe landmark indices
+LEG_LEFT, LEG_RIGHT = [25, 27, 29, 31], [26, 28, 30, 32]  # knee, ankle, heel, foot index
+
+
+def swapped_legs(kp: np.ndarray, true_2d: np.ndarray) -> np.ndarray:
+    """(T,) bool: the detector's left-leg points lie nearer the true right leg (and its right leg nearer the
+    true left) than where they belong: MediaPipe's left/right confusion, common from the side and behind."""
+
+    def dist(a: list[int], b: list[int]) -> np.ndarray:
+        return np.linalg.norm(kp[:, a, :2] - true_2d[:, b], axis=-1).mean(-1)
+
+    return dist(LEG_LEFT, LEG_RIGHT) + dist(LEG_RIGHT, LEG_LEFT) < dist(LEG_LEFT, LEG_LEFT) + dist(LEG_RIGHT, LEG_RIGHT)
 
 
 def compare(result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np.ndarray, cam: dict) -> dict:
@@ -312,6 +324,7 @@ def compare(result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np
         "reproj": float(np.mean(r["reprojection_error_px"])),
         "focal": float(np.asarray(r["camera_K"])[0, 0]),
         "up_err": up_error_deg(r, cam),
+        "swapped": float(swapped_legs(kp, true_2d[fi])[np.asarray(r["valid"], bool)].mean()),
         # MediaPipe's 2D landmarks against the true body's (regressed) landmarks: the detector's share
         "kp_err": {
             k: float(np.linalg.norm(kp[:, list(ix), :2] - true_2d[fi][:, list(ix)], axis=-1).mean())
@@ -379,6 +392,13 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="keep frames and results here (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--skip-render", action="store_true", help="reuse the frames (and results) already in --work")
+    ap.add_argument(
+        "--azimuths",
+        type=float,
+        nargs="+",
+        default=None,
+        help="camera azimuths from the front (degrees) for every motion, instead of the default views",
+    )
     args = ap.parse_args()
     if args.quick:
         args.shapes = ["average"]
@@ -402,24 +422,31 @@ def main() -> int:
         f"camera {args.distance:g} m at 1.3 m, work {work}"
     )
     scene = None
-    runs: dict[str, dict[str, list[dict]]] = {"true": {m: [] for m in args.motions}, "default": {}}
-    runs["default"] = {m: [] for m in args.motions}
+    # (label, motion, azimuth): the default view of each motion, or each motion from every --azimuths
+    clips = (
+        [(m, m, VIEWS[m]) for m in args.motions]
+        if args.azimuths is None
+        else [(f"{m}@{a:g}", m, a) for m in args.motions for a in args.azimuths]
+    )
+    runs: dict[str, dict[str, list[dict]]] = {"true": {c[0]: [] for c in clips}, "default": {}}
+    runs["default"] = {c[0]: [] for c in clips}
     t_start = time.perf_counter()
     for shape in args.shapes:
         betas = syn.betas_vector(shape, body.num_betas)
-        for motion in args.motions:
+        for label, motion, azimuth in clips:
             q = syn.motion(motion, args.frames, args.fps)
             posed = pose_clip(body, betas, q)
-            clip = work / f"{shape}_{motion}"
+            clip = work / f"{shape}_{label}"
+            view = {**cam, "azimuth": azimuth}
             if not args.skip_render:
                 if scene is None:
                     scene = setup_scene((w, h), args.samples)
-                spf = render_clip(scene, posed, shape, motion, clip / "frames", {**cam, "azimuth": VIEWS[motion]})
+                spf = render_clip(scene, posed, shape, motion, clip / "frames", view)
             else:
                 spf = float("nan")
-            true_2d = project(posed["landmarks"], {**cam, "azimuth": VIEWS[motion]}, (w, h))
-            height_px = np.ptp(project(posed["verts"][0], {**cam, "azimuth": VIEWS[motion]}, (w, h))[:, 1])
-            line = f"{shape:12s} {motion:13s} render {spf:5.2f} s/frame, body {height_px:.0f} px tall"
+            true_2d = project(posed["landmarks"], view, (w, h))
+            height_px = np.ptp(project(posed["verts"][0], view, (w, h))[:, 1])
+            line = f"{shape:12s} {label:13s} render {spf:5.2f} s/frame, body {height_px:.0f} px tall"
             for tag, f in (("true", focal_px), ("default", None)):
                 if tag == "default" and (
                     args.default_focal == "none" or (args.default_focal == "first" and shape != args.shapes[0])
@@ -433,18 +460,20 @@ def main() -> int:
                 if wall < 0:
                     line += f" | {tag} focal: convert failed: {err}"
                     continue
-                c = compare(res, q, posed["rest_frames"], true_2d, {**cam, "azimuth": VIEWS[motion]})
-                runs[tag][motion].append(c)
+                c = compare(res, q, posed["rest_frames"], true_2d, view)
+                runs[tag][label].append(c)
                 sag = np.mean([c["skel"][n].mean() for n in syn.SAGITTAL])
                 line += (
                     f" | {tag} focal ({c['focal']:.0f} px): convert {wall:5.1f} s, {c['valid']}/{c['frames']} valid,"
                     f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg, sagittal {sag:.1f} deg"
                 )
                 if tag == "true":
-                    line += ", MediaPipe 2D vs true landmarks (px): " + " ".join(
-                        f"{k} {e:.1f}" for k, e in c["kp_err"].items()
+                    line += (
+                        ", MediaPipe 2D vs true landmarks (px): "
+                        + " ".join(f"{k} {e:.1f}" for k, e in c["kp_err"].items())
+                        + f", legs swapped in {c['swapped']:.0%} of frames"
                     )
-            print(line + f", mode {c['mode'] if runs['true'][motion] else '?'}", flush=True)
+            print(line + f", mode {c['mode'] if runs['true'][label] else '?'}", flush=True)
     print(f"total {time.perf_counter() - t_start:.0f} s\n")
     print(table(runs["true"], f"True focal ({focal_px:.0f} px): MAE in degrees"))
     if all(runs["default"].values()):

@@ -248,3 +248,84 @@ def test_flexed_hips_stay_in_the_hips_not_in_the_pelvis():
     tilt_err = np.degrees(np.abs(np.angle(np.exp(1j * (res.poses[:, 0] - q[:, 0])))))
     hip_err = np.degrees(np.abs(res.poses[:, [3, 10]] - q[:, [3, 10]]))
     assert tilt_err.mean() < 3.0 and hip_err.mean() < 4.0, (tilt_err.mean(), hip_err.mean())
+
+
+def _mp_torso(facing_away: bool) -> np.ndarray:
+    """MediaPipe-like world landmarks (x right, y down, z away from the camera) of an upright torso with
+    both feet pointing where the person faces."""
+    k = np.zeros((33, 3))
+    s = -1.0 if facing_away else 1.0  # the person's left is on the image's right when they face the camera
+    k[11], k[12] = [0.2 * s, -0.5, 0.0], [-0.2 * s, -0.5, 0.0]
+    k[23], k[24] = [0.1 * s, 0.0, 0.0], [-0.1 * s, 0.0, 0.0]
+    fwd = 1.0 if facing_away else -1.0  # +z is away from the camera
+    for ankle, heel, tip, x in ((27, 29, 31, 0.1 * s), (28, 30, 32, -0.1 * s)):
+        k[ankle], k[heel], k[tip] = [x, 0.85, 0.0], [x, 0.9, -0.05 * fwd], [x, 0.92, 0.2 * fwd]
+    return k
+
+
+def _turn_foot(k: np.ndarray, deg: float) -> np.ndarray:
+    """The left foot turned by ``deg`` about the vertical through its heel."""
+    k = k.copy()
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    d = k[31] - k[29]
+    k[31] = k[29] + [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2]]
+    d = k[27] - k[29]
+    k[27] = k[29] + [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2]]
+    return k
+
+
+def test_world_feet_pointing_backwards_lose_their_depth_prior():
+    """MediaPipe's world feet point at the camera even when the person faces away: a foot that points
+    more than 90° from the torso's facing gets no depth prior, one within 60° keeps it, in between is linear."""
+    seg = [fit.SEGMENTS.index(s) for s in ((27, 31), (29, 31))]  # the left foot's segments
+    right_foot = [fit.SEGMENTS.index(s) for s in ((28, 32), (30, 32))]
+    others = [i for i in range(len(fit.SEGMENTS)) if i not in seg + right_foot]
+    for away in (False, True):
+        k = _mp_torso(away)
+        fwd, up = fit.facing(k)
+        np.testing.assert_allclose(fwd, [0, 0, 1 if away else -1], atol=1e-9)
+        np.testing.assert_allclose(up, [0, -1, 0], atol=1e-9)
+        for deg, want in ((0, 1.0), (45, 1.0), (-45, 1.0), (75, 0.5), (-75, 0.5), (120, 0.0), (180, 0.0)):
+            trust = fit.foot_trust(_turn_foot(k, deg)[None])[0]
+            np.testing.assert_allclose(trust[seg], want, atol=1e-6, err_msg=f"away={away} turned {deg}°")
+            np.testing.assert_allclose(trust[others], 1.0)
+    k = _turn_foot(_mp_torso(True), 180)
+    k[[11, 12, 23, 24]] = 0.0  # no torso: nothing to judge by, the prior stays
+    assert np.all(fit.foot_trust(k[None]) == 1.0)
+    k[:] = np.nan  # a lost frame
+    assert np.all(fit.foot_trust(k[None]) == 1.0)
+
+
+def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs():
+    """Seen from behind, MediaPipe's world landmarks put the toes towards the camera. Fed such feet, the
+    fit must keep the true ankles and hips (before the foot check: ankles at their plantarflexion limit and
+    hips rotated ~40°)."""
+    skel = pytest.importorskip("hsmr_backend.skel")
+    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_backend.skel.landmarks import load_landmark_regressor
+
+    try:
+        model = skel.load_body("open")
+    except Exception as e:  # assets not generated in this checkout
+        pytest.skip(f"open body unavailable: {e}")
+    reg = load_landmark_regressor("open")
+    t = 6
+    q = np.zeros((t, 46))
+    q[:, 0], q[:, 2] = np.pi, np.pi  # upright, facing away from the camera
+    q[:, dof_index("knee_angle_r")] = np.linspace(0.1, 0.9, t)
+    q[:, dof_index("hip_flexion_r")] = np.linspace(0.0, 0.4, t)
+    q = fit.clip_to_limits(q)
+    trans = np.tile([0.0, -0.2, 4.0], (t, 1))
+    with torch.no_grad():
+        out = model(torch.tensor(q, dtype=torch.float32), torch.zeros(t, 10), torch.tensor(trans, dtype=torch.float32))
+        lm = reg(out).double().numpy()
+    cam = fit.default_camera(1280, 720)
+    world = lm - ((lm[:, 23] + lm[:, 24]) / 2)[:, None]
+    for ankle, pts in ((27, (29, 31)), (28, (30, 32))):  # feet turned 180° about the vertical at the ankle
+        d = world[:, list(pts)] - world[:, ankle, None]
+        world[:, list(pts)] = world[:, ankle, None] + d * [-1.0, 1.0, -1.0]
+    track = Track(np.concatenate([cam.project(lm), np.ones((t, 33, 1))], -1), world, np.ones(t, bool))
+    res = fit.fit_sequence(track, model, reg, cam, FAST)
+    idx = [dof_index(n) for n in ("ankle_angle_r", "ankle_angle_l", "hip_rotation_r", "hip_rotation_l")]
+    err = np.degrees(np.abs(res.poses[:, idx] - q[:, idx])).mean(0)
+    assert err.max() < 8.0, err

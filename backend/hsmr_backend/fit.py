@@ -71,6 +71,11 @@ SEGMENTS = (
     (23, 25), (25, 27), (24, 26), (26, 28),
     (27, 31), (28, 32), (29, 31), (30, 32),
 )
+# heel -> foot tip of each side and the segments that carry that foot's direction
+FEET = (((29, 31), ((27, 31), (29, 31))), ((30, 32), ((28, 32), (30, 32))))
+# MediaPipe's world feet lean towards pointing at the camera (seen from behind they point backwards, from
+# the side ~35° towards the lens): a foot further than this from the torso's facing has no depth prior
+FOOT_TRUST_DEG = (60.0, 90.0)  # full weight within the first, none beyond the second, linear between
 # Units of the objective: image residuals are measured in UNIT = 1 % of the person's height in pixels, and
 # accelerations in 1 % of a nominal 1.7 m body, so data and temporal terms are of order 1 at noise level.
 UNIT = 0.01
@@ -379,10 +384,44 @@ def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     # MediaPipe gives world landmarks for occluded points too (a plausible guess): they keep some weight
     raw = np.clip(np.nan_to_num(kp2d[..., 2]), 0.0, 1.0)
     cmin = np.minimum(raw[:, a], raw[:, b])
-    dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0)
+    dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0) * foot_trust(kp3d)
     dir_xy = np.where(ok, 1.0 - cmin, 0.0)  # where the image does not show a segment, its full 3D direction counts
     tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
     return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), valid & (conf.sum(1) > 0), scale_px)
+
+
+def facing(kp3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(…,3) unit forward and up directions of the torso from MediaPipe world landmarks (…,33,3) (x right,
+    y down, z away from the camera); zero where the shoulders or hips are missing or degenerate."""
+    k = np.asarray(kp3d, dtype=np.float64)
+    right = k[..., R_SHOULDER, :] - k[..., L_SHOULDER, :] + k[..., R_HIP, :] - k[..., L_HIP, :]
+    up = (k[..., L_SHOULDER, :] + k[..., R_SHOULDER, :] - k[..., L_HIP, :] - k[..., R_HIP, :]) / 2
+    fwd = np.cross(up, right)
+    nu, nf = np.linalg.norm(up, axis=-1, keepdims=True), np.linalg.norm(fwd, axis=-1, keepdims=True)
+    good = (nu > 1e-3) & (nf > 1e-6)
+    return (np.where(good, fwd / np.maximum(nf, 1e-12), 0.0), np.where(good, up / np.maximum(nu, 1e-12), 0.0))
+
+
+def foot_trust(kp3d: np.ndarray) -> np.ndarray:
+    """(T,S) weight of each segment's depth prior from how the world landmarks' foot points: 1 for
+    segments that are not a foot, and for feet within ``FOOT_TRUST_DEG[0]`` of the torso's facing (in the
+    horizontal plane of the torso), 0 beyond ``FOOT_TRUST_DEG[1]`` (a foot pointing backwards), linear
+    between; 1 where the torso or the foot is not there to judge."""
+    k = np.nan_to_num(np.asarray(kp3d, dtype=np.float64))  # lost points: no torso or foot to judge by
+    fwd, up = facing(k)
+    trust = np.ones(k.shape[:-2] + (len(SEGMENTS),))
+    full, none = FOOT_TRUST_DEG
+    for (heel, tip), segs in FEET:
+        foot = k[..., tip, :] - k[..., heel, :]
+        foot = foot - (foot * up).sum(-1, keepdims=True) * up  # horizontal part
+        n = np.linalg.norm(foot, axis=-1)
+        cos = np.where(n > 1e-3, (foot * fwd).sum(-1) / np.maximum(n, 1e-12), 1.0)
+        cos = np.where(np.linalg.norm(fwd, axis=-1) > 0, cos, 1.0)
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        w = np.clip((none - angle) / (none - full), 0.0, 1.0)
+        for seg in segs:
+            trust[..., SEGMENTS.index(seg)] = w
+    return trust
 
 
 def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
