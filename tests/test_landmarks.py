@@ -89,6 +89,14 @@ def test_cam02_subject_never_becomes_the_background_person(shared_dir):
     assert np.all(hip[:, 0] < bg[0] - 0.05 * w), (hip[:, 0].max(), bg)
     assert all(T.box_iou(b, bg) < 0.2 for b in tr.boxes)  # (an outstretched arm may reach over them)
     _assert_no_jumps(tr)
+    # The subject faces the camera throughout (looked at), but MediaPipe swaps left and right for frames
+    # 41-74 (most of them) and 81: after relabelling, the left shoulder is on the image's right in every frame
+    # where the shoulders are apart.
+    assert tr.stats["left_right_swaps"] >= 20
+    left, right = L.KEYPOINT_NAMES.index("left_shoulder"), L.KEYPOINT_NAMES.index("right_shoulder")
+    dx = tr.kp2d[:, left, 0] - tr.kp2d[:, right, 0]
+    apart = np.abs(dx) > 0.02 * tr.image_size[1]
+    assert apart.sum() >= 95 and np.all(dx[apart] > 0), np.flatnonzero(apart & (dx < 0))
 
 
 def test_two_people_chosen_subject_kept_through_occlusion(shared_dir):

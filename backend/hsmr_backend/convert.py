@@ -536,6 +536,10 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
             f"variable frame rate footage (frames {vfr[0]:.0f}-{vfr[1]:.0f} ms apart): times assume a steady "
             f"{source.fps:.3g} fps, so timing is approximate; for exact timing re-encode at a constant rate "
             "(e.g. ffmpeg -i IN -vsync cfr OUT.mp4)", level="warning")
+    swaps = int(track.stats.get("left_right_swaps", 0))
+    if swaps:
+        reporter.info(f"MediaPipe swapped left and right in {swaps} of {len(track)} frames (taking the front for "
+                      "the back): relabelled to match the rest of the clip")
     lost = int((~track.valid).sum())
     if lost:
         reporter.info(f"subject not found in {lost} of {len(track)} frames: those are marked invalid and bridged",
@@ -578,7 +582,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "stride": frame_range.stride, "frames": opts.frames, "focal_px": float(np.asarray(camera.K)[0, 0]),
         "focal_source": camera.focal_source, "subject": track.subject_note, "candidates": track.candidates,
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
-        "world_notes": getattr(world, "notes", None),
+        "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

@@ -43,6 +43,12 @@ KEYPOINT_NAMES: tuple[str, ...] = (
     "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )
 N_KP = len(KEYPOINT_NAMES)
+# each landmark's mirror partner (left <-> right; the nose is its own)
+MIRROR = np.array([KEYPOINT_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right"))
+                   for n in KEYPOINT_NAMES])
+# landmarks that decide whether a frame came out mirrored: shoulders, elbows, wrists, hips, knees, ankles
+FLIP_EVIDENCE = np.array([11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
+FLIP_TORSO = np.array([11, 12, 23, 24])  # the fallback when the limbs are garbled
 
 FULL_PX = 640  # long side of the downscaled full frame used to look for people
 CROP_PX = 448  # long side of the subject crop handed to MediaPipe (its models work at 224-256 px)
@@ -518,19 +524,98 @@ def _prepend(first: tuple[int, np.ndarray], rest: Iterator[tuple[int, np.ndarray
     yield from rest
 
 
+def mirrored_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3, decisive: float = 0.5,
+                    still: float = 0.08) -> np.ndarray:
+    """(T,) bool: frames whose left/right labels MediaPipe swapped against the rest of the clip.
+
+    MediaPipe sometimes takes a person facing the camera for one facing away (or the reverse) for a frame or a
+    run of frames, e.g. when the face is hidden or blurred: every left landmark then sits where the right one
+    was. Each frame is compared with the last frame that was decided (the "reference"), with its labels as
+    they are and mirrored (``MIRROR``), on the limbs of ``FLIP_EVIDENCE`` seen in both: the labelling whose
+    mean distance is under ``decisive`` times the other's wins, or the frame keeps its labels when it has
+    hardly moved (both under ``still`` of the person's height). Otherwise the shoulders and hips alone
+    decide (``FLIP_TORSO``; such a frame does not become the reference); anything else (a garbled frame, left
+    and right on top of each other in a side view) is left undecided and keeps its labels. The
+    decided frames fall into two classes (mirrored an even or odd number of times since the first one); the
+    smaller class is the mirrored one. A turn of the body changes the labels' places gradually, so it is not
+    taken for a swap."""
+    kp2d = np.asarray(kp2d, dtype=np.float64)
+    t = len(kp2d)
+    parity = np.full(t, -1)  # -1 undecided, else 0/1 relative to the first decided frame
+    ref = None
+    for i in range(t):
+        if not valid[i]:
+            continue
+        if ref is None:
+            if (kp2d[i, FLIP_EVIDENCE, 2] >= min_conf).sum() >= 6:
+                ref, parity[i] = i, 0
+            continue
+        opts = (min_conf, decisive, still)
+        swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_EVIDENCE, 6, *opts)
+        if swapped is not None:
+            parity[i], ref = parity[ref] ^ swapped, i
+            continue
+        # limbs garbled (e.g. both hands drawn in the middle): the torso alone may still tell; such a frame
+        # is decided but does not become the reference
+        swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_TORSO, 4, *opts)
+        if swapped is not None:
+            parity[i] = parity[ref] ^ swapped
+    decided = parity >= 0
+    if not decided.any():
+        return np.zeros(t, bool)
+    minority = int((parity[decided] == 1).sum() > (parity[decided] == 0).sum()) ^ 1
+    return parity == minority
+
+
+def _labels_swapped(cur: np.ndarray, ref: np.ndarray, ev: np.ndarray, need: int, min_conf: float, decisive: float,
+                    still: float) -> int | None:
+    """1 if frame ``cur`` (33,3) matches ``ref`` with its labels mirrored, 0 as they are, None if it cannot
+    tell (fewer than ``need`` of the ``ev`` landmarks seen in both, or no clear winner)."""
+    same_ok = (cur[ev, 2] >= min_conf) & (ref[ev, 2] >= min_conf)
+    swap_ok = (cur[MIRROR[ev], 2] >= min_conf) & (ref[ev, 2] >= min_conf)
+    if same_ok.sum() < need or swap_ok.sum() < need:
+        return None
+    d_same = np.linalg.norm(cur[ev, :2] - ref[ev, :2], axis=-1)[same_ok].mean()
+    d_swap = np.linalg.norm(cur[MIRROR[ev], :2] - ref[ev, :2], axis=-1)[swap_ok].mean()
+    seen = ref[FLIP_EVIDENCE, 2] >= min_conf
+    height = max(float(np.ptp(ref[FLIP_EVIDENCE, 1][seen])) if seen.any() else 0.0, 1.0)
+    if d_swap < decisive * d_same:
+        return 1
+    if d_same < decisive * d_swap or max(d_same, d_swap) < still * height:
+        return 0
+    return None
+
+
+def unmirror(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies with the left/right labels of ``frames`` swapped back, in the image and in the world landmarks.
+    Only the labels: on the shared clip the swapped frames' world limbs keep their depth (relabelled, they
+    are 12-29 cm from the neighbouring frames' on average, 23-45 cm if also mirrored in depth)."""
+    kp2d, kp3d = np.array(kp2d, copy=True), np.array(kp3d, copy=True)
+    kp2d[frames] = kp2d[frames][:, MIRROR]
+    kp3d[frames] = kp3d[frames][:, MIRROR]
+    return kp2d, kp3d
+
+
 def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: dict) -> LandmarkTrack:
     n = len(arrays["frame_index"])
+    kp2d = np.asarray(arrays["kp2d"], np.float32).reshape(n, N_KP, 3)
+    kp3d = np.asarray(arrays["kp3d"], np.float32).reshape(n, N_KP, 3)
+    valid = np.asarray(arrays["valid"], bool).reshape(n)
+    mirrored = mirrored_frames(kp2d, valid)
+    kp2d, kp3d = unmirror(kp2d, kp3d, mirrored)
+    stats = {k: header[k] for k in ("tracker_resets", "search_s", "track_s") if k in header}
+    stats["left_right_swaps"] = int(mirrored.sum())
     track = LandmarkTrack(
         frame_index=np.asarray(arrays["frame_index"], np.int64).reshape(n),
         fps=float(fps),
         image_size=(int(image_size[0]), int(image_size[1])),
-        kp2d=np.asarray(arrays["kp2d"], np.float32).reshape(n, N_KP, 3),
-        kp3d=np.asarray(arrays["kp3d"], np.float32).reshape(n, N_KP, 3),
-        valid=np.asarray(arrays["valid"], bool).reshape(n),
+        kp2d=kp2d,
+        kp3d=kp3d,
+        valid=valid,
         boxes=np.asarray(arrays["boxes"], np.float32).reshape(n, 4),
         subject_note=header["subject_note"],
         candidates=header["candidates"],
-        stats={k: header[k] for k in ("tracker_resets", "search_s", "track_s") if k in header},
+        stats=stats,
     )
     if not track.valid.any():
         raise NoPersonError("the subject was never found in the chosen frames: try another --subject or range")
