@@ -197,6 +197,34 @@ def test_convert_writes_a_valid_result_overlay_and_plot(standins, clip, tmp_path
     assert ("landmarks", 6, 6) in events
 
 
+def test_photos_bring_their_focal_length_unless_the_user_gives_one(standins, clip, tmp_path):
+    """Phone photos carry a 35-mm-equivalent focal length in EXIF: it is the camera's focal (source "exif");
+    --focal-px still wins."""
+    from PIL import Image
+
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    cap = cv2.VideoCapture(str(clip))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        ok, frame = cap.read()
+        assert ok
+        im = Image.fromarray(frame[:, :, ::-1])
+        exif = im.getexif()
+        exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm
+        im.save(folder / f"p{i}.jpg", exif=exif, quality=90)
+    want = 26 / np.hypot(36, 24) * np.hypot(1080, 1920)
+    for focal, source, k in ((None, "exif", want), (1500.0, "given", 1500.0)):
+        out = tmp_path / f"{source}.npz"
+        convert(ConvertOptions(str(folder), str(out), mode="keypoints", focal_px=focal, overlay=False, plot=False),
+                Reporter("none"))
+        r = result_format.load(out)
+        assert r["camera_K"][0, 0] == pytest.approx(k, rel=1e-5)
+        assert json.loads(str(r["meta_json"]))["focal_source"] == source
+
+
 def test_convert_resumes_from_an_interrupted_run(standins, clip, tmp_path, monkeypatch):
     from hsmr_backend import landmarks as L
     from hsmr_backend.convert import ConvertOptions, convert

@@ -130,6 +130,31 @@ def test_image_folder_glob_and_single_image(tmp_path):
     assert one.n_frames == 1 and _read_number(next(iter(one.frames()))[1]) == 4
 
 
+def test_focal_length_from_exif(tmp_path):
+    from PIL import Image
+
+    def jpeg(name: str, f35: float | None, ifd0: bool = False, orientation: int = 1) -> Path:
+        im = Image.new("RGB", (640, 480))
+        exif = im.getexif()
+        if f35 is not None:
+            (exif if ifd0 else exif.get_ifd(V.EXIF_IFD))[V.EXIF_FOCAL_35MM] = f35
+        exif[0x0112] = orientation
+        path = tmp_path / name
+        im.save(path, exif=exif)
+        return path
+
+    # 26 mm equivalent (a phone's main camera) on an 800-px diagonal: 26 / 43.27 * 800 = 480.7 px
+    want = 26 / np.hypot(36, 24) * 800
+    assert V.exif_focal_px(str(jpeg("a.jpg", 26)), (640, 480)) == pytest.approx(want)
+    assert V.exif_focal_px(str(jpeg("b.jpg", 26, ifd0=True)), (640, 480)) == pytest.approx(want)
+    src = V.open_source(jpeg("c.jpg", 26, orientation=6))  # shown rotated: 480x640, same diagonal
+    assert src.size == (480, 640) and src.focal_px_hint == pytest.approx(want)
+    for name, f35 in (("none.jpg", None), ("zero.jpg", 0)):
+        assert V.open_source(jpeg(name, f35)).focal_px_hint is None
+    cv2.imwrite(str(tmp_path / "d.png"), _frame(1))
+    assert V.open_source(tmp_path / "d.png").focal_px_hint is None
+
+
 def test_clear_errors(tmp_path):
     with pytest.raises(V.VideoError, match="not found"):
         V.open_source(tmp_path / "missing.mp4")

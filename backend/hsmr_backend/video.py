@@ -8,6 +8,7 @@ Nothing holds a whole video in memory.
 from __future__ import annotations
 
 import glob
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,25 @@ import numpy as np
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_IMAGE_FPS = 30.0  # an image sequence has no clock; the user can override with --fps
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # "35 mm equivalent" focal lengths are scaled to this diagonal
+EXIF_IFD, EXIF_FOCAL_35MM = 0x8769, 0xA405  # FocalLengthIn35mmFilm, in the Exif sub-IFD (some writers: IFD0)
+
+
+def exif_focal_px(path: str, size: tuple[int, int]) -> float | None:
+    """The focal length in pixels of an image of ``size`` (W, H) from its EXIF 35-mm-equivalent focal length
+    (phones and most cameras write it), or None when the file has none (or an implausible one)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            exif = im.getexif()
+            f35 = exif.get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM) or exif.get(EXIF_FOCAL_35MM)
+        f35 = float(f35)
+    except Exception:  # no Pillow, not an EXIF format, no tag, a malformed value: no hint
+        return None
+    if not (math.isfinite(f35) and 8.0 <= f35 <= 2000.0):
+        return None
+    return f35 / FULL_FRAME_DIAGONAL_MM * math.hypot(*size)
 
 
 class VideoError(ValueError):
@@ -72,6 +92,7 @@ class FrameSource:
     size: tuple[int, int]
     n_frames: int
     rotation: int  # clockwise degrees applied to the decoded frames
+    focal_px_hint: float | None = None  # from the file's metadata (images: EXIF), when it says
 
     def frames(self, frame_range: FrameRange = FrameRange()) -> Iterator[tuple[int, np.ndarray]]:
         raise NotImplementedError
@@ -169,6 +190,7 @@ class ImageListSource(FrameSource):
         self.n_frames = len(paths)
         first = self._read(paths[0])
         self.size = (first.shape[1], first.shape[0])
+        self.focal_px_hint = exif_focal_px(paths[0], self.size)
 
     @staticmethod
     def _read(path: str) -> np.ndarray:
