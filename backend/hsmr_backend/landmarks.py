@@ -542,6 +542,7 @@ def mirrored_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3, 
     kp2d = np.asarray(kp2d, dtype=np.float64)
     t = len(kp2d)
     parity = np.full(t, -1)  # -1 undecided, else 0/1 relative to the first decided frame
+    opts = (min_conf, decisive, still)
     ref = None
     for i in range(t):
         if not valid[i]:
@@ -550,7 +551,6 @@ def mirrored_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3, 
             if (kp2d[i, FLIP_EVIDENCE, 2] >= min_conf).sum() >= 6:
                 ref, parity[i] = i, 0
             continue
-        opts = (min_conf, decisive, still)
         swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_EVIDENCE, 6, *opts)
         if swapped is not None:
             parity[i], ref = parity[ref] ^ swapped, i
@@ -560,11 +560,9 @@ def mirrored_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3, 
         swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_TORSO, 4, *opts)
         if swapped is not None:
             parity[i] = parity[ref] ^ swapped
-    decided = parity >= 0
-    if not decided.any():
-        return np.zeros(t, bool)
-    minority = int((parity[decided] == 1).sum() > (parity[decided] == 0).sum()) ^ 1
-    return parity == minority
+    # the smaller class is the swapped one (on a tie, the class of the first decided frame is kept)
+    swapped_class = 1 if (parity == 1).sum() <= (parity == 0).sum() else 0
+    return parity == swapped_class
 
 
 def _labels_swapped(cur: np.ndarray, ref: np.ndarray, ev: np.ndarray, need: int, min_conf: float, decisive: float,
