@@ -201,15 +201,8 @@ def test_init_from_per_frame_predictions_is_used_and_kept_in_limits():
         fit.fit_sequence(track, body, ToyRegressor(), cam, opts, init={**init, "poses": init_q[:3]})
 
 
-def test_fit_runs_on_the_open_body_with_its_regressor():
-    skel = pytest.importorskip("hsmr_backend.skel")
-    from hsmr_backend.skel.landmarks import load_landmark_regressor
-
-    try:
-        model = skel.load_body("open")
-    except Exception as e:  # assets not generated in this checkout
-        pytest.skip(f"open body unavailable: {e}")
-    reg = load_landmark_regressor("open")
+def test_fit_runs_on_the_open_body_with_its_regressor(open_body):
+    model, reg = open_body
     t = 4
     q = fit.clip_to_limits(np.zeros((t, 46)))
     q[:, 0] = np.pi
@@ -296,19 +289,13 @@ def test_world_feet_pointing_backwards_lose_their_depth_prior():
     assert np.all(fit.foot_trust(k[None]) == 1.0)
 
 
-def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs():
+def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs(open_body):
     """Seen from behind, MediaPipe's world landmarks put the toes towards the camera. Fed such feet, the
     fit must keep the true ankles and hips (before the foot check: ankles at their plantarflexion limit and
     hips rotated ~40°)."""
-    skel = pytest.importorskip("hsmr_backend.skel")
     from hsmr_backend.skel.dofs import dof_index
-    from hsmr_backend.skel.landmarks import load_landmark_regressor
 
-    try:
-        model = skel.load_body("open")
-    except Exception as e:  # assets not generated in this checkout
-        pytest.skip(f"open body unavailable: {e}")
-    reg = load_landmark_regressor("open")
+    model, reg = open_body
     t = 6
     q = np.zeros((t, 46))
     q[:, 0], q[:, 2] = np.pi, np.pi  # upright, facing away from the camera

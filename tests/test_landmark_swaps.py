@@ -81,22 +81,15 @@ def test_mirror_pairs_are_left_and_right_of_the_same_landmark():
             a.replace("right", "left") == b)
 
 
-def test_open_body_turning_round_while_moving_its_limbs():
+def test_open_body_turning_round_while_moving_its_limbs(open_body):
     """The open body's own landmarks, projected with 3 px noise and 10 % of points dropped, while it turns
     a full circle in two seconds and swings its limbs: no frame is taken for a swap; a swapped run is found."""
-    import pytest
     import torch
 
-    skel = pytest.importorskip("hsmr_backend.skel")
     from hsmr_backend import fit
     from hsmr_backend.skel.dofs import dof_index
-    from hsmr_backend.skel.landmarks import load_landmark_regressor
 
-    try:
-        model = skel.load_body("open")
-    except Exception as e:  # assets not generated in this checkout
-        pytest.skip(f"open body unavailable: {e}")
-    reg = load_landmark_regressor("open")
+    model, reg = open_body
     t = 60
     ph = np.linspace(0, 4 * np.pi, t)
     q = np.zeros((t, 46))
