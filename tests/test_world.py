@@ -85,23 +85,22 @@ class FakeFit:
     info: dict = field(default_factory=lambda: {"fps": 30.0})
 
 
-def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
-    body = ToyBody()
-    t = 300  # 10 s: an L-shaped walk (2 m x 2 m), so the foot contacts span an area and decide the ground plane
+def _walking_in_place(body: ToyBody, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(q, the lowest foot joint's height) of a body walking on the spot in a y-up world, heading 0.7 rad."""
     tt = np.arange(t) / 30
-    # the motion in a y-up world: upright, heading 0.7 rad, walking, feet on y = 0
     q_m = np.zeros((t, 46))
     q_m[:, 2] = 0.7
     q_m[:, 3] = 0.3 * np.sin(2 * np.pi * tt)
     q_m[:, 10] = -0.3 * np.sin(2 * np.pi * tt)
-    betas = np.zeros(10)
-    j0, m0 = world._rest_root(body, betas)
     with torch.no_grad():
         out = body(torch.tensor(q_m, dtype=torch.float32), torch.zeros(t, 10), torch.zeros(t, 3))
-    low = out.joints[:, list(world.FOOT_JOINTS), 1].min(1).values.numpy()
-    leg = np.minimum(tt, 5.0)
-    trans_m = np.stack([0.4 * leg, -low, 0.4 * (tt - leg)], 1)
-    # a camera 1.3 m high, 4 m in front, pitched 12° down, rolled 3°: model(world) -> camera
+    return q_m, out.joints[:, list(world.FOOT_JOINTS), 1].min(1).values.numpy()
+
+
+def _seen_by_camera(body: ToyBody, q_m: np.ndarray, trans_m: np.ndarray) -> FakeFit:
+    """The fit a camera 1.3 m high, 4 m in front, pitched 12° down and rolled 3° would give of the motion."""
+    t, betas = len(q_m), np.zeros(10)
+    j0, m0 = world._rest_root(body, betas)
     r_mc = rn.rot_z(np.radians(3)) @ rn.rot_x(np.radians(-12)) @ np.diag([1.0, -1.0, -1.0])
     t_mc = -r_mc @ np.array([0.3, 1.3, 4.0])
     r_root_c = r_mc @ m0 @ rn.pelvis_matrix(q_m[:, :3]) @ m0.T
@@ -111,7 +110,33 @@ def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
     with torch.no_grad():
         f32 = torch.float32
         out_c = body(torch.tensor(q_c, dtype=f32), torch.zeros(t, 10), torch.tensor(trans_c, dtype=f32))
-    fake = FakeFit(q_c, betas, trans_c, out_c.joints.double().numpy(), np.ones(t, bool))
+    return FakeFit(q_c, betas, trans_c, out_c.joints.double().numpy(), np.ones(t, bool))
+
+
+def test_feet_that_never_rest_still_stand_on_the_ground():
+    """Feet that are never still (the whole body carried at 2 m/s while it steps, as the belt of a treadmill
+    carries the standing foot) and a clip of two frames: the ground is at the lowest foot points, not through
+    the camera (before: feet 2 m below z = 0)."""
+    body = ToyBody()
+    for t, belt in ((90, 2.0), (2, 2.0)):
+        q_m, low = _walking_in_place(body, t)
+        tt = np.arange(t) / 30
+        trans_m = np.stack([-belt * tt, -low, np.zeros(t)], 1)
+        w = world.to_world(_seen_by_camera(body, q_m, trans_m), body, None)
+        feet_z = w.joints_world[:, list(world.FOOT_JOINTS), 2].min(1)
+        assert np.abs(feet_z).max() < 0.03, (t, feet_z)
+        assert any("no foot rests" in n for n in w.notes)
+
+
+def test_to_world_keeps_joints_and_stands_the_body_on_the_ground():
+    body = ToyBody()
+    t = 300  # 10 s: an L-shaped walk (2 m x 2 m), so the foot contacts span an area and decide the ground plane
+    tt = np.arange(t) / 30
+    # the motion in a y-up world: upright, heading 0.7 rad, walking, feet on y = 0
+    q_m, low = _walking_in_place(body, t)
+    leg = np.minimum(tt, 5.0)
+    trans_m = np.stack([0.4 * leg, -low, 0.4 * (tt - leg)], 1)
+    fake = _seen_by_camera(body, q_m, trans_m)
     w = world.to_world(fake, body, None)
     c2w = w.camera_to_world
     # joints_world is the camera-frame fit moved by camera_to_world

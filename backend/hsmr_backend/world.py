@@ -137,8 +137,8 @@ def balance_up(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def contact_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray, fps: float,
-                   landmarks: np.ndarray | None = None) -> np.ndarray:
-    """Lowest foot points of each frame while that foot is nearly still (speed < 0.5 m/s)."""
+                   landmarks: np.ndarray | None = None, max_speed: float = 0.5) -> np.ndarray:
+    """Lowest foot points of each frame while that foot is nearly still (speed < ``max_speed`` m/s)."""
     feet = joints[:, FOOT_JOINTS]
     if landmarks is not None:
         feet = np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
@@ -151,11 +151,23 @@ def contact_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray, fps: f
     pts = []
     for t in np.flatnonzero(valid):
         low = h[t].min()
-        sel = (h[t] < low + 0.03) & (vel[t] < 0.5)
+        sel = (h[t] < low + 0.03) & (vel[t] < max_speed)
         pts.append(feet[t, sel])
     if not pts:
         return np.zeros((0, 3))
     return np.concatenate(pts)
+
+
+def lowest_foot_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray,
+                       landmarks: np.ndarray | None = None) -> np.ndarray:
+    """The lowest foot point of every valid frame, moving or not: the ground where no foot ever rests (a clip
+    of a few frames; a treadmill, whose belt carries the standing foot). The ground fit's robust refit drops
+    the frames with both feet in the air."""
+    feet = joints[:, FOOT_JOINTS]
+    if landmarks is not None:
+        feet = np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
+    idx = np.flatnonzero(valid)
+    return feet[idx, np.argmin(feet[idx] @ up, axis=1)]
 
 
 def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
@@ -176,7 +188,11 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
     else:
         body_up = balance_up(joints, standing_frames(np.asarray(fit.poses), valid))
     lms = getattr(fit, "landmarks_cam", None)
-    pts = contact_points(joints, valid, body_up, fps, None if lms is None else np.asarray(lms, np.float64))
+    lms = None if lms is None else np.asarray(lms, np.float64)
+    pts = contact_points(joints, valid, body_up, fps, lms)
+    if len(pts) < 3:  # without this the ground went through the camera: feet metres below z = 0
+        pts = lowest_foot_points(joints, valid, body_up, lms)
+        notes.append("no foot rests (a very short clip, or a treadmill): the ground is at the lowest foot points")
     n, d, rms, more = fit_ground_plane(pts, body_up)
     notes += more
     # world axes expressed in the camera frame
