@@ -311,6 +311,30 @@ def test_real_parts_end_to_end(clip, tmp_path):
     assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
 
 
+@pytest.mark.slow
+def test_an_official_format_skel_file_runs_end_to_end(clip, tmp_path):
+    """``--body skel_male.pkl``: a generated file in the official layout (SMPL topology, tests/fake_skel.py, its
+    face, finger and foot vertices where the smplx ids of the "skel" landmark regressor expect them) drives the
+    whole pipeline: MediaPipe -> fit with that regressor -> world -> result file."""
+    from fake_skel import write_fake_skel_pkl
+
+    from hsmr_backend.convert import ConvertOptions, convert
+
+    body = write_fake_skel_pkl(tmp_path / "skel_male.pkl")
+    out = tmp_path / "skel.npz"
+    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:20", body=str(body), overlay=False,
+                           plot=False))
+    r = result_format.load(out)
+    assert str(r["body"]) == "skel_male" and r["valid"].all() and r["skin_rest_verts"].shape == (6890, 3)
+    assert r["reprojection_error_px"].mean() < 15  # 7 px here; a regressor reading the wrong vertices: 220
+    lim = r["dof_limits"]
+    finite = np.isfinite(lim).all(1)
+    assert np.all(r["poses"][:, finite] >= lim[finite, 0] - 1e-5)
+    assert np.all(r["poses"][:, finite] <= lim[finite, 1] + 1e-5)
+    feet = r["joints_world"][:, [4, 5, 9, 10], 2].min(1)
+    assert np.abs(feet).max() < 0.05
+
+
 def test_overlay_projection_and_drawing():
     from hsmr_backend import overlay
 
