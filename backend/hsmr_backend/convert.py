@@ -555,9 +555,8 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         model = model.to("cuda")
     body = body_label(opts.body, model)
     regressor = load_landmark_regressor("open" if body == "open" else "skel")
-    hint = None if opts.focal_px is not None else source.focal_px_hint
-    camera = default_camera(track.image_size[0], track.image_size[1],
-                            focal_px=opts.focal_px if opts.focal_px is not None else hint)
+    hint = None if opts.focal_px is not None else source.focal_px_hint  # the user's focal wins
+    camera = default_camera(track.image_size[0], track.image_size[1], focal_px=opts.focal_px if hint is None else hint)
     if hint is not None:  # the image's own EXIF 35-mm-equivalent focal length
         camera = dataclasses.replace(camera, focal_source="exif")
     focal_note = f"focal length {float(np.asarray(camera.K)[0, 0]):.0f} px ({camera.focal_source})"

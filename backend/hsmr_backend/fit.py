@@ -447,8 +447,8 @@ def _initial_root(
     kp3d = np.asarray(getattr(track, "kp3d", np.zeros((t, N_LANDMARKS, 3))), dtype=np.float64)
     conf = data.conf.cpu().numpy().astype(np.float64)
     xy = data.kp2d.cpu().numpy().astype(np.float64)
-    facing = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera: R_x(pi)
-    rots = np.repeat(facing[None], t, 0)
+    facing_camera = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera: R_x(pi)
+    rots = np.repeat(facing_camera[None], t, 0)
     have = np.zeros(t, bool)
     pts = list(TORSO)  # not the knees: they would tilt the pelvis towards the thighs' flexion
     for i in range(t):
@@ -623,24 +623,21 @@ class _Problem:
         imports torch._dynamo, ~2 s)."""
         if iterations <= 0:
             return
-        t, nu = self.u.shape
-        k = self.betas.shape[0]
-        x0 = torch.cat([self.u.reshape(-1), self.r.reshape(-1), self.p.reshape(-1), self.betas]).detach()[None]
+        t, n = self.u.shape[0], self.u.shape[1] + 6  # per frame [u, r, p], as optimise_frames lays them out
+        x0 = torch.cat([self.u, self.r, self.p], 1).reshape(-1)
+        x0 = torch.cat([x0, self.betas]).detach()[None]
 
         def fun(x: torch.Tensor) -> torch.Tensor:
-            z = x[0]
-            u = z[: t * nu].reshape(t, nu)
-            r = z[t * nu : t * (nu + 3)].reshape(t, 3)
-            p = z[t * (nu + 3) : t * (nu + 6)].reshape(t, 3)
-            xs = torch.cat([u, r, p], 1)
-            return self.forward(temporal=False, shape=True, x=xs, betas=z[-k:])[0][None]
+            frames, betas = x[0, : t * n].reshape(t, n), x[0, t * n :]
+            return self.forward(temporal=False, shape=True, x=frames, betas=betas)[0][None]
 
         x = batched_lbfgs(fun, x0, iterations)[0]
         with torch.no_grad():
-            self.u.copy_(x[: t * nu].reshape(t, nu))
-            self.r.copy_(x[t * nu : t * (nu + 3)].reshape(t, 3))
-            self.p.copy_(x[t * (nu + 3) : t * (nu + 6)].reshape(t, 3))
-            self.betas.copy_(x[-k:])
+            frames = x[: t * n].reshape(t, n)
+            self.u.copy_(frames[:, :-6])
+            self.r.copy_(frames[:, -6:-3])
+            self.p.copy_(frames[:, -3:])
+            self.betas.copy_(x[t * n :])
 
     def optimise_frames(self, iterations: int, root_only: bool = False, hold_rotation: np.ndarray | None = None,
                         **kw: Any) -> None:

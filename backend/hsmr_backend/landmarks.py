@@ -349,14 +349,11 @@ class WorkDir:
         _atomic_write(self.path / "key.json", json.dumps({"key": self.key, **header}).encode())
 
     def save_chunk(self, n: int, arrays: dict[str, np.ndarray], state: TrackerState) -> None:
-        data = dict(arrays)
-        data.update({f"state_{k}": v for k, v in state.to_arrays().items()})
-        buf = io.BytesIO()
-        np.savez(buf, **data)
-        _atomic_write(self.path / f"chunk_{n:06d}.npz", buf.getvalue())
+        self.save_arrays(f"chunk_{n:06d}", **arrays, **{f"state_{k}": v for k, v in state.to_arrays().items()})
 
     def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
-        """A later stage's chunk (``name.npz``) beside the landmark chunks; cleared with them."""
+        """``name.npz`` in the work folder, written atomically: landmark chunks and later stages' chunks (cleared
+        with them)."""
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         _atomic_write(self.path / f"{name}.npz", buf.getvalue())

@@ -136,12 +136,16 @@ def balance_up(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return v.mean(0) / max(np.linalg.norm(v.mean(0)), 1e-9)
 
 
+def _foot_points(joints: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    """(T, P, 3) the foot joints, and the foot landmarks when given."""
+    feet = joints[:, FOOT_JOINTS]
+    return feet if landmarks is None else np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
+
+
 def contact_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray, fps: float,
                    landmarks: np.ndarray | None = None, max_speed: float = 0.5) -> np.ndarray:
     """Lowest foot points of each frame while that foot is nearly still (speed < ``max_speed`` m/s)."""
-    feet = joints[:, FOOT_JOINTS]
-    if landmarks is not None:
-        feet = np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
+    feet = _foot_points(joints, landmarks)
     h = feet @ up
     vel = np.zeros(feet.shape[:2])
     if len(feet) > 1:
@@ -163,9 +167,7 @@ def lowest_foot_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray,
     """The lowest foot point of every valid frame, moving or not: the ground where no foot ever rests (a clip
     of a few frames; a treadmill, whose belt carries the standing foot). The ground fit's robust refit drops
     the frames with both feet in the air."""
-    feet = joints[:, FOOT_JOINTS]
-    if landmarks is not None:
-        feet = np.concatenate([feet, landmarks[:, FOOT_LANDMARKS]], 1)
+    feet = _foot_points(joints, landmarks)
     idx = np.flatnonzero(valid)
     return feet[idx, np.argmin(feet[idx] @ up, axis=1)]
 

@@ -153,9 +153,7 @@ class SKEL(nn.Module):
         buf("off_len", np.maximum(np.linalg.norm(off, axis=1), 1e-8))
         buf("lumbar_off_y", np.maximum(abs(off[11, 1]), 1e-8).reshape(()))
 
-        # DoF table -> per-DoF axis (not re-normalised) and flip; per-joint slots (46 = identity)
-        buf("dof_axes", np.array([d.axis for d in dofs.DOFS], np.float64))
-        buf("dof_flips", np.array([d.flip for d in dofs.DOFS], np.float64))
+        # DoF table -> per-DoF axis (not re-normalised) and flip; per-joint slots (46 = identity).
         # Each DoF turns about a fixed axis: R = I + sin(t) K + (1 - cos(t)) K^2 with the constant cross-product
         # matrix K of the unit axis and t = q * flip * |axis| (the angle of the rotation vector q*flip*axis).
         # Same matrix as exp(skew(q flip axis)), in a few elementwise ops (this is on the fitter's hot path).
@@ -357,12 +355,7 @@ class SKEL(nn.Module):
     # ------------------------------------------------------------------ pose
     def dof_rotations(self, poses: Tensor) -> Tensor:
         """(B, 46) -> (B, 24, 3, 3) Rp_j = R_last ... R_first in each joint's BSM frame."""
-        t = (poses * self.dof_angle_scale)[..., None, None]  # (B, 46, 1, 1)
-        R = torch.sin(t) * self.dof_k + (1 - torch.cos(t)) * self.dof_k2
-        R = R + torch.eye(3, dtype=R.dtype, device=R.device)
-        eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], 1, 3, 3)
-        R = torch.cat([R, eye], 1)[:, self.dof_slots]  # (B, 24, 3, 3, 3)
-        return R[:, :, 2] @ R[:, :, 1] @ R[:, :, 0]
+        return self._joint_rotations(poses, self.dof_k, self.dof_k2)
 
     def _local_rotations(self, poses: Tensor, M: Tensor) -> Tensor:
         """(B, 46), rest frames M (Br, 24, 3, 3) -> R_j = M_j Rp_j M_j^T (B, 24, 3, 3), each DoF's rotation
@@ -370,8 +363,12 @@ class SKEL(nn.Module):
         the conjugation costs no per-frame matmuls."""
         Mk = M[:, self._dof_joint]  # (Br, 46, 3, 3)
         Mt = Mk.transpose(-1, -2)
-        k1, k2 = Mk @ self.dof_k @ Mt, Mk @ self.dof_k2 @ Mt
-        t = (poses * self.dof_angle_scale)[..., None, None]
+        return self._joint_rotations(poses, Mk @ self.dof_k @ Mt, Mk @ self.dof_k2 @ Mt)
+
+    def _joint_rotations(self, poses: Tensor, k1: Tensor, k2: Tensor) -> Tensor:
+        """Each DoF's rotation I + sin(t) K + (1 - cos(t)) K^2 (K, K^2 given: in the BSM frame or carried into
+        the model frame), composed per joint R_last ... R_first -> (B, 24, 3, 3)."""
+        t = (poses * self.dof_angle_scale)[..., None, None]  # (B, 46, 1, 1)
         R = torch.sin(t) * k1 + (1 - torch.cos(t)) * k2 + torch.eye(3, dtype=poses.dtype, device=poses.device)
         eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], 1, 3, 3)
         R = torch.cat([R, eye], 1)[:, self.dof_slots]  # (B, 24, 3, 3, 3)
