@@ -9,7 +9,11 @@ terms and per frame, and we print MPJPE / PA-MPJPE (mm, 24 joints, root-relative
 
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_synthetic.py [--body open|toy|PATH]
         [--frames 100] [--seqs 3] [--sigmas 2 3 5] [--threads 2] [--views 0 90 180]
-        [--figure docs/figures/fit_synthetic.png]
+        [--leg-swaps 0.1 [--no-relabel]] [--figure docs/figures/fit_synthetic.png]
+
+``--leg-swaps F`` labels the legs the other way round (2D and 3D, as MediaPipe does where they cross) in runs
+of 2-7 frames covering about F of each clip; the tracks then go through ``landmarks.leg_swapped_frames`` and
+``swap_legs`` as convert's do (``--no-relabel``: fitted as they are), and the frames found are counted.
 """
 
 from __future__ import annotations
@@ -93,6 +97,26 @@ def random_motion(rng: np.random.Generator, t: int, fps: float,
     return q, trans
 
 
+def swap_some_legs(rng: np.random.Generator, kp2d: np.ndarray, kp3d: np.ndarray, share: float,
+                   relabel: bool) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """The legs' labels swapped in random runs of 2-7 frames covering ``share`` of the clip, then (``relabel``)
+    found and undone as convert does; returns the tracks and the frames swapped / found / wrongly found."""
+    from hsmr_backend import landmarks
+
+    t = len(kp2d)
+    swapped = np.zeros(t, bool)
+    while swapped.mean() < share:
+        a = rng.integers(0, t - 7)
+        swapped[a:a + rng.integers(2, 8)] = True
+    kp2d, kp3d = kp2d.copy(), kp3d.copy()
+    kp2d[swapped] = kp2d[swapped][:, landmarks.LEG_SWAP]
+    kp3d[swapped] = kp3d[swapped][:, landmarks.LEG_SWAP]
+    found = landmarks.leg_swapped_frames(kp2d, np.ones(t, bool)) if relabel else np.zeros(t, bool)
+    kp2d, kp3d = landmarks.swap_legs(kp2d, kp3d, found)
+    return kp2d, kp3d, {"legs_swapped": float(swapped.sum()), "legs_found": float((found & swapped).sum()),
+                        "legs_wrong": float((found & ~swapped).sum())}
+
+
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Align a (N,3) to b with a similarity transform."""
     ma, mb = a.mean(0), b.mean(0)
@@ -136,6 +160,8 @@ def main() -> None:
     ap.add_argument("--views", type=float, nargs="+", default=[0.0],
                     help="subject headings away from the camera, degrees (0 front, 90 side, 180 back); "
                          "every sequence is fitted once per view")
+    ap.add_argument("--leg-swaps", type=float, default=0.0, help="share of frames with the legs' labels swapped")
+    ap.add_argument("--no-relabel", action="store_true", help="fit leg-swapped tracks without relabelling")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-per-frame", action="store_true", help="skip the per-frame baseline")
     ap.add_argument("--figure", type=Path, default=None)
@@ -175,7 +201,12 @@ def main() -> None:
                 conf = rng.uniform(0.5, 1.0, lm.shape[:2]) * (rng.uniform(size=lm.shape[:2]) > args.drop)
                 hip = (lm[:, 23] + lm[:, 24]) / 2
                 kp3d = lm - hip[:, None] + rng.normal(0, 0.03, lm.shape)
-                track = Track(np.concatenate([kp, conf[..., None]], -1), kp3d, np.ones(len(q), bool))
+                kp2d = np.concatenate([kp, conf[..., None]], -1)
+                if args.leg_swaps > 0:
+                    kp2d, kp3d, found = swap_some_legs(rng, kp2d, kp3d, args.leg_swaps, not args.no_relabel)
+                    for k, v in found.items():
+                        acc.setdefault(k, []).append(v)
+                track = Track(kp2d, kp3d, np.ones(len(q), bool))
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = fit.fit_sequence(track, model, reg, cam, opts)
                 t_fit += time.perf_counter() - t0
@@ -191,7 +222,9 @@ def main() -> None:
                   + "  ".join(f"{k} {row[k]:.1f}°" for k in ANGLES)
                   + f"  violations {row['violations']:.0f}  jitter {row['jitter']:.1f} (gt {row['jitter_gt']:.1f})"
                   f" mm/f²  reproj {row['reproj_px']:.2f} px  {row['ms_per_frame']:.0f} ms/frame "
-                  f"({row['cpu_ms_per_frame']:.0f} CPU)", flush=True)
+                  f"({row['cpu_ms_per_frame']:.0f} CPU)"
+                  + (f"  leg swaps per clip: {row['legs_swapped']:.1f} frames, found {row['legs_found']:.1f}, "
+                     f"wrongly {row['legs_wrong']:.1f}" if args.leg_swaps > 0 else ""), flush=True)
     if args.figure:
         import matplotlib
 

@@ -540,6 +540,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     if swaps:
         reporter.info(f"MediaPipe swapped left and right in {swaps} of {len(track)} frames (taking the front for "
                       "the back): relabelled to match the rest of the clip")
+    leg_swaps = int(track.stats.get("leg_swaps", 0))
+    if leg_swaps:
+        reporter.info(f"MediaPipe swapped the legs alone in {leg_swaps} of {len(track)} frames: relabelled")
     lost = int((~track.valid).sum())
     if lost:
         reporter.info(f"subject not found in {lost} of {len(track)} frames: those are marked invalid and bridged",
@@ -585,7 +588,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "stride": frame_range.stride, "frames": opts.frames, "focal_px": float(np.asarray(camera.K)[0, 0]),
         "focal_source": camera.focal_source, "subject": track.subject_note, "candidates": track.candidates,
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
-        "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps,
+        "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

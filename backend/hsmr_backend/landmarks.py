@@ -46,9 +46,15 @@ N_KP = len(KEYPOINT_NAMES)
 # each landmark's mirror partner (left <-> right; the nose is its own)
 MIRROR = np.array([KEYPOINT_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right"))
                    for n in KEYPOINT_NAMES])
-# landmarks that decide whether a frame came out mirrored: shoulders, elbows, wrists, hips, knees, ankles
-FLIP_EVIDENCE = np.array([11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
+# landmarks that decide whether a frame came out mirrored: shoulders, elbows, wrists, hips (the legs are
+# judged on their own, see leg_swapped_frames: MediaPipe also swaps them alone)
+FLIP_EVIDENCE = np.array([11, 12, 13, 14, 15, 16, 23, 24])
 FLIP_TORSO = np.array([11, 12, 23, 24])  # the fallback when the limbs are garbled
+FLIP_NEED = 5  # of FLIP_EVIDENCE seen in both frames
+# MediaPipe also swaps the legs alone (the hips stay), typically where they cross in a side view
+LEGS = np.array([25, 26, 27, 28, 29, 30, 31, 32])  # knees, ankles, heels, foot tips
+LEG_SWAP = np.arange(33)
+LEG_SWAP[LEGS] = MIRROR[LEGS]
 
 FULL_PX = 640  # long side of the downscaled full frame used to look for people
 CROP_PX = 448  # long side of the subject crop handed to MediaPipe (its models work at 224-256 px)
@@ -545,10 +551,10 @@ def mirrored_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3, 
         if not valid[i]:
             continue
         if ref is None:
-            if (kp2d[i, FLIP_EVIDENCE, 2] >= min_conf).sum() >= 6:
+            if (kp2d[i, FLIP_EVIDENCE, 2] >= min_conf).sum() >= FLIP_NEED:
                 ref, parity[i] = i, 0
             continue
-        swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_EVIDENCE, 6, *opts)
+        swapped = _labels_swapped(kp2d[i], kp2d[ref], FLIP_EVIDENCE, FLIP_NEED, *opts)
         if swapped is not None:
             parity[i], ref = parity[ref] ^ swapped, i
             continue
@@ -591,6 +597,77 @@ def unmirror(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np
     return kp2d, kp3d
 
 
+NOISE_SCALE, SWITCH_SCALE, CAP_SCALE = 1.0, 0.7, 5.0
+MIN_LEVEL = 0.003  # of the height: about a pixel, for perfectly clean landmarks
+
+
+def leg_swapped_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3) -> np.ndarray:
+    """(T,) bool: frames whose legs (``LEGS``) MediaPipe labelled the other way round from the rest of their run.
+
+    A leg swap shows as a jolt: every leg landmark jumps to the other leg, or, where the legs cross, reverses
+    its velocity. Over each run of consecutive valid frames, a Viterbi search picks each frame's labelling
+    (as given or legs swapped) to minimise the legs' summed 2D acceleration, robustly (Charbonnier with
+    ``noise``, in units of the person's height), plus ``switch_cost`` for each change of labelling, so noise
+    does not flip a frame; of the two mirror-image answers the one that relabels fewer frames is kept. A leg
+    that really moves stays smooth under its own labels, so it is never taken for a swap."""
+    kp2d = np.asarray(kp2d, dtype=np.float64)
+    swapped = np.zeros(len(kp2d), bool)
+    seen = kp2d[:, FLIP_EVIDENCE, 2] >= min_conf
+    ys = np.where(seen, kp2d[:, FLIP_EVIDENCE, 1], np.nan)
+    spans = np.nanmax(ys, 1) - np.nanmin(ys, 1) if seen.any() else np.zeros(len(kp2d))
+    ok = np.asarray(valid, bool) & (seen.sum(1) >= 2)
+    if not ok.any():
+        return swapped
+    height = max(float(np.median(spans[ok])), 1.0)
+    # the legs' typical acceleration as labelled (swaps are rare): noise plus real motion
+    xy = kp2d[:, LEGS, :2] / height
+    acc = np.linalg.norm(xy[:-2] - 2 * xy[1:-1] + xy[2:], axis=-1)
+    use = (kp2d[:-2, LEGS, 2] >= min_conf) & (kp2d[1:-1, LEGS, 2] >= min_conf) & (kp2d[2:, LEGS, 2] >= min_conf)
+    use &= ok[:-2, None] & ok[1:-1, None] & ok[2:, None]
+    level = max(float(np.median(acc[use])) if use.any() else 0.0, MIN_LEVEL)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start >= 3:
+            swapped[start:stop] = _leg_labelling(kp2d[start:stop], height, min_conf, level)
+    return swapped
+
+
+def _leg_labelling(kp2d: np.ndarray, height: float, min_conf: float, level: float) -> np.ndarray:
+    """Viterbi over one run of frames (T >= 3); states are (labelling of frame t-1, labelling of frame t)."""
+    t = len(kp2d)
+    noise, switch_cost, cap = NOISE_SCALE * level, SWITCH_SCALE * level, CAP_SCALE * level
+    legs = np.stack([kp2d[:, LEGS], kp2d[:, LEG_SWAP[LEGS]]])  # (2 labellings, T, 8, 3)
+    xy, seen = legs[..., :2] / height, legs[..., 2] >= min_conf
+    typical = np.sqrt(level**2 + noise**2) - noise  # stands in for a landmark not seen in all three frames
+    # cost[a, b, c, i]: the legs' mean acceleration at frame i + 1 with frames i, i+1, i+2 labelled a, b, c
+    cost = np.zeros((2, 2, 2, t - 2))
+    for a, b, c in np.ndindex(2, 2, 2):
+        acc = xy[a, :-2] - 2 * xy[b, 1:-1] + xy[c, 2:]
+        rho = np.minimum(np.sqrt((acc**2).sum(-1) + noise**2) - noise, cap)
+        cost[a, b, c] = np.where(seen[a, :-2] & seen[b, 1:-1] & seen[c, 2:], rho, typical).mean(-1)
+    # best[a, b]: least cost of frames 0..i+1 ending with labellings a, b
+    best = switch_cost * (np.arange(2)[:, None] != np.arange(2)[None, :])
+    back = np.zeros((t - 2, 2, 2), np.int64)
+    for i in range(t - 2):
+        total = best[:, :, None] + cost[:, :, :, i] + switch_cost * (np.arange(2)[:, None] != np.arange(2))[None]
+        back[i] = total.argmin(0)
+        best = total.min(0)
+    state = np.zeros(t, np.int64)
+    state[-2], state[-1] = np.unravel_index(best.argmin(), best.shape)
+    for i in range(t - 3, -1, -1):
+        state[i] = back[i, state[i + 1], state[i + 2]]
+    # the labellings are symmetric: the smaller class is the swapped one
+    return state == (1 if state.sum() <= t / 2 else 0)
+
+
+def swap_legs(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies with the leg labels of ``frames`` swapped back, in the image and in the world landmarks."""
+    kp2d, kp3d = np.array(kp2d, copy=True), np.array(kp3d, copy=True)
+    kp2d[frames] = kp2d[frames][:, LEG_SWAP]
+    kp3d[frames] = kp3d[frames][:, LEG_SWAP]
+    return kp2d, kp3d
+
+
 def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: dict) -> LandmarkTrack:
     n = len(arrays["frame_index"])
     kp2d = np.asarray(arrays["kp2d"], np.float32).reshape(n, N_KP, 3)
@@ -598,8 +675,11 @@ def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: d
     valid = np.asarray(arrays["valid"], bool).reshape(n)
     mirrored = mirrored_frames(kp2d, valid)
     kp2d, kp3d = unmirror(kp2d, kp3d, mirrored)
+    legs = leg_swapped_frames(kp2d, valid)  # after the whole-body relabelling: it may leave the legs wrong
+    kp2d, kp3d = swap_legs(kp2d, kp3d, legs)
     stats = {k: header[k] for k in ("tracker_resets", "search_s", "track_s") if k in header}
     stats["left_right_swaps"] = int(mirrored.sum())
+    stats["leg_swaps"] = int(legs.sum())
     track = LandmarkTrack(
         frame_index=np.asarray(arrays["frame_index"], np.int64).reshape(n),
         fps=float(fps),
