@@ -591,9 +591,14 @@ def unmirror(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np
     """Copies with the left/right labels of ``frames`` swapped back, in the image and in the world landmarks.
     Only the labels: on the shared clip the swapped frames' world limbs keep their depth (relabelled, they
     are 12-29 cm from the neighbouring frames' on average, 23-45 cm if also mirrored in depth)."""
+    return _relabel(kp2d, kp3d, frames, MIRROR)
+
+
+def _relabel(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray, order: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
     kp2d, kp3d = np.array(kp2d, copy=True), np.array(kp3d, copy=True)
-    kp2d[frames] = kp2d[frames][:, MIRROR]
-    kp3d[frames] = kp3d[frames][:, MIRROR]
+    kp2d[frames] = kp2d[frames][:, order]
+    kp3d[frames] = kp3d[frames][:, order]
     return kp2d, kp3d
 
 
@@ -606,19 +611,20 @@ def leg_swapped_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.
 
     A leg swap shows as a jolt: every leg landmark jumps to the other leg, or, where the legs cross, reverses
     its velocity. Over each run of consecutive valid frames, a Viterbi search picks each frame's labelling
-    (as given or legs swapped) to minimise the legs' summed 2D acceleration, robustly (Charbonnier with
-    ``noise``, in units of the person's height), plus ``switch_cost`` for each change of labelling, so noise
-    does not flip a frame; of the two mirror-image answers the one that relabels fewer frames is kept. A leg
-    that really moves stays smooth under its own labels, so it is never taken for a swap."""
+    (as given or legs swapped) to minimise the legs' mean 2D acceleration in units of the person's height
+    (Charbonnier, capped so that a frame with both legs drawn at one spot decides nothing), plus a cost for
+    each change of labelling, so noise does not flip a frame; noise scale, switch cost and cap are multiples
+    of the clip's median leg acceleration (``NOISE_SCALE``, ``SWITCH_SCALE``, ``CAP_SCALE``). Of the two
+    mirror-image answers the one that relabels fewer frames is kept. A leg that really moves stays smooth
+    under its own labels, so it is never taken for a swap."""
     kp2d = np.asarray(kp2d, dtype=np.float64)
     swapped = np.zeros(len(kp2d), bool)
     seen = kp2d[:, FLIP_EVIDENCE, 2] >= min_conf
-    ys = np.where(seen, kp2d[:, FLIP_EVIDENCE, 1], np.nan)
-    spans = np.nanmax(ys, 1) - np.nanmin(ys, 1) if seen.any() else np.zeros(len(kp2d))
     ok = np.asarray(valid, bool) & (seen.sum(1) >= 2)
     if not ok.any():
         return swapped
-    height = max(float(np.median(spans[ok])), 1.0)
+    ys = np.where(seen[ok], kp2d[ok][:, FLIP_EVIDENCE, 1], np.nan)
+    height = max(float(np.median(np.nanmax(ys, 1) - np.nanmin(ys, 1))), 1.0)
     # the legs' typical acceleration as labelled (swaps are rare): noise plus real motion
     xy = kp2d[:, LEGS, :2] / height
     acc = np.linalg.norm(xy[:-2] - 2 * xy[1:-1] + xy[2:], axis=-1)
@@ -662,10 +668,7 @@ def _leg_labelling(kp2d: np.ndarray, height: float, min_conf: float, level: floa
 
 def swap_legs(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Copies with the leg labels of ``frames`` swapped back, in the image and in the world landmarks."""
-    kp2d, kp3d = np.array(kp2d, copy=True), np.array(kp3d, copy=True)
-    kp2d[frames] = kp2d[frames][:, LEG_SWAP]
-    kp3d[frames] = kp3d[frames][:, LEG_SWAP]
-    return kp2d, kp3d
+    return _relabel(kp2d, kp3d, frames, LEG_SWAP)
 
 
 def _make_track(arrays: dict[str, np.ndarray], fps: float, image_size, header: dict) -> LandmarkTrack:
