@@ -602,7 +602,8 @@ def _relabel(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray, order: np.n
     return kp2d, kp3d
 
 
-NOISE_SCALE, SWITCH_SCALE, CAP_SCALE = 1.0, 0.7, 5.0
+NOISE_SCALE, SWITCH_SCALE, CAP_SCALE, RELABEL_SCALE = 1.0, 0.4, 5.0, 0.02
+HIDDEN_LEG_CONF = 0.5  # a leg none of whose landmarks reaches this confidence is hidden
 MIN_LEVEL = 0.003  # of the height: about a pixel, for perfectly clean landmarks
 
 
@@ -613,10 +614,11 @@ def leg_swapped_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.
     its velocity. Over each run of consecutive valid frames, a Viterbi search picks each frame's labelling
     (as given or legs swapped) to minimise the legs' mean 2D acceleration in units of the person's height
     (Charbonnier, capped so that a frame with both legs drawn at one spot decides nothing), plus a cost for
-    each change of labelling, so noise does not flip a frame; noise scale, switch cost and cap are multiples
-    of the clip's median leg acceleration (``NOISE_SCALE``, ``SWITCH_SCALE``, ``CAP_SCALE``). Of the two
-    mirror-image answers the one that relabels fewer frames is kept. A leg that really moves stays smooth
-    under its own labels, so it is never taken for a swap."""
+    each change of labelling, so noise does not flip a frame, and a small one for each frame relabelled, as
+    the detector is mostly right; these are multiples of the clip's median leg acceleration (``NOISE_SCALE``,
+    ``SWITCH_SCALE``, ``CAP_SCALE``, ``RELABEL_SCALE``). Frames with a hidden leg (``HIDDEN_LEG_CONF``) give
+    no evidence. Of the two mirror-image answers the one that relabels fewer frames is kept. A leg that
+    really moves stays smooth under its own labels, so it is never taken for a swap."""
     kp2d = np.asarray(kp2d, dtype=np.float64)
     swapped = np.zeros(len(kp2d), bool)
     seen = kp2d[:, FLIP_EVIDENCE, 2] >= min_conf
@@ -642,8 +644,12 @@ def _leg_labelling(kp2d: np.ndarray, height: float, min_conf: float, level: floa
     """Viterbi over one run of frames (T >= 3); states are (labelling of frame t-1, labelling of frame t)."""
     t = len(kp2d)
     noise, switch_cost, cap = NOISE_SCALE * level, SWITCH_SCALE * level, CAP_SCALE * level
+    relabel = RELABEL_SCALE * level * np.arange(2)  # per frame relabelled: the detector is mostly right
     legs = np.stack([kp2d[:, LEGS], kp2d[:, LEG_SWAP[LEGS]]])  # (2 labellings, T, 8, 3)
-    xy, seen = legs[..., :2] / height, legs[..., 2] >= min_conf
+    # a frame where either leg is hidden (none of its landmarks confidently seen) gives no evidence: its legs
+    # are guesses, and one guess relabelled as another tells nothing
+    hidden = np.minimum(kp2d[:, LEGS[0::2], 2].max(1), kp2d[:, LEGS[1::2], 2].max(1)) < HIDDEN_LEG_CONF
+    xy, seen = legs[..., :2] / height, (legs[..., 2] >= min_conf) & ~hidden[None, :, None]
     typical = np.sqrt(level**2 + noise**2) - noise  # stands in for a landmark not seen in all three frames
     # cost[a, b, c, i]: the legs' mean acceleration at frame i + 1 with frames i, i+1, i+2 labelled a, b, c
     cost = np.zeros((2, 2, 2, t - 2))
@@ -652,10 +658,11 @@ def _leg_labelling(kp2d: np.ndarray, height: float, min_conf: float, level: floa
         rho = np.minimum(np.sqrt((acc**2).sum(-1) + noise**2) - noise, cap)
         cost[a, b, c] = np.where(seen[a, :-2] & seen[b, 1:-1] & seen[c, 2:], rho, typical).mean(-1)
     # best[a, b]: least cost of frames 0..i+1 ending with labellings a, b
-    best = switch_cost * (np.arange(2)[:, None] != np.arange(2)[None, :])
+    best = switch_cost * (np.arange(2)[:, None] != np.arange(2)[None, :]) + relabel[:, None] + relabel[None, :]
     back = np.zeros((t - 2, 2, 2), np.int64)
     for i in range(t - 2):
-        total = best[:, :, None] + cost[:, :, :, i] + switch_cost * (np.arange(2)[:, None] != np.arange(2))[None]
+        total = (best[:, :, None] + cost[:, :, :, i] + switch_cost * (np.arange(2)[:, None] != np.arange(2))[None]
+                 + relabel[None, None, :])
         back[i] = total.argmin(0)
         best = total.min(0)
     state = np.zeros(t, np.int64)
