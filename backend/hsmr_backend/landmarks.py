@@ -657,19 +657,19 @@ def _leg_labelling(kp2d: np.ndarray, height: float, min_conf: float, level: floa
         acc = xy[a, :-2] - 2 * xy[b, 1:-1] + xy[c, 2:]
         rho = np.minimum(np.sqrt((acc**2).sum(-1) + noise**2) - noise, cap)
         cost[a, b, c] = np.where(seen[a, :-2] & seen[b, 1:-1] & seen[c, 2:], rho, typical).mean(-1)
+    switch = switch_cost * (1.0 - np.eye(2))  # [previous labelling, next labelling]
     # best[a, b]: least cost of frames 0..i+1 ending with labellings a, b
-    best = switch_cost * (np.arange(2)[:, None] != np.arange(2)[None, :]) + relabel[:, None] + relabel[None, :]
+    best = switch + relabel[:, None] + relabel[None, :]
     back = np.zeros((t - 2, 2, 2), np.int64)
     for i in range(t - 2):
-        total = (best[:, :, None] + cost[:, :, :, i] + switch_cost * (np.arange(2)[:, None] != np.arange(2))[None]
-                 + relabel[None, None, :])
+        total = best[:, :, None] + cost[:, :, :, i] + switch[None] + relabel[None, None, :]
         back[i] = total.argmin(0)
         best = total.min(0)
     state = np.zeros(t, np.int64)
     state[-2], state[-1] = np.unravel_index(best.argmin(), best.shape)
     for i in range(t - 3, -1, -1):
         state[i] = back[i, state[i + 1], state[i + 2]]
-    # the labellings are symmetric: the smaller class is the swapped one
+    # should the search still relabel most of the run, the smaller class is taken for the swapped one
     return state == (1 if state.sum() <= t / 2 else 0)
 
 
