@@ -97,6 +97,15 @@ def random_motion(rng: np.random.Generator, t: int, fps: float,
     return q, trans
 
 
+def swapped_runs(rng: np.random.Generator, t: int, share: float, lengths: tuple[int, int] = (2, 7)) -> np.ndarray:
+    """(t,) bool: random runs of ``lengths`` frames (inclusive) until they cover ``share`` of the clip."""
+    swapped = np.zeros(t, bool)
+    while swapped.mean() < share:
+        a = rng.integers(0, t - lengths[1])
+        swapped[a:a + rng.integers(lengths[0], lengths[1] + 1)] = True
+    return swapped
+
+
 def swap_some_legs(rng: np.random.Generator, kp2d: np.ndarray, kp3d: np.ndarray, share: float,
                    relabel: bool) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """The legs' labels swapped in random runs of 2-7 frames covering ``share`` of the clip, then (``relabel``)
@@ -104,10 +113,7 @@ def swap_some_legs(rng: np.random.Generator, kp2d: np.ndarray, kp3d: np.ndarray,
     from hsmr_backend import landmarks
 
     t = len(kp2d)
-    swapped = np.zeros(t, bool)
-    while swapped.mean() < share:
-        a = rng.integers(0, t - 7)
-        swapped[a:a + rng.integers(2, 8)] = True
+    swapped = swapped_runs(rng, t, share)
     kp2d, kp3d = kp2d.copy(), kp3d.copy()
     kp2d[swapped] = kp2d[swapped][:, landmarks.LEG_SWAP]
     kp3d[swapped] = kp3d[swapped][:, landmarks.LEG_SWAP]

@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "benchmarks")]
 
-from bench_fit_synthetic import random_motion  # noqa: E402
+from bench_fit_synthetic import random_motion, swapped_runs  # noqa: E402
 
 from hsmr_backend import fit, landmarks  # noqa: E402
 
@@ -62,10 +62,7 @@ def count(clips: list[tuple[float, np.ndarray]], sigma: float, share: float,
         t = len(px)
         conf = rng.uniform(0.5, 1.0, px.shape[:2]) * (rng.uniform(size=px.shape[:2]) > 0.1)
         kp = np.concatenate([px + rng.normal(0, sigma, px.shape), conf[..., None]], -1)
-        swapped = np.zeros(t, bool)
-        while swapped.mean() < share:
-            a = rng.integers(0, t - run_lengths[1])
-            swapped[a:a + rng.integers(run_lengths[0], run_lengths[1] + 1)] = True
+        swapped = swapped_runs(rng, t, share, run_lengths)
         kp[swapped] = kp[swapped][:, landmarks.LEG_SWAP]
         found = landmarks.leg_swapped_frames(kp, np.ones(t, bool))
         tot["swapped"] += int(swapped.sum())

@@ -578,13 +578,21 @@ def _labels_swapped(cur: np.ndarray, ref: np.ndarray, ev: np.ndarray, need: int,
         return None
     d_same = np.linalg.norm(cur[ev, :2] - ref[ev, :2], axis=-1)[same_ok].mean()
     d_swap = np.linalg.norm(cur[MIRROR[ev], :2] - ref[ev, :2], axis=-1)[swap_ok].mean()
-    seen = ref[FLIP_EVIDENCE, 2] >= min_conf
-    height = max(float(np.ptp(ref[FLIP_EVIDENCE, 1][seen])) if seen.any() else 0.0, 1.0)
+    height = max(float(_extent_px(ref, min_conf)), 1.0)
     if d_swap < decisive * d_same:
         return 1
     if d_same < decisive * d_swap or max(d_same, d_swap) < still * height:
         return 0
     return None
+
+
+def _extent_px(kp2d: np.ndarray, min_conf: float) -> np.ndarray:
+    """(…) the person's vertical extent in pixels in each frame of (…,33,3): the spread of the ``FLIP_EVIDENCE``
+    landmarks seen (0 where fewer than two are)."""
+    seen = kp2d[..., FLIP_EVIDENCE, 2] >= min_conf
+    y = kp2d[..., FLIP_EVIDENCE, 1]
+    top, bottom = np.where(seen, y, np.inf).min(-1), np.where(seen, y, -np.inf).max(-1)
+    return np.where(seen.any(-1), bottom - top, 0.0)
 
 
 def unmirror(kp2d: np.ndarray, kp3d: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -625,8 +633,7 @@ def leg_swapped_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.
     ok = np.asarray(valid, bool) & (seen.sum(1) >= 2)
     if not ok.any():
         return swapped
-    ys = np.where(seen[ok], kp2d[ok][:, FLIP_EVIDENCE, 1], np.nan)
-    height = max(float(np.median(np.nanmax(ys, 1) - np.nanmin(ys, 1))), 1.0)
+    height = max(float(np.median(_extent_px(kp2d[ok], min_conf))), 1.0)
     # the legs' typical acceleration as labelled (swaps are rare): noise plus real motion
     xy = kp2d[:, LEGS, :2] / height
     acc = np.linalg.norm(xy[:-2] - 2 * xy[1:-1] + xy[2:], axis=-1)
