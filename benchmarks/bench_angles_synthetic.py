@@ -4,15 +4,16 @@
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_angles_synthetic.py [--quick]
         [--shapes average tall-light short-heavy] [--motions walk squat sit-to-stand] [--frames 40] [--fps 30]
         [--res 540x960] [--samples 4] [--focal-mm 26] [--distance 3.5] [--default-focal first|all|none]
-        [--work DIR] [--keep] [--skip-render] [--azimuths 90 180]
+        [--work DIR] [--keep] [--skip-render] [--azimuths 90 180] [--camera-height 1.3]
 
 1. Poses the open body (``load_body("open")``, betas of each shape in ``angles_synth.SHAPES``) through known
    motions (``angles_synth.motion``: walk in place, squat, sit-to-stand from a box), every DoF in its limits.
 2. Renders each clip with Blender Cycles on the CPU (the ``bpy`` wheel; Eevee needs a GPU/EGL context that a
    headless CPU machine lacks): a clothed, skin-coloured body on a checker floor, sun + sky light with shadows,
    a static phone-like camera (``--focal-mm`` 35-mm-equivalent focal, portrait, ``--distance`` m away, lens at
-   1.3 m looking slightly down), from 30-45 degrees off the front (``--azimuths``: every motion from each of
-   these instead, 90 = the subject's left side, 180 = behind). Frames go to a temporary folder.
+   ``--camera-height`` m, 1.3 by default, looking at 0.9 m above the feet), from 30-45 degrees off the front
+   (``--azimuths``: every motion from each of these instead, 90 = the subject's left side, 180 = behind).
+   Frames go to a temporary folder.
 3. Runs ``hsmr-backend convert`` (the real pipeline, a child process) on each image sequence, once with the
    true focal (``--focal-px``) and, for the first shape's clips, once more with the default focal.
 4. Compares the result file's poses to the truth (``angles_synth``: joint DoFs directly, the pelvis only
@@ -382,6 +383,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=4, help="Cycles samples per pixel (no denoising)")
     ap.add_argument("--focal-mm", type=float, default=26.0, help="35-mm-equivalent focal (diagonal); phones: 24-28")
     ap.add_argument("--distance", type=float, default=3.5, help="camera distance from the subject, metres")
+    ap.add_argument("--camera-height", type=float, default=1.3,
+                    help="lens height above the floor, metres (it looks at 0.9 m above the subject's feet)")
     ap.add_argument(
         "--default-focal",
         choices=("first", "all", "none"),
@@ -415,11 +418,11 @@ def main() -> int:
     body = load_body("open")
     work = args.work or Path(tempfile.mkdtemp(prefix="angles_synth_"))
     focal_px = args.focal_mm / np.hypot(36.0, 24.0) * np.hypot(w, h)
-    cam = {"focal_px": focal_px, "distance": args.distance, "height": 1.3}
+    cam = {"focal_px": focal_px, "distance": args.distance, "height": args.camera_height}
     print(
         f"bench_angles_synthetic: {len(args.shapes)} shape(s) x {len(args.motions)} motion(s), {args.frames} frames "
         f"at {args.fps:g} fps, {w}x{h}, Cycles {args.samples} spp, focal {args.focal_mm:g} mm-eq = {focal_px:.0f} px, "
-        f"camera {args.distance:g} m at 1.3 m, work {work}"
+        f"camera {args.distance:g} m at {args.camera_height:g} m, work {work}"
     )
     scene = None
     # (label, motion, azimuth): the default view of each motion, or each motion from every --azimuths
