@@ -383,8 +383,12 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=4, help="Cycles samples per pixel (no denoising)")
     ap.add_argument("--focal-mm", type=float, default=26.0, help="35-mm-equivalent focal (diagonal); phones: 24-28")
     ap.add_argument("--distance", type=float, default=3.5, help="camera distance from the subject, metres")
-    ap.add_argument("--camera-height", type=float, default=1.3,
-                    help="lens height above the floor, metres (it looks at 0.9 m above the subject's feet)")
+    ap.add_argument(
+        "--camera-height",
+        type=float,
+        default=1.3,
+        help="lens height above the floor, metres (it looks at 0.9 m above the subject's feet)",
+    )
     ap.add_argument(
         "--default-focal",
         choices=("first", "all", "none"),
