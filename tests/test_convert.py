@@ -225,6 +225,37 @@ def test_photos_bring_their_focal_length_unless_the_user_gives_one(standins, cli
         assert json.loads(str(r["meta_json"]))["focal_source"] == source
 
 
+@pytest.mark.parametrize("away", [False, True])
+def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkeypatch, away):
+    """The fitted trunk's facing decides: back to the camera in most frames -> a warning and the counts in
+    meta_json; facing it -> no warning."""
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    def to_world(fit, model, camera):  # a trunk 3 m in front of a camera at the origin that looks along +y
+        side = -1.0 if away else 1.0  # the subject's left: +x facing the camera (-y), -x facing away
+        j = np.zeros((len(fit.poses), 24, 3))
+        for k, x, z in ((0, 0.0, 1.0), (1, -0.1, 0.92), (6, 0.1, 0.92), (15, -0.18, 1.5), (20, 0.18, 1.5)):
+            j[:, k] = (side * x, 3.0, z)
+        return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
+                                     camera_to_world=np.eye(4), joints_world=j, notes=[])
+
+    monkeypatch.setattr(sys.modules["hsmr_backend.world"], "to_world", to_world)  # the stand-in module
+    warnings = []
+
+    class Rec(Reporter):
+        def info(self, message, level="info"):
+            if level == "warning":
+                warnings.append(message)
+
+    out = tmp_path / "res.npz"
+    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:6", overlay=False, plot=False),
+            Rec("none"))
+    views = json.loads(str(result_format.load(out)["meta_json"]))["views"]
+    assert views == ({"front": 0, "side": 0, "back": 6} if away else {"front": 6, "side": 0, "back": 0})
+    assert any("back to the camera in 6 of 6 frames" in w for w in warnings) == away
+
+
 def test_convert_resumes_from_an_interrupted_run(standins, clip, tmp_path, monkeypatch):
     from hsmr_backend import landmarks as L
     from hsmr_backend.convert import ConvertOptions, convert
@@ -309,6 +340,8 @@ def test_real_parts_end_to_end(clip, tmp_path):
     q = r["poses"][:, finite]
     assert np.all(q >= lim[finite, 0] - 1e-5) and np.all(q <= lim[finite, 1] + 1e-5)
     assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
+    views = json.loads(str(r["meta_json"]))["views"]  # the subject faces the camera, 20-50° off
+    assert views["back"] == 0 and sum(views.values()) == 12
 
 
 @pytest.mark.slow

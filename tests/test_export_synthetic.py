@@ -137,6 +137,13 @@ def synthetic_result(
     trans = np.column_stack([np.linspace(0, 0.5, T), np.zeros(T), np.linspace(0, 0.2, T)])
     joints_model = np.stack([pose_chain(q[t], rest)[1] for t in range(T)]) + trans[:, None]
     joints_world = joints_model @ m2w[:3, :3].T + m2w[:3, 3]
+    # a static OpenCV camera 4 m in front of the subject at chest height, looking back at it (model frame:
+    # y up, the subject faces +z), carried into the world like the body
+    cam_in_model = np.eye(4)
+    cam_in_model[:3, :3] = np.diag([1.0, -1.0, -1.0])  # columns: camera x right, y down, z forward
+    cam_in_model[:3, 3] = (0.2, 0.3, 4.0)
+    camera_to_world = m2w @ cam_in_model
+    joints_cam = (joints_model - cam_in_model[:3, 3]) @ cam_in_model[:3, :3]
     rng = np.random.default_rng(2)
     kp = rng.random((T, 33, 3))
     kp[..., 2] = 0.9
@@ -164,7 +171,7 @@ def synthetic_result(
         "betas": np.zeros(10, f32),
         "trans": trans.astype(f32),
         "joint_offsets": np.zeros((T, 24, 3), f32),
-        "joints_cam": joints_model.astype(f32),
+        "joints_cam": joints_cam.astype(f32),
         "joints_world": joints_world.astype(f32),
         "rest_joints": rest.astype(f32),
         "rest_frames": REST_FRAMES.astype(f32),
@@ -172,7 +179,7 @@ def synthetic_result(
         "skin_faces": np.zeros((1, 3), np.int64),
         "skin_weights": weights.astype(f32),
         "model_to_world": m2w.astype(f32),
-        "camera_to_world": np.eye(4, dtype=f32),
+        "camera_to_world": camera_to_world.astype(f32),
         "camera_K": np.array([[1000, 0, 320], [0, 1000, 240], [0, 0, 1]], f32),
         "image_size": np.array([640, 480]),
         "keypoint_names": np.array([f"kp{i}" for i in range(33)]),

@@ -28,6 +28,8 @@ from . import video as V
 from .progress import Reporter
 from .skel import dofs
 
+BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
+
 
 class ConvertError(RuntimeError):
     """An expected failure of the conversion; the message is one line for the user."""
@@ -550,6 +552,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
 
     # --- body, camera, fit, world
     t0 = time.perf_counter()
+    from .export.report import view_counts
     from .fit import FitOptions, default_camera, fit_sequence
     from .skel.landmarks import load_landmark_regressor
     from .world import to_world
@@ -579,6 +582,12 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit = fit_sequence(track, model, regressor, camera, FitOptions(**fit_kw), init=init, progress=reporter)
     world = to_world(fit, model, camera)
     timings["fit"] = time.perf_counter() - t0
+    views = view_counts({"joints_world": world.joints_world, "camera_to_world": world.camera_to_world,
+                         "valid": track.valid})
+    if views["back"] >= BACK_VIEW_SHARE * max(sum(views.values()), 1):
+        reporter.info(f"the subject has their back to the camera in {views['back']} of {len(track)} frames: from "
+                      "behind, knee and hip flexion are poorly seen (deep squats and sitting came out about 30° off "
+                      "in tests); film from the front or the side if you can", level="warning")
 
     # --- result file
     t0 = time.perf_counter()
@@ -589,6 +598,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "focal_source": camera.focal_source, "subject": track.subject_note, "candidates": track.candidates,
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
         "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
+        "views": views,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]
