@@ -308,7 +308,19 @@ def swapped_legs(kp: np.ndarray, true_2d: np.ndarray) -> np.ndarray:
     return dist(LEG_LEFT, LEG_RIGHT) + dist(LEG_RIGHT, LEG_LEFT) < dist(LEG_LEFT, LEG_LEFT) + dist(LEG_RIGHT, LEG_RIGHT)
 
 
-def compare(result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np.ndarray, cam: dict) -> dict:
+FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # talus, calcaneus, toes of both feet (SKEL joints)
+
+
+def feet_drift_cm(joints_world: np.ndarray) -> float:
+    """Mean over the foot joints of their largest horizontal distance from their median place (cm): about 0 for
+    feet that stay planted."""
+    f = np.asarray(joints_world, dtype=np.float64)[:, list(FOOT_JOINTS), :2]
+    return float(100 * np.linalg.norm(f - np.median(f, axis=0), axis=-1).max(axis=0).mean())
+
+
+def compare(
+    result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np.ndarray, cam: dict, true_joints: np.ndarray
+) -> dict:
     from hsmr_backend import result_format as rf
 
     r = rf.load(result)
@@ -326,6 +338,10 @@ def compare(result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np
         "focal": float(np.asarray(r["camera_K"])[0, 0]),
         "up_err": up_error_deg(r, cam),
         "swapped": float(swapped_legs(kp, true_2d[fi])[np.asarray(r["valid"], bool)].mean()),
+        # planted feet: how far the fitted feet wander (the truth's own drift beside it) and sink below the ground
+        "feet_drift": feet_drift_cm(r["joints_world"]),
+        "feet_drift_true": feet_drift_cm(true_joints[fi]),
+        "feet_sink": float(-100 * min(0.0, np.asarray(r["joints_world"])[:, list(FOOT_JOINTS), 2].min())),
         # MediaPipe's 2D landmarks against the true body's (regressed) landmarks: the detector's share
         "kp_err": {
             k: float(np.linalg.norm(kp[:, list(ix), :2] - true_2d[fi][:, list(ix)], axis=-1).mean())
@@ -467,12 +483,14 @@ def main() -> int:
                 if wall < 0:
                     line += f" | {tag} focal: convert failed: {err}"
                     continue
-                c = compare(res, q, posed["rest_frames"], true_2d, view)
+                c = compare(res, q, posed["rest_frames"], true_2d, view, posed["joints"])
                 runs[tag][label].append(c)
                 sag = np.mean([c["skel"][n].mean() for n in syn.SAGITTAL])
                 line += (
                     f" | {tag} focal ({c['focal']:.0f} px): convert {wall:5.1f} s, {c['valid']}/{c['frames']} valid,"
-                    f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg, sagittal {sag:.1f} deg"
+                    f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg, sagittal {sag:.1f} deg,"
+                    f" feet drift {c['feet_drift']:.0f} cm (true {c['feet_drift_true']:.0f}), sink"
+                    f" {c['feet_sink']:.0f} cm"
                 )
                 if tag == "true":
                     line += (

@@ -112,11 +112,15 @@ def install_standins(record: dict | None = None) -> None:
         return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
                                      camera_to_world=np.eye(4), joints_world=fit.joints_cam, notes="stand-in")
 
+    def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None):
+        fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
+        return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), 0.0
+
     fit_mod = types.ModuleType("hsmr_backend.fit")
     fit_mod.Camera, fit_mod.FitOptions, fit_mod.default_camera, fit_mod.fit_sequence = (
         Camera, FitOptions, default_camera, fit_sequence)
     world_mod = types.ModuleType("hsmr_backend.world")
-    world_mod.to_world = to_world
+    world_mod.to_world, world_mod.fit_in_world = to_world, fit_in_world
     lm_mod = types.ModuleType("hsmr_backend.skel.landmarks")
     lm_mod.load_landmark_regressor = lambda name: ("regressor", name)
     sys.modules["hsmr_backend.fit"] = fit_mod

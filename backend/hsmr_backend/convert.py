@@ -553,9 +553,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     # --- body, camera, fit, world
     t0 = time.perf_counter()
     from .export.report import view_counts
-    from .fit import FitOptions, default_camera, fit_sequence
+    from .fit import FitOptions, default_camera
     from .skel.landmarks import load_landmark_regressor
-    from .world import to_world
+    from .world import fit_in_world
 
     if device == "cuda" and hasattr(model, "to"):
         model = model.to("cuda")
@@ -579,8 +579,10 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
     if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
         fit_kw["device"] = device
-    fit = fit_sequence(track, model, regressor, camera, FitOptions(**fit_kw), init=init, progress=reporter)
-    world = to_world(fit, model, camera)
+    fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
+                                       progress=reporter)
+    if resting > 0:
+        reporter.info(f"feet rest on the ground in {resting:.0%} of the frames: they were held there")
     timings["fit"] = time.perf_counter() - t0
     views = view_counts({"joints_world": world.joints_world, "camera_to_world": world.camera_to_world,
                          "valid": track.valid})
@@ -598,7 +600,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "focal_source": camera.focal_source, "subject": track.subject_note, "candidates": track.candidates,
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
         "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
-        "views": views,
+        "views": views, "feet_resting_share": resting,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

@@ -157,6 +157,7 @@ class FitOptions:
     w_pose: float = 0.01  # pull of q (body DoFs, radians^2) towards zero
     w_init: float = 0.1  # pull towards the per-frame HSMR q (radians^2) when ``init`` is given
     w_shape: float = 0.1  # sum beta^2
+    w_contact: float = 1.0  # resting feet on the ground, no foot below it (refine_with_contacts only)
     n_betas: int = 10
     fit_shape: bool = True
     shape_frames: int = 16  # frames sampled over the clip to fit the shape on
@@ -167,6 +168,7 @@ class FitOptions:
     temporal_rounds: int = 3  # alternations smoothing <-> per-frame fit
     temporal_iterations: int = 10  # per-frame iterations in each round
     shape_iterations: int = 20
+    contact_iterations: int = 30  # per-frame iterations of refine_with_contacts before its temporal rounds
     window: int = 100
     overlap: int = 16
     pose_correctives: bool = True
@@ -193,6 +195,34 @@ class FitResult:
     valid: np.ndarray  # (T,) frames that had landmarks
     joint_offsets: np.ndarray | None = None  # (T,24,3) from the body model, when it reports them
     info: dict[str, Any] = field(default_factory=dict)  # timings, iterations, option values
+
+
+FOOT_CONTACT_LANDMARKS = (29, 30, 31, 32)  # heels and foot tips (MediaPipe order): the points held on the ground
+CONTACT_DELTA_M = 0.05  # foot-height misses beyond this cost linearly (a wrong contact cannot pull hard)
+FLOOR_SLACK_M = 0.02  # a foot that does not rest may dip this far below the ground plane freely (its error)
+
+
+@dataclass
+class FootContacts:
+    """Where the feet rest, for :func:`refine_with_contacts`. Camera frame (OpenCV, metres)."""
+
+    mask: np.ndarray  # (T,4) bool: FOOT_CONTACT_LANDMARKS on the ground in that frame
+    normal: np.ndarray  # (3,) ground normal (up), camera frame
+    offset: float  # ground plane: normal . x = offset
+    heights: np.ndarray  # (4,) height of each point above the plane when its foot rests flat
+
+
+def rest_foot_heights(model: Any, regressor: Any, betas: np.ndarray, options: FitOptions | None = None) -> np.ndarray:
+    """(4,) height of each of FOOT_CONTACT_LANDMARKS above the body's lowest foot point (foot joints, ankles,
+    heels, foot tips) in the rest pose, whose feet stand flat: where each sits when its foot rests."""
+    opts = options or FitOptions()
+    body = _Body(model, regressor, opts)
+    b = torch.as_tensor(np.asarray(betas, dtype=np.float64), dtype=opts.dtype, device=opts.device)
+    with torch.no_grad():
+        joints, lm, _ = body(torch.zeros(1, N_DOFS, dtype=opts.dtype, device=opts.device), b)
+    joints, lm = joints[0].double().cpu().numpy(), lm[0].double().cpu().numpy()
+    low = min(joints[[3, 4, 5, 8, 9, 10], 1].min(), lm[[27, 28, 29, 30, 31, 32], 1].min())  # model y is up
+    return lm[list(FOOT_CONTACT_LANDMARKS), 1] - low
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -512,6 +542,7 @@ class _Weights:
     pose: float
     init: float
     shape: float
+    contact: float
 
 
 def _weights(options: FitOptions, fps: float) -> _Weights:
@@ -530,6 +561,7 @@ def _weights(options: FitOptions, fps: float) -> _Weights:
         pose=options.w_pose,
         init=options.w_init,
         shape=options.w_shape,
+        contact=options.w_contact,
     )
 
 
@@ -559,6 +591,8 @@ class _Problem:
         self.q_init = None if q_init is None else tt(q_init)
         self.seg_a, self.seg_b = torch.as_tensor(np.array(SEGMENTS).T, device=dev)
         self.memory: dict = {}  # L-BFGS curvature pairs carried from one per-frame stage to the next
+        self.contact: tuple[torch.Tensor, torch.Tensor, float, torch.Tensor] | None = None  # mask, n, d, heights
+        self.contact_place: torch.Tensor | None = None  # (T,4,3) where each resting point stays (temporal step)
         self.k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
 
     def rotations(self) -> torch.Tensor:
@@ -604,6 +638,16 @@ class _Problem:
             per_frame = per_frame + self.w.pose * (self.prior_scale * qb**2).sum(1)
         if self.q_init is not None and self.w.init > 0:
             per_frame = per_frame + self.w.init * ((qb - self.q_init) ** 2).sum(1)
+        if self.contact is not None and self.w.contact > 0:  # resting feet on the ground, no foot below it
+            mask, n, d, heights = self.contact
+            h = (lm[:, FOOT_CONTACT_LANDMARKS] @ n - d - heights) / (NOMINAL_HEIGHT_M * UNIT)
+            h = torch.where(mask > 0, h, (h + FLOOR_SLACK_M / (NOMINAL_HEIGHT_M * UNIT)).clamp(max=0.0))
+            delta = CONTACT_DELTA_M / (NOMINAL_HEIGHT_M * UNIT)
+            per_frame = per_frame + self.w.contact * _charbonnier(h**2, delta).sum(1)
+            if self.contact_place is not None:  # and a resting point stays put for its whole spell
+                moved = ((lm[:, FOOT_CONTACT_LANDMARKS] - self.contact_place) ** 2).sum(-1)
+                moved = moved / (NOMINAL_HEIGHT_M * UNIT) ** 2
+                per_frame = per_frame + self.w.contact * (mask * _charbonnier(moved, delta)).sum(1)
         if self.anchor_j is not None:  # temporal step of the splitting: stay near the smoothed trajectory
             dj = ((joints - self.anchor_j) ** 2).sum(-1).mean(1) / (NOMINAL_HEIGHT_M * UNIT) ** 2
             dq = ((qb - self.anchor_q) ** 2).sum(1) / Q_UNIT**2
@@ -640,11 +684,11 @@ class _Problem:
             self.betas.copy_(x[t * n :])
 
     def optimise_frames(self, iterations: int, root_only: bool = False, hold_rotation: np.ndarray | None = None,
-                        **kw: Any) -> None:
+                        hold_frames: np.ndarray | None = None, **kw: Any) -> None:
         """Per-frame fits (no temporal terms, shape fixed), batched: L-BFGS with a history and a step size of
         its own for every frame. One shared line search (torch's L-BFGS) is slow here because frames differ
         in curvature. ``root_only``: the body's pose stays; ``hold_rotation (T,)``: those frames' root
-        rotation stays."""
+        rotation stays; ``hold_frames (T,)``: those frames stay as they are."""
         if iterations <= 0:
             return
         x0 = torch.cat([self.u, self.r, self.p], 1).detach()
@@ -655,6 +699,9 @@ class _Problem:
         if hold_rotation is not None and np.any(hold_rotation):
             mask = mask.repeat(len(x0), 1)
             mask[torch.as_tensor(np.asarray(hold_rotation, bool), device=mask.device), -6:-3] = 0.0
+        if hold_frames is not None and np.any(hold_frames):
+            mask = mask.repeat(len(x0), 1) if mask.dim() == 1 else mask
+            mask[torch.as_tensor(np.asarray(hold_frames, bool), device=mask.device)] = 0.0
 
         if root_only:  # the body's pose is fixed: pose it once, only the rigid root moves in the objective
             with torch.no_grad():
@@ -841,8 +888,30 @@ def _temporal_steps(prob: _Problem, w: _Weights, options: FitOptions, valid: np.
         sq = smooth(qb, lam_j, weight) * Q_UNIT
         prob.anchor_j = torch.as_tensor(sj, dtype=prob.u.dtype, device=prob.u.device)
         prob.anchor_q = torch.as_tensor(sq, dtype=prob.u.dtype, device=prob.u.device)
+        if prob.contact is not None:
+            place = _resting_places(out["lm"][:, FOOT_CONTACT_LANDMARKS].double().cpu().numpy(),
+                                    prob.contact[0].cpu().numpy() > 0, valid)
+            prob.contact_place = torch.as_tensor(place, dtype=prob.u.dtype, device=prob.u.device)
         prob.optimise_frames(options.temporal_iterations)
-    prob.anchor_j = prob.anchor_q = None
+    prob.anchor_j = prob.anchor_q = prob.contact_place = None
+
+
+def spells(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in a (T,) mask as half-open (start, end) frame ranges."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _resting_places(points: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(T,P,3): for every spell of a resting point (a run of ``mask`` (T,P)), the median of its positions over
+    the spell's valid frames, in every frame of the spell; elsewhere the point's own position."""
+    out = points.copy()
+    for p in range(mask.shape[1]):
+        for a, b in spells(mask[:, p]):
+            v = valid[a:b]
+            if v.any():
+                out[a:b, p] = np.median(points[a:b, p][v], axis=0)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -888,17 +957,46 @@ def fit_sequence(
     full-image camera; they start the fit and act as a weak prior.
     """
     options = options or FitOptions()
+    return _with_threads(options, lambda: _fit_sequence(track, model, regressor, camera, options, init, progress))
+
+
+def refine_with_contacts(
+    start: FitResult,
+    track: Any,
+    model: Any,
+    regressor: Any,
+    contacts: FootContacts,
+    options: FitOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FitResult:
+    """Fit ``start`` again (same shape, same camera) with the landmarks of ``contacts.mask`` held on the ground.
+
+    A pose the landmarks see wrongly in depth (MediaPipe's thighs too upright in a squat filmed from the front)
+    otherwise makes the whole body slide away from the camera and sink through the floor to match the image;
+    with the resting feet held, the image has to be matched by the pose. Held means: each resting point at its
+    flat-foot height above the ground plane, and, in the temporal rounds, at one place for its whole spell
+    (the median of its positions); no foot point more than ``FLOOR_SLACK_M`` below the ground in any frame.
+    Starts from ``start``'s poses (no first stages, no shape stage; frames without landmarks keep their
+    bridge), then ``contact_iterations`` per-frame iterations and the temporal rounds.
+    """
+    options = options or FitOptions()
+    return _with_threads(options, lambda: _fit_sequence(track, model, regressor, start.camera, options, None,
+                                                        progress, start=start, contacts=contacts))
+
+
+def _with_threads(options: FitOptions, run: Callable[[], FitResult]) -> FitResult:
     threads = torch.get_num_threads()
     if options.threads and str(options.device).startswith("cpu"):
         torch.set_num_threads(int(options.threads))
     try:
-        return _fit_sequence(track, model, regressor, camera, options, init, progress)
+        return run()
     finally:
         torch.set_num_threads(threads)
 
 
 def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, options: FitOptions, init: dict | None,
-                  progress: Callable[[str, int, int], None] | None) -> FitResult:
+                  progress: Callable[[str, int, int], None] | None, start: FitResult | None = None,
+                  contacts: FootContacts | None = None) -> FitResult:
     t_start = time.perf_counter()
     report = progress or (lambda *_: None)
     data = _prepare(track, camera, options)
@@ -910,7 +1008,10 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
     k = _num_betas(model, options, init)
 
     # --- starting values -----------------------------------------------------------------------------
-    if init is not None:
+    if start is not None:
+        betas = torch.as_tensor(np.asarray(start.betas, dtype=np.float64), dtype=dt, device=dev)
+        ip = None
+    elif init is not None:
         ip = np.asarray(init["poses"], dtype=np.float64)
         if ip.shape != (t, N_DOFS):
             raise ValueError(f"init['poses'] must have shape ({t}, 46), got {ip.shape}")
@@ -923,7 +1024,14 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         j0_t, m0_t = body.rest(betas)
         _, lm_rest, _ = body(torch.zeros(1, N_DOFS, dtype=dt, device=dev), betas)
     j0, m0, lm_rest = j0_t.double().cpu().numpy(), m0_t.double().cpu().numpy(), lm_rest[0].double().cpu().numpy()
-    if ip is not None:
+    if start is not None:  # a finished fit: its poses, root and shape as they are
+        sp = np.asarray(start.poses, dtype=np.float64)
+        rots = m0 @ pelvis_matrix(sp[:, :3]) @ m0.T
+        rot_known = np.ones(t, bool)
+        pos = j0 + np.asarray(start.trans, dtype=np.float64)
+        u_all = u_from_q(sp[:, 3:], margin=0.01)  # at a limit the sine parametrisation would barely move
+        q_prior = None
+    elif ip is not None:
         rots = m0 @ pelvis_matrix(ip[:, :3]) @ m0.T
         rot_known = np.ones(t, bool)
         pos = j0 + np.asarray(init["cam_t"], dtype=np.float64)
@@ -949,7 +1057,7 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         if wi > 0:  # warm start: overlap from the previous window, the rest continues its last frame's pose
             ov = prev_end - s
             u0[:ov], r0[:ov], p0[:ov] = u_out[s:prev_end], r_out[s:prev_end], p_out[s:prev_end]
-            if ip is None:
+            if ip is None and start is None:
                 u0[ov:] = u_out[prev_end - 1]
         prob = _Problem(body, data, slice(s, e), camera, weights, betas, u0, r0, p0,
                         None if q_prior is None else q_prior[s:e])
@@ -957,9 +1065,15 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         held = rot_known[s:e].copy()
         if wi > 0:
             held[: prev_end - s] = True  # the overlap starts from the previous window's fit
-        _first_stages(prob, options, held)
-        prob.optimise_frames(options.iterations)
-        if wi == 0 and options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
+        if contacts is not None:
+            tc = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dt, device=dev)  # noqa: E731
+            prob.contact = (tc(contacts.mask[s:e]), tc(contacts.normal), float(contacts.offset), tc(contacts.heights))
+        if start is not None:  # frames without landmarks keep the first fit's bridge
+            prob.optimise_frames(options.contact_iterations, hold_frames=~data.valid[s:e])
+        else:
+            _first_stages(prob, options, held)
+            prob.optimise_frames(options.iterations)
+        if start is None and wi == 0 and options.fit_shape and len(vidx) > 0 and options.shape_iterations > 0:
             report("shape", 0, 1)
             prob, betas, pos, j0 = _shape_stage(prob, body, data, camera, weights, betas, u_all, rots, pos, j0,
                                                 q_prior, options, (s, e), rot_known)

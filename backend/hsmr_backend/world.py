@@ -172,6 +172,70 @@ def lowest_foot_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray,
     return feet[idx, np.argmin(feet[idx] @ up, axis=1)]
 
 
+# A foot point rests where its image barely moves (static camera) while it is near the ground: slower than this
+# many person heights per second, measured over +-CONTACT_SPAN_S. A planted foot's landmarks jitter by 2-5 px,
+# a swinging foot moves at 0.6-2 heights/s.
+CONTACT_SPEED = 0.15
+CONTACT_SPAN_S = 0.1
+CONTACT_MIN_S = 0.15  # shorter still spells are not contacts
+CONTACT_NEAR_M = 0.10  # and the first fit must have the point no higher than this above the ground
+CONTACT_CONF = 0.5
+
+
+def _moving_average(x: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
+    """Centred mean over +-k frames of (T,P,2) points, counting only the frames where ``ok`` (T,P)."""
+    w = ok[..., None].astype(np.float64)
+    cx = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(np.where(w > 0, x, 0.0), axis=0)])
+    cw = np.concatenate([np.zeros((1,) + w.shape[1:]), np.cumsum(w, axis=0)])
+    lo = np.clip(np.arange(len(x)) - k, 0, len(x))
+    hi = np.clip(np.arange(len(x)) + k + 1, 0, len(x))
+    return (cx[hi] - cx[lo]) / np.maximum(cw[hi] - cw[lo], 1.0)
+
+
+def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam: np.ndarray, world: WorldResult,
+                  heights: np.ndarray) -> Any:
+    """Frames where each heel / foot tip rests on the ground, from the image: its 2D landmark stands still (a
+    static camera sees a resting foot at one spot, whatever the depth) and the first fit put it near the ground
+    (not a foot held up). Returns ``fit.FootContacts`` with the ground plane of ``world`` in the camera frame.
+
+    ``kp2d`` (T,33,3) MediaPipe landmarks (px, confidence); ``landmarks_cam`` (T,33,3) the first fit's;
+    ``heights`` (4,) each point's height above the ground when its foot rests flat.
+    """
+    from .fit import FOOT_CONTACT_LANDMARKS, FootContacts, spells
+
+    kp = np.asarray(kp2d, dtype=np.float64)
+    t = len(kp)
+    valid = np.asarray(valid, dtype=bool)
+    idx = list(FOOT_CONTACT_LANDMARKS)
+    c2w = np.asarray(world.camera_to_world, dtype=np.float64)
+    normal, offset = c2w[2, :3].copy(), float(-c2w[2, 3])  # world z = normal . x_cam + c2w[2, 3]
+    conf = kp[..., 2] * valid[:, None]
+    seen = conf >= CONTACT_CONF
+    rows = seen.sum(1) >= 2
+    ys = np.where(seen[rows], kp[rows, :, 1], np.nan)
+    extent = np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1)
+    extent = extent[extent > 0]
+    height_px = float(np.median(extent)) if len(extent) else 1.0  # the person's height in the image
+    fps = float(fps) if fps and fps > 0 else 30.0
+    k = max(1, int(round(CONTACT_SPAN_S * fps)))
+    ok = seen[:, idx]
+    pts = _moving_average(kp[:, idx, :2], ok, k)  # the jitter of a planted foot averages out
+    still = np.zeros((t, len(idx)), bool)
+    if t > 2 * k:
+        speed = np.linalg.norm(pts[2 * k :] - pts[: -2 * k], axis=-1) / (2 * k / fps) / height_px
+        both = ok[2 * k :] & ok[: -2 * k] & ok[k:-k]
+        still[k:-k] = both & (speed < CONTACT_SPEED)
+        still[:k], still[-k:] = still[k] & ok[:k], still[-k - 1] & ok[-k:]  # the ends as their neighbours
+    near = np.asarray(landmarks_cam, dtype=np.float64)[:, idx] @ normal - offset < CONTACT_NEAR_M + heights
+    mask = still & near
+    min_len = max(2, int(round(CONTACT_MIN_S * fps)))
+    for p in range(len(idx)):  # drop short spells
+        for a, b in spells(mask[:, p]):
+            if b - a < min_len:
+                mask[a:b, p] = False
+    return FootContacts(mask=mask, normal=normal, offset=offset, heights=np.asarray(heights, dtype=np.float64))
+
+
 def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
     """Re-express a camera-frame :class:`~hsmr_backend.fit.FitResult` in Blender's world (static camera)."""
     joints = np.asarray(fit.joints_cam, dtype=np.float64)
@@ -236,3 +300,24 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
         ground_residual_m=rms,
         notes=notes,
     )
+
+
+def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: Any = None, init: dict | None = None,
+                 progress: Any = None) -> tuple[Any, WorldResult, float]:
+    """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame, then, where feet rest
+    (:func:`foot_contacts`), ``fit.refine_with_contacts`` with them held on that ground and the world frame
+    found again. Returns the fit, its world and the share of frames with a resting foot."""
+    from .fit import FitOptions, fit_sequence, refine_with_contacts, rest_foot_heights
+
+    options = options or FitOptions()
+    result = fit_sequence(track, model, regressor, camera, options, init=init, progress=progress)
+    world = to_world(result, model, camera)
+    fps = float(getattr(track, "fps", 30.0) or 30.0)
+    contacts = foot_contacts(track.kp2d, track.valid, fps, result.landmarks_cam, world,
+                             rest_foot_heights(model, regressor, result.betas, options))
+    resting = float(contacts.mask.any(axis=1).mean())
+    if resting > 0:
+        result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress)
+        world = to_world(result, model, camera)
+    return result, world, resting
+
