@@ -127,3 +127,26 @@ def test_held_feet_stop_a_squat_sliding_away_and_sinking(open_body):
 
     assert knee_err(held.poses) < knee_err(first.poses) + 0.5
     assert fit.count_violations(held.poses) == 0
+
+
+@pytest.mark.slow
+def test_the_second_fit_keeps_the_hsmr_prior(open_body):
+    """In hsmr mode the network's per-frame poses are a weak prior of the fit; the second fit keeps it: made
+    strong, it holds the body DoFs at the given poses while the feet are held."""
+    model, regressor = open_body
+    camera = fit.default_camera(720, 1280, focal_px=1000.0)
+    track, q, _ = _squat_track(model, regressor, camera, flatten=0.2)
+    first = fit.fit_sequence(track, model, regressor, camera)
+    contacts = world.foot_contacts(track.kp2d, track.valid, 30.0, first.landmarks_cam,
+                                   world.to_world(first, model, camera),
+                                   fit.rest_foot_heights(model, regressor, first.betas))
+    init = {"poses": q, "betas": np.zeros((len(q), 10)), "cam_t": np.zeros((len(q), 3))}
+    strong = fit.FitOptions(w_init=100.0)
+    free = fit.refine_with_contacts(first, track, model, regressor, contacts, strong)
+    pulled = fit.refine_with_contacts(first, track, model, regressor, contacts, strong, init=init)
+
+    def body_err(p: np.ndarray) -> float:
+        return float(np.degrees(np.abs(p[:, 3:] - q[:, 3:])).mean())
+
+    assert body_err(pulled.poses) < 0.5 * body_err(free.poses)
+

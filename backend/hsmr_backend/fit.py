@@ -968,6 +968,7 @@ def refine_with_contacts(
     contacts: FootContacts,
     options: FitOptions | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    init: dict | None = None,
 ) -> FitResult:
     """Fit ``start`` again (same shape, same camera) with the landmarks of ``contacts.mask`` held on the ground.
 
@@ -977,10 +978,11 @@ def refine_with_contacts(
     flat-foot height above the ground plane, and, in the temporal rounds, at one place for its whole spell
     (the median of its positions); no foot point more than ``FLOOR_SLACK_M`` below the ground in any frame.
     Starts from ``start``'s poses (no first stages, no shape stage; frames without landmarks keep their
-    bridge), then ``contact_iterations`` per-frame iterations and the temporal rounds.
+    bridge), then ``contact_iterations`` per-frame iterations and the temporal rounds. ``init``: the per-frame
+    HSMR predictions that started ``start``, kept as its weak prior.
     """
     options = options or FitOptions()
-    return _with_threads(options, lambda: _fit_sequence(track, model, regressor, start.camera, options, None,
+    return _with_threads(options, lambda: _fit_sequence(track, model, regressor, start.camera, options, init,
                                                         progress, start=start, contacts=contacts))
 
 
@@ -1008,9 +1010,9 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
     k = _num_betas(model, options, init)
 
     # --- starting values -----------------------------------------------------------------------------
+    ip = None
     if start is not None:
         betas = torch.as_tensor(np.asarray(start.betas, dtype=np.float64), dtype=dt, device=dev)
-        ip = None
     elif init is not None:
         ip = np.asarray(init["poses"], dtype=np.float64)
         if ip.shape != (t, N_DOFS):
@@ -1018,7 +1020,6 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         b0 = np.median(np.asarray(init.get("betas", np.zeros((t, k))), dtype=np.float64), axis=0)[:k]
         betas = torch.as_tensor(np.pad(b0, (0, k - len(b0))), dtype=dt, device=dev)
     else:
-        ip = None
         betas = torch.zeros(k, dtype=dt, device=dev)
     with torch.no_grad():
         j0_t, m0_t = body.rest(betas)
@@ -1030,7 +1031,7 @@ def _fit_sequence(track: Any, model: Any, regressor: Any, camera: Camera, option
         rot_known = np.ones(t, bool)
         pos = j0 + np.asarray(start.trans, dtype=np.float64)
         u_all = u_from_q(sp[:, 3:], margin=0.01)  # at a limit the sine parametrisation would barely move
-        q_prior = None
+        q_prior = None if init is None else clip_to_limits(np.asarray(init["poses"], dtype=np.float64))[:, 3:]
     elif ip is not None:
         rots = m0 @ pelvis_matrix(ip[:, :3]) @ m0.T
         rot_known = np.ones(t, bool)

@@ -317,7 +317,8 @@ def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: A
                              rest_foot_heights(model, regressor, result.betas, options))
     resting = float(contacts.mask.any(axis=1).mean())
     if resting > 0:
-        result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress)
+        result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress,
+                                      init=init)
         world = to_world(result, model, camera)
     return result, world, resting
 
