@@ -25,6 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from .fit import (
+    FOOT_CONTACT_LANDMARKS,
+    FitOptions,
+    FitResult,
+    FootContacts,
+    fit_sequence,
+    refine_with_contacts,
+    rest_foot_heights,
+    spells,
+)
 from .rotations_np import pelvis_angles_sequence, pelvis_matrix
 from .skel.dofs import dof_index
 
@@ -193,16 +203,14 @@ def _moving_average(x: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
 
 
 def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam: np.ndarray, world: WorldResult,
-                  heights: np.ndarray) -> Any:
+                  heights: np.ndarray) -> FootContacts:
     """Frames where each heel / foot tip rests on the ground, from the image: its 2D landmark stands still (a
     static camera sees a resting foot at one spot, whatever the depth) and the first fit put it near the ground
-    (not a foot held up). Returns ``fit.FootContacts`` with the ground plane of ``world`` in the camera frame.
+    (not a foot held up). Returns them with the ground plane of ``world`` in the camera frame.
 
     ``kp2d`` (T,33,3) MediaPipe landmarks (px, confidence); ``landmarks_cam`` (T,33,3) the first fit's;
     ``heights`` (4,) each point's height above the ground when its foot rests flat.
     """
-    from .fit import FOOT_CONTACT_LANDMARKS, FootContacts, spells
-
     kp = np.asarray(kp2d, dtype=np.float64)
     t = len(kp)
     valid = np.asarray(valid, dtype=bool)
@@ -302,13 +310,11 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
     )
 
 
-def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: Any = None, init: dict | None = None,
-                 progress: Any = None) -> tuple[Any, WorldResult, float]:
+def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: FitOptions | None = None,
+                 init: dict | None = None, progress: Any = None) -> tuple[FitResult, WorldResult, float]:
     """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame, then, where feet rest
     (:func:`foot_contacts`), ``fit.refine_with_contacts`` with them held on that ground and the world frame
     found again. Returns the fit, its world and the share of frames with a resting foot."""
-    from .fit import FitOptions, fit_sequence, refine_with_contacts, rest_foot_heights
-
     options = options or FitOptions()
     result = fit_sequence(track, model, regressor, camera, options, init=init, progress=progress)
     world = to_world(result, model, camera)
