@@ -433,6 +433,7 @@ def main() -> int:
     if missing:
         print(f"bench_angles_synthetic: skipped, not installed: {', '.join(missing)} (python build.py setup)")
         return 0
+    from hsmr_backend import fit as fit_defaults
     from hsmr_backend.skel import load_body
 
     body = load_body("open")
@@ -506,7 +507,8 @@ def main() -> int:
         which = (
             "every shape" if args.default_focal == "all" or len(args.shapes) == 1 else f"{args.shapes[0]} shape only"
         )
-        print(table(runs["default"], f"Default focal (diagonal FOV 53 deg; {which}): MAE in degrees"))
+        fov = fit_defaults.DEFAULT_DIAGONAL_FOV_DEG
+        print(table(runs["default"], f"Default focal (diagonal FOV {fov:g} deg; {which}): MAE in degrees"))
     if args.work is None and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

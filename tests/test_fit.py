@@ -82,7 +82,9 @@ def test_batched_lbfgs_one_evaluation_per_iteration_and_hard_rows_do_not_hold_up
 def test_default_camera():
     cam = fit.default_camera(1920, 1080)
     assert cam.focal_source == "default"
-    assert cam.fx == pytest.approx(np.hypot(1920, 1080)) and (cam.cx, cam.cy) == (960, 540)
+    # a 70° diagonal field of view: the corner ray is 35° off the axis
+    corner = np.hypot(960, 540)
+    assert np.degrees(np.arctan(corner / cam.fx)) == pytest.approx(35.0) and (cam.cx, cam.cy) == (960, 540)
     cam = fit.default_camera(640, 480, focal_px=500.0)
     assert cam.focal_source == "user" and cam.fy == 500.0
     with pytest.raises(ValueError, match="focal"):

@@ -37,7 +37,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="who to follow: 'largest' (default), 'most-central', a candidate number (0 = largest), "
                         "or a box 'x,y,w,h' in pixels of the first frame")
     p.add_argument("--focal-px", type=float, default=None,
-                   help="focal length in pixels (default: a photo's EXIF 35 mm-equivalent focal, else a 53° "
+                   help="focal length in pixels (default: a photo's EXIF 35 mm-equivalent focal, else a 70° "
                         "diagonal field of view; reported)")
     p.add_argument("--smoothing", type=float, default=None, help="temporal smoothing strength (fitter default)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 30)")

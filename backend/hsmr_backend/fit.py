@@ -119,13 +119,17 @@ class Camera:
 DEFAULT_DIAGONAL_FOV_DEG = 2 * math.degrees(math.atan(0.5))  # 53.13°: focal = image diagonal
 
 
+DEFAULT_DIAGONAL_FOV_DEG = 70.0  # about a 31 mm lens on full frame
+
+
 def default_camera(width: int, height: int, focal_px: float | None = None) -> Camera:
     """Camera for a ``width`` x ``height`` frame, principal point at the centre.
 
-    Without a known focal the focal length is the image diagonal in pixels (diagonal field of view 53°,
-    about a 43 mm lens on full frame): the usual assumption of monocular body fitters (CLIFF, WHAM), between a
-    phone's wide camera (~26 mm) and a short tele. A wrong focal mostly scales the subject's distance and
-    path, much less the joint angles; give the real one when known.
+    Without a known focal the diagonal field of view is ``DEFAULT_DIAGONAL_FOV_DEG`` (70°): between a phone's
+    main camera (24-28 mm, 75-84°) and the calibrated lab cameras of the Pose2Sim demo (66°). Once the resting
+    feet are held, a focal that is too long costs more than one too short: on the renders of a 26 mm phone
+    lens, squat and sit-to-stand lost 3-4° with the image diagonal as the focal (53°, the CLIFF/WHAM habit),
+    under 1° at 0.6x the true focal (docs/fitting.md, "Resting feet"). Give the real focal when known.
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
@@ -134,7 +138,8 @@ def default_camera(width: int, height: int, focal_px: float | None = None) -> Ca
             raise ValueError(f"focal length must be a positive number of pixels, got {focal_px!r}")
         f, source = float(focal_px), "user"
     else:
-        f, source = float(math.hypot(width, height)), "default"
+        f = math.hypot(width, height) / (2.0 * math.tan(math.radians(DEFAULT_DIAGONAL_FOV_DEG) / 2.0))
+        source = "default"
     k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
     return Camera(K=k, width=int(width), height=int(height), focal_source=source)
 
