@@ -128,8 +128,8 @@ def default_camera(width: int, height: int, focal_px: float | None = None) -> Ca
     Without a known focal the diagonal field of view is ``DEFAULT_DIAGONAL_FOV_DEG`` (70°): between a phone's
     main camera (24-28 mm, 75-84°) and the calibrated lab cameras of the Pose2Sim demo (66°). Once the resting
     feet are held, a focal that is too long costs more than one too short: on the renders of a 26 mm phone
-    lens, squat and sit-to-stand lost 3-4° with the image diagonal as the focal (53°, the CLIFF/WHAM habit),
-    under 1° at 0.6x the true focal (docs/fitting.md, "Resting feet"). Give the real focal when known.
+    lens, squat and sit-to-stand lost 3.5-4.5° with the image diagonal as the focal (53°, the CLIFF/WHAM
+    habit), 0-2° at 0.6x the true focal (docs/fitting.md, "Resting feet"). Give the real focal when known.
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
