@@ -25,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "benchmarks")]
 
-from bench_fit_synthetic import random_motion, swapped_runs  # noqa: E402
+from bench_fit_synthetic import random_motion, swapped_runs, synthetic_camera  # noqa: E402
 
-from hsmr_backend import fit, landmarks  # noqa: E402
+from hsmr_backend import landmarks  # noqa: E402
 
 
 def projected_clips(n_clips: int, frames: int, views: list[float]) -> list[tuple[float, np.ndarray]]:
@@ -36,7 +36,7 @@ def projected_clips(n_clips: int, frames: int, views: list[float]) -> list[tuple
     from hsmr_backend.skel.landmarks import load_landmark_regressor
 
     body, reg = load_body("open"), load_landmark_regressor("open")
-    cam = fit.default_camera(1280, 720)
+    cam = synthetic_camera()
     clips = []
     for s in range(n_clips):
         for view in views:
