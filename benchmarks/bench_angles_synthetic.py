@@ -308,12 +308,11 @@ def swapped_legs(kp: np.ndarray, true_2d: np.ndarray) -> np.ndarray:
     return dist(LEG_LEFT, LEG_RIGHT) + dist(LEG_RIGHT, LEG_LEFT) < dist(LEG_LEFT, LEG_LEFT) + dist(LEG_RIGHT, LEG_RIGHT)
 
 
-FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # talus, calcaneus, toes of both feet (SKEL joints)
-
-
 def feet_drift_cm(joints_world: np.ndarray) -> float:
     """Mean over the foot joints of their largest horizontal distance from their median place (cm): about 0 for
     feet that stay planted."""
+    from hsmr_backend.fit import FOOT_JOINTS
+
     f = np.asarray(joints_world, dtype=np.float64)[:, list(FOOT_JOINTS), :2]
     return float(100 * np.linalg.norm(f - np.median(f, axis=0), axis=-1).max(axis=0).mean())
 
@@ -322,6 +321,7 @@ def compare(
     result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np.ndarray, cam: dict, true_joints: np.ndarray
 ) -> dict:
     from hsmr_backend import result_format as rf
+    from hsmr_backend.fit import FOOT_JOINTS
 
     r = rf.load(result)
     fi = np.asarray(r["frame_index"])

@@ -96,7 +96,7 @@ def _squat_track(model, regressor, camera: fit.Camera, flatten: float):
 
 
 def _feet_drift_cm(joints: np.ndarray) -> float:
-    f = joints[:, [3, 4, 5, 8, 9, 10]]
+    f = joints[:, list(world.FOOT_JOINTS)]
     return float(100 * np.linalg.norm(f - np.median(f, axis=0), axis=-1).max(axis=0).mean())
 
 

@@ -64,6 +64,7 @@ PRIOR_SCALE = _prior_scale()
 L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 11, 12, 23, 24
 TORSO = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)
 FOOT_LANDMARKS = (27, 28, 29, 30, 31, 32)  # ankles, heels, foot tips
+FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # SKEL talus, calcaneus, toes on both sides
 # Segments whose 3D direction MediaPipe's world landmarks tell us (face and fingers are too noisy)
 SEGMENTS = (
     (11, 12), (23, 24), (11, 23), (12, 24),
@@ -114,9 +115,6 @@ class Camera:
         p = np.asarray(points, dtype=np.float64)
         z = np.maximum(p[..., 2], 1e-6)
         return np.stack([self.fx * p[..., 0] / z + self.cx, self.fy * p[..., 1] / z + self.cy], -1)
-
-
-DEFAULT_DIAGONAL_FOV_DEG = 2 * math.degrees(math.atan(0.5))  # 53.13°: focal = image diagonal
 
 
 DEFAULT_DIAGONAL_FOV_DEG = 70.0  # about a 31 mm lens on full frame
@@ -226,7 +224,7 @@ def rest_foot_heights(model: Any, regressor: Any, betas: np.ndarray, options: Fi
     with torch.no_grad():
         joints, lm, _ = body(torch.zeros(1, N_DOFS, dtype=opts.dtype, device=opts.device), b)
     joints, lm = joints[0].double().cpu().numpy(), lm[0].double().cpu().numpy()
-    low = min(joints[[3, 4, 5, 8, 9, 10], 1].min(), lm[[27, 28, 29, 30, 31, 32], 1].min())  # model y is up
+    low = min(joints[list(FOOT_JOINTS), 1].min(), lm[list(FOOT_LANDMARKS), 1].min())  # model y is up
     return lm[list(FOOT_CONTACT_LANDMARKS), 1] - low
 
 
@@ -388,6 +386,21 @@ class _Data:
     scale_px: float  # person height in pixels (clip median)
 
 
+def person_height_px(kp2d: np.ndarray, valid: np.ndarray, min_conf: float) -> float | None:
+    """The person's height in the image (px): the clip median, over the valid frames with at least 4 landmarks
+    at ``min_conf`` or more, of their vertical spread (the horizontal one where that is zero); None without
+    such a frame."""
+    kp2d = np.asarray(kp2d, dtype=np.float64)
+    conf = np.where(np.isfinite(kp2d[..., 2]), kp2d[..., 2], 0.0)
+    seen = (conf >= min_conf) & (conf > 0) & np.asarray(valid, dtype=bool)[:, None]
+    xy = np.nan_to_num(kp2d[..., :2])
+    heights = []
+    for i in np.flatnonzero(seen.sum(1) >= 4):
+        y_spread = np.ptp(xy[i, seen[i], 1])
+        heights.append(y_spread if y_spread > 0 else np.ptp(xy[i, seen[i], 0]))
+    return float(np.median(heights)) if heights else None
+
+
 def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     kp2d = np.asarray(track.kp2d, dtype=np.float64)
     if kp2d.ndim != 3 or kp2d.shape[1:] != (N_LANDMARKS, 3):
@@ -402,14 +415,8 @@ def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     xy = np.nan_to_num(kp2d[..., :2])
     if not np.any(conf > 0):
         raise ValueError("no confident landmarks in the whole clip; check that the subject is visible")
-    # person height in pixels: robust extent of confident landmarks, clip median
-    heights = []
-    for i in range(t):
-        m = conf[i] > 0
-        if m.sum() >= 4:
-            heights.append(np.ptp(xy[i, m, 1]) if np.ptp(xy[i, m, 1]) > 0 else np.ptp(xy[i, m, 0]))
-    scale_px = float(np.median(heights)) if heights else float(camera.height) / 2
-    scale_px = max(scale_px, 20.0)
+    height_px = person_height_px(kp2d, valid, options.min_confidence)
+    scale_px = max(height_px if height_px is not None else float(camera.height) / 2, 20.0)
     # segment directions from the world landmarks (zeros where lost)
     a, b = np.array(SEGMENTS).T
     seg = kp3d[:, b] - kp3d[:, a]

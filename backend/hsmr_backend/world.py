@@ -27,10 +27,13 @@ import torch
 
 from .fit import (
     FOOT_CONTACT_LANDMARKS,
+    FOOT_JOINTS,
+    FOOT_LANDMARKS,
     FitOptions,
     FitResult,
     FootContacts,
     fit_sequence,
+    person_height_px,
     refine_with_contacts,
     rest_foot_heights,
     spells,
@@ -39,8 +42,6 @@ from .rotations_np import pelvis_angles_sequence, pelvis_matrix
 from .skel.dofs import dof_index
 
 MODEL_TO_WORLD_ROT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-FOOT_JOINTS = (3, 4, 5, 8, 9, 10)  # talus, calcn, toes on both sides
-FOOT_LANDMARKS = (29, 30, 31, 32, 27, 28)  # heels, foot tips, ankles (MediaPipe)
 HEAD_JOINT, PELVIS_JOINT = 13, 0
 
 
@@ -217,13 +218,8 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
     idx = list(FOOT_CONTACT_LANDMARKS)
     c2w = np.asarray(world.camera_to_world, dtype=np.float64)
     normal, offset = c2w[2, :3].copy(), float(-c2w[2, 3])  # world z = normal . x_cam + c2w[2, 3]
-    conf = kp[..., 2] * valid[:, None]
-    seen = conf >= CONTACT_CONF
-    rows = seen.sum(1) >= 2
-    ys = np.where(seen[rows], kp[rows, :, 1], np.nan)
-    extent = np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1)
-    extent = extent[extent > 0]
-    height_px = float(np.median(extent)) if len(extent) else 1.0  # the person's height in the image
+    seen = kp[..., 2] * valid[:, None] >= CONTACT_CONF
+    height_px = person_height_px(kp, valid, CONTACT_CONF) or 1.0
     fps = float(fps) if fps and fps > 0 else 30.0
     k = max(1, int(round(CONTACT_SPAN_S * fps)))
     ok = seen[:, idx]
