@@ -4,7 +4,8 @@
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_angles_synthetic.py [--quick]
         [--shapes average tall-light short-heavy] [--motions walk squat sit-to-stand] [--frames 40] [--fps 30]
         [--res 540x960] [--samples 4] [--focal-mm 26] [--distance 3.5] [--default-focal first|all|none]
-        [--work DIR] [--keep] [--skip-render] [--azimuths 90 180] [--camera-height 1.3]
+        [--work DIR] [--keep] [--skip-render] [--azimuths 90 180] [--camera-height 1.3] [--props]
+        [--up auto|body]
 
 1. Poses the open body (``load_body("open")``, betas of each shape in ``angles_synth.SHAPES``) through known
    motions (``angles_synth.motion``: walk in place, squat, sit-to-stand from a box), every DoF in its limits.
@@ -13,7 +14,9 @@
    a static phone-like camera (``--focal-mm`` 35-mm-equivalent focal, portrait, ``--distance`` m away, lens at
    ``--camera-height`` m, 1.3 by default, looking at 0.9 m above the feet), from 30-45 degrees off the front
    (``--azimuths``: every motion from each of these instead, 90 = the subject's left side, 180 = behind).
-   Frames go to a temporary folder.
+   ``--props`` adds sixteen upright pillars around the subject (4.5-5.5 m away, 2.0-2.6 m tall), like a room's
+   door frames and shelves, whose edges can give "up" (``hsmr_backend.scene``); without them nothing in the picture
+   is upright but the subject. Frames go to a temporary folder.
 3. Runs ``hsmr-backend convert`` (the real pipeline, a child process) on each image sequence, once with the
    true focal (``--focal-px``) and, for the first shape's clips, once more with the default focal.
 4. Compares the result file's poses to the truth (``angles_synth``: joint DoFs directly, the pelvis only
@@ -93,7 +96,7 @@ def _material(bpy, name: str, colour: tuple[float, float, float], rough: float =
     return m
 
 
-def setup_scene(res: tuple[int, int], samples: int):
+def setup_scene(res: tuple[int, int], samples: int, props: bool = False):
     import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -132,6 +135,15 @@ def setup_scene(res: tuple[int, int], samples: int):
     # a back wall, so the picture has a horizon like a room
     bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 6.0, 0), rotation=(np.pi / 2, 0, 0))
     bpy.context.active_object.data.materials.append(_material(bpy, "wall", (0.75, 0.74, 0.70), rough=0.9))
+    if props:  # upright pillars on a circle around the subject, beyond the camera's 3.5 m: edges that are vertical
+        pm = _material(bpy, "pillar", (0.18, 0.16, 0.15), rough=0.7)
+        for i, a in enumerate(np.radians(np.arange(11.25, 360.0, 22.5))):
+            height, radius = 2.0 + 0.2 * (i % 4), 4.5 + (i % 2)
+            bpy.ops.mesh.primitive_cube_add(size=1.0, location=(radius * np.cos(a), radius * np.sin(a), height / 2))
+            pillar = bpy.context.active_object
+            pillar.scale = (0.25, 0.25, height)
+            pillar.rotation_euler = (0.0, 0.0, a)
+            pillar.data.materials.append(pm)
 
     sun_data = bpy.data.lights.new("sun", "SUN")
     sun_data.energy = 3.0
@@ -274,9 +286,11 @@ def _cv2():
     return cv2
 
 
-def convert(frames: Path, result: Path, fps: float, focal_px: float | None, mode: str) -> tuple[float, str]:
+def convert(frames: Path, result: Path, fps: float, focal_px: float | None, mode: str,
+            up: str = "auto") -> tuple[float, str]:
     cmd = [sys.executable, "-m", "hsmr_backend.cli", "convert", str(frames / "frame_*.jpg"), "-o", str(result)]
     cmd += ["--fps", str(fps), "--mode", mode, "--progress", "none", "--no-overlay", "--no-plot", "--no-resume"]
+    cmd += ["--up", up]
     if focal_px is not None:
         cmd += ["--focal-px", f"{focal_px:.3f}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), str(ROOT)])}
@@ -337,6 +351,7 @@ def compare(
         "reproj": float(np.mean(r["reprojection_error_px"])),
         "focal": float(np.asarray(r["camera_K"])[0, 0]),
         "up_err": up_error_deg(r, cam),
+        "up_source": meta.get("up_source", "?"),
         "swapped": float(swapped_legs(kp, true_2d[fi])[np.asarray(r["valid"], bool)].mean()),
         # planted feet: how far the fitted feet wander (the truth's own drift beside it) and sink below the ground
         "feet_drift": feet_drift_cm(r["joints_world"]),
@@ -415,6 +430,9 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="keep frames and results here (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--skip-render", action="store_true", help="reuse the frames (and results) already in --work")
+    ap.add_argument("--props", action="store_true", help="upright pillars around the subject (edges for 'up')")
+    ap.add_argument("--up", choices=("auto", "body"), default="auto",
+                    help="convert --up: body = 'up' from the body alone, even with --props (results kept apart)")
     ap.add_argument(
         "--azimuths",
         type=float,
@@ -443,7 +461,7 @@ def main() -> int:
     print(
         f"bench_angles_synthetic: {len(args.shapes)} shape(s) x {len(args.motions)} motion(s), {args.frames} frames "
         f"at {args.fps:g} fps, {w}x{h}, Cycles {args.samples} spp, focal {args.focal_mm:g} mm-eq = {focal_px:.0f} px, "
-        f"camera {args.distance:g} m at {args.camera_height:g} m, work {work}"
+        f"camera {args.distance:g} m at {args.camera_height:g} m{', pillars around' if args.props else ''}, work {work}"
     )
     scene = None
     # (label, motion, azimuth): the default view of each motion, or each motion from every --azimuths
@@ -464,7 +482,7 @@ def main() -> int:
             view = {**cam, "azimuth": azimuth}
             if not args.skip_render:
                 if scene is None:
-                    scene = setup_scene((w, h), args.samples)
+                    scene = setup_scene((w, h), args.samples, args.props)
                 spf = render_clip(scene, posed, shape, motion, clip / "frames", view)
             else:
                 spf = float("nan")
@@ -476,11 +494,11 @@ def main() -> int:
                     args.default_focal == "none" or (args.default_focal == "first" and shape != args.shapes[0])
                 ):
                     continue
-                res = clip / f"result_{tag}.npz"
+                res = clip / f"result_{tag}{'_body_up' if args.up == 'body' else ''}.npz"
                 if args.skip_render and res.is_file():  # reuse: only the comparison is recomputed
                     wall, err = 0.0, ""
                 else:
-                    wall, err = convert(clip / "frames", res, args.fps, f, args.mode)
+                    wall, err = convert(clip / "frames", res, args.fps, f, args.mode, args.up)
                 if wall < 0:
                     line += f" | {tag} focal: convert failed: {err}"
                     continue
@@ -489,7 +507,8 @@ def main() -> int:
                 sag = np.mean([c["skel"][n].mean() for n in syn.SAGITTAL])
                 line += (
                     f" | {tag} focal ({c['focal']:.0f} px): convert {wall:5.1f} s, {c['valid']}/{c['frames']} valid,"
-                    f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg, sagittal {sag:.1f} deg,"
+                    f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg (from {c['up_source']}),"
+                    f" sagittal {sag:.1f} deg,"
                     f" feet drift {c['feet_drift']:.0f} cm (true {c['feet_drift_true']:.0f}), sink"
                     f" {c['feet_sink']:.0f} cm"
                 )

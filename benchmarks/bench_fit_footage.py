@@ -5,7 +5,9 @@ of the same clip, world-frame ground residual and fit speed. The temporal fit is
 
 Landmarks come from the pipeline (``hsmr_backend.landmarks.detect_landmarks``, MediaPipe) or from a saved
 track (``--track file.npz`` with the LandmarkTrack arrays: frame_index, fps, image_size, kp2d, kp3d, valid,
-boxes). The shared clips are in ../shared/footage (BSD-3, see LICENSE-Pose2Sim.txt there).
+boxes). The shared clips are in ../shared/footage (BSD-3, see LICENSE-Pose2Sim.txt there). From a video the
+scene's straight edges are found too, as convert does (``hsmr_backend.scene``), so "up" may come from its vertical
+edges; a saved track has no frames, and "up" then comes from the body alone.
 
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_footage.py [VIDEO ...] [--frames 100]
         [--track T.npz] [--save-track DIR] [--threads 2] [--body open]
@@ -29,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
 
-from hsmr_backend import fit, world  # noqa: E402
+from hsmr_backend import fit, scene, world  # noqa: E402
 from hsmr_backend.skel import load_body  # noqa: E402
 from hsmr_backend.skel.landmarks import load_landmark_regressor  # noqa: E402
 
@@ -54,7 +56,7 @@ def track_from_npz(path: Path, frames: int) -> Track:
                  z["kp3d"][:n], z["valid"][:n].astype(bool), z["boxes"][:n])
 
 
-def track_from_video(path: Path, frames: int):
+def track_from_video(path: Path, frames: int) -> tuple[object, scene.SceneLines]:
     try:
         from hsmr_backend.landmarks import detect_landmarks
     except ImportError:
@@ -73,9 +75,10 @@ def track_from_video(path: Path, frames: int):
             yield i, frame
 
     t0 = time.perf_counter()
-    tr = detect_landmarks(it(), fps=fps, image_size=size, total=frames)
+    sampler = scene.FrameSampler(min(frames, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or frames))
+    tr = detect_landmarks(sampler.tap(it()), fps=fps, image_size=size, total=frames)
     print(f"  landmarks: {1000 * (time.perf_counter() - t0) / max(len(tr), 1):.0f} ms/frame")
-    return tr
+    return tr, scene.scene_lines(sampler.samples, tr.image_size, tr.frame_index, tr.boxes)
 
 
 def jitter_mm(j: np.ndarray, valid: np.ndarray) -> float:
@@ -103,7 +106,9 @@ def main() -> None:
     print(f"# footage: body {args.body!r}, first {args.frames} frames, {args.threads} threads")
     for name, src in sources:
         src = Path(src)
-        tr = track_from_npz(src, args.frames) if src.suffix == ".npz" else track_from_video(src, args.frames)
+        # a saved track has no frames, so no scene edges: "up" then comes from the body alone
+        tr, lines = (track_from_npz(src, args.frames), None) if src.suffix == ".npz" else track_from_video(src,
+                                                                                                        args.frames)
         if args.save_track and src.suffix != ".npz":
             args.save_track.mkdir(parents=True, exist_ok=True)
             np.savez(args.save_track / f"{src.stem}.npz", frame_index=tr.frame_index, fps=tr.fps,
@@ -113,7 +118,7 @@ def main() -> None:
         for mode, opts in (("temporal", fit.FitOptions()), ("per-frame", fit.per_frame_options())):
             t0, c0 = time.perf_counter(), time.process_time()
             if mode == "temporal":  # the pipeline's fit: with the resting feet held on the ground
-                res, worlds[mode], resting = world.fit_in_world(tr, model, reg, cam, opts)
+                res, worlds[mode], resting = world.fit_in_world(tr, model, reg, cam, opts, scene=lines)
             else:  # the per-frame baseline, as research code fits
                 res = fit.fit_sequence(tr, model, reg, cam, opts)
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
@@ -126,13 +131,14 @@ def main() -> None:
                   flush=True)
         ratio = jitter_mm(row["per-frame"].joints_cam, tr.valid) / jitter_mm(row["temporal"].joints_cam, tr.valid)
         w = worlds["temporal"]
+        pitch, roll = scene.pitch_roll_deg(w.camera_to_world[2, :3])
         print(f"{name}: jitter per-frame / temporal = {ratio:.1f}x; feet resting in {resting:.0%} of the frames; "
               f"ground residual {100 * w.ground_residual_m:.1f} cm;"
               f" root path {np.linalg.norm(np.diff(w.joints_world[:, 0, :2], axis=0), axis=-1).sum():.2f} m; "
               f"median |pelvis tilt|, |list| in the world {np.degrees(np.median(np.abs(w.poses[:, 0]))):.1f}°, "
               f"{np.degrees(np.median(np.abs(w.poses[:, 1]))):.1f}°; lowest foot joint median z "
               f"{100 * np.median(w.joints_world[:, list(world.FOOT_JOINTS), 2].min(1)):.1f} cm; "
-              f"notes: {'; '.join(w.notes)}")
+              f"up from {w.up_source}, camera pitch / roll {pitch:.1f}° / {roll:.1f}°; notes: {'; '.join(w.notes)}")
 
 
 if __name__ == "__main__":

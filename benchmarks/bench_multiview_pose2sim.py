@@ -5,7 +5,8 @@ The ``pose2sim`` 0.10.49 package (BSD-3-Clause, copyright 2022 perfanalytics) sh
 calibrated cameras (Qualisys calibration, ``Demo_SinglePerson``); two of those views are the shared clips, the
 two others show the subject from behind. A single-view method cannot be checked against the lab's markers
 (none ship), but the calibration gives every camera's true focal length and "up", and all four views show the
-same motion, so a perfect method would give the same joint angles from each.
+same motion, so a perfect method would give the same joint angles from each. The package's second take
+(``Demo_MultiPerson``: the same four cameras and calibration, two people walking) adds four views for "up".
 
     PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_multiview_pose2sim.py [--wheel PATH] [--cache DIR]
 
@@ -14,10 +15,16 @@ same motion, so a perfect method would give the same joint angles from each.
 2. :func:`read_qca` reads the calibration: per camera the focal length and principal point in pixels, the
    world -> OpenCV-camera rotation, the camera centre, and the lab's up in camera axes. The reading is checked
    here by triangulating MediaPipe's landmarks from three or more views and reprojecting them.
-3. Each view is converted (keypoints mode) with the default focal and with the calibrated one.
+3. Each view is converted (keypoints mode) with the default focal, with the calibrated one, and with the
+   default focal and ``up="body"`` (``convert --up body``: "up" from the body alone, as before the scene's
+   edges were used).
 4. Printed per view: facing, share of frames with resting feet, reprojection error, world-up error against the
-   calibration and the camera pitch (estimated / true); then the disagreement of sagittal hip/knee/ankle
-   angles between every pair of views (mean absolute difference over the 100 frames).
+   calibration, what decided "up" (the scene's vertical edges, or the body) and the camera pitch and roll
+   (estimated / true); then the disagreement of sagittal hip/knee/ankle angles between every pair of views
+   (mean absolute difference over the 100 frames).
+5. The second take's four views are converted with the default focal (and ``up="body"``), for their world-up
+   error only (the
+   largest person is followed, who need not be the same one in every view).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
 
 PACKAGE = "pose2sim==0.10.49"
 DEMO = "Pose2Sim/Demo_SinglePerson"
+SECOND_TAKE = "Pose2Sim/Demo_MultiPerson"  # same cameras, same calibration file
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
 SAGITTAL = ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l", "ankle_angle_r", "ankle_angle_l")
 # A Qualisys camera looks along its -z with y up in the image; OpenCV's looks along +z with y down.
@@ -78,8 +86,8 @@ def projection(cam: dict, width: int, calib_width: int = 1088) -> np.ndarray:
 def fetch(cache: Path, wheel: Path | None) -> Path:
     """The demo's videos and calibration under ``cache`` (downloaded and extracted once)."""
     demo = cache / DEMO
-    if (demo / "calibration" / "Calib.qca.txt").is_file() and all((demo / "videos" / f"{v}.mp4").is_file()
-                                                                   for v in VIEWS):
+    if (demo / "calibration" / "Calib.qca.txt").is_file() and all((cache / take / "videos" / f"{v}.mp4").is_file()
+                                                                   for v in VIEWS for take in (DEMO, SECOND_TAKE)):
         return demo
     if wheel is None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -89,17 +97,14 @@ def fetch(cache: Path, wheel: Path | None) -> Path:
     with zipfile.ZipFile(wheel) as z:
         for v in VIEWS:
             z.extract(f"{DEMO}/videos/{v}.mp4", cache)
+            z.extract(f"{SECOND_TAKE}/videos/{v}.mp4", cache)
         z.extract(f"{DEMO}/calibration/Calib.qca.txt", cache)
+        z.extract(f"{SECOND_TAKE}/calibration/Calib.qca.txt", cache)
     return demo
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
-
-
-def pitch_deg(up: np.ndarray) -> float:
-    """How far the camera looks down, from the world's up in its axes."""
-    return float(np.degrees(np.arcsin(np.clip(-up[2] / np.linalg.norm(up), -1.0, 1.0))))
 
 
 def triangulation_px(results: dict, cams: dict) -> tuple[float, int]:
@@ -134,6 +139,7 @@ def main() -> int:
     from hsmr_backend import result_format
     from hsmr_backend.convert import ConvertOptions, convert
     from hsmr_backend.progress import Reporter
+    from hsmr_backend.scene import pitch_roll_deg
     from hsmr_backend.skel.dofs import dof_index
 
     demo = fetch(args.cache, args.wheel)
@@ -143,21 +149,30 @@ def main() -> int:
           f"calibrated focal {focals}")
     out = Path(tempfile.mkdtemp(prefix="multiview_"))
     sag = [dof_index(n) for n in SAGITTAL]
-    for mode in ("default", "calibrated"):
-        results = {}
-        for v in VIEWS:
-            path = out / f"{v}_{mode}.npz"
-            focal = cams[v]["f"] if mode == "calibrated" else None
-            convert(ConvertOptions(str(demo / "videos" / f"{v}.mp4"), str(path), mode="keypoints", focal_px=focal,
-                                   overlay=False, plot=False, resume=False), Reporter("none"))
-            r = results[v] = result_format.load(path)
-            meta = json.loads(str(r["meta_json"]))
-            up = np.asarray(r["camera_to_world"], dtype=np.float64)[2, :3]
-            print(f"{mode:10s} {v}: focal {float(r['camera_K'][0, 0]):.0f} px, views {meta.get('views')}, feet "
-                  f"resting {meta.get('feet_resting_share', 0.0):.0%}, reprojection "
-                  f"{float(np.mean(r['reprojection_error_px'])):.1f} px, world-up error "
-                  f"{angle_deg(up, cams[v]['up']):.1f}° (camera pitch {pitch_deg(up):.1f}° estimated, "
-                  f"{pitch_deg(cams[v]['up']):.1f}° true)", flush=True)
+    if (args.cache / SECOND_TAKE / "calibration" / "Calib.qca.txt").read_text() != \
+            (demo / "calibration" / "Calib.qca.txt").read_text():
+        raise SystemExit("the second take's calibration differs from the first's")
+
+    def run(take: str, v: str, mode: str) -> dict:
+        """mode: default / calibrated focal, or body-up (default focal, ``up="body"``: no scene edges)."""
+        path = out / f"{take.split('_')[-1]}_{v}_{mode}.npz"
+        focal = cams[v]["f"] if mode == "calibrated" else None
+        convert(ConvertOptions(str(args.cache / take / "videos" / f"{v}.mp4"), str(path), mode="keypoints",
+                               focal_px=focal, overlay=False, plot=False, resume=False,
+                               up="body" if mode == "body-up" else "auto"), Reporter("none"))
+        r = result_format.load(path)
+        meta = json.loads(str(r["meta_json"]))
+        up = np.asarray(r["camera_to_world"], dtype=np.float64)[2, :3]
+        (pitch, roll), (pitch_true, roll_true) = pitch_roll_deg(up), pitch_roll_deg(cams[v]["up"])
+        print(f"{mode:10s} {v}: focal {float(r['camera_K'][0, 0]):.0f} px, views {meta.get('views')}, feet "
+              f"resting {meta.get('feet_resting_share', 0.0):.0%}, reprojection "
+              f"{float(np.mean(r['reprojection_error_px'])):.1f} px, world-up error "
+              f"{angle_deg(up, cams[v]['up']):.1f}° (up from {meta.get('up_source')}; camera pitch {pitch:.1f}° / "
+              f"{pitch_true:.1f}° true, roll {roll:.1f}° / {roll_true:.1f}° true)", flush=True)
+        return r
+
+    for mode in ("default", "calibrated", "body-up"):
+        results = {v: run(DEMO, v, mode) for v in VIEWS}
         pairs = {}
         for a, b in itertools.combinations(VIEWS, 2):
             d = np.degrees(np.abs(results[a]["poses"][:, sag] - results[b]["poses"][:, sag]))
@@ -168,6 +183,10 @@ def main() -> int:
             px, n = triangulation_px(results, cams)
             print(f"calibration check: MediaPipe landmarks triangulated from >= 3 views reproject within {px:.1f} px "
                   f"(median of {n})")
+    print(f"# second take ({SECOND_TAKE}), default focal: world-up only")
+    for mode in ("default", "body-up"):
+        for v in VIEWS:
+            run(SECOND_TAKE, v, mode)
     return 0
 
 

@@ -15,6 +15,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_multiview_pose2sim as mv  # noqa: E402
 
+from hsmr_backend.scene import pitch_roll_deg  # noqa: E402
+
 SUB = 64.0  # sensor sub-pixels per image pixel, as in the Pose2Sim demo's calibration
 
 
@@ -45,8 +47,9 @@ def test_qualisys_cameras_read_back_as_opencv_cameras():
     np.testing.assert_allclose(cam["C"], centre, atol=1e-9)
     assert cam["f"] == 1680.0 and cam["c"] == (530.0, 950.0)
     np.testing.assert_allclose(cam["up"], r_cv[:, 2], atol=1e-12)  # the lab's +z in camera axes
-    assert mv.pitch_deg(cam["up"]) == pytest.approx(np.degrees(np.arcsin(-fwd[2])))  # looking down at the origin
-    assert mv.pitch_deg(cam["up"]) > 20
+    pitch, roll = pitch_roll_deg(cam["up"])
+    assert pitch == pytest.approx(np.degrees(np.arcsin(-fwd[2])))  # looking down at the origin
+    assert pitch > 20 and abs(roll) == pytest.approx(np.degrees(0.2), abs=0.5)  # rolled 0.2 rad about its axis
     # projection matches the camera it was written from (a 1080-wide frame is the 1088-wide one, centred)
     pts = rng.normal([0.0, 0.0, 1.0], 0.5, (20, 3))
     pc = (pts - centre) @ r_cv.T

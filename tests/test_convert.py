@@ -112,7 +112,8 @@ def install_standins(record: dict | None = None) -> None:
         return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
                                      camera_to_world=np.eye(4), joints_world=fit.joints_cam, notes="stand-in")
 
-    def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None):
+    def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
+        record.update(scene=scene)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
         return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), 0.0
 
@@ -187,6 +188,9 @@ def test_convert_writes_a_valid_result_overlay_and_plot(standins, clip, tmp_path
     tr = standins["track"]
     assert list(tr.frame_index) == [10, 12, 14, 16, 18, 20] and tr.fps == pytest.approx(30.0)
     assert standins["regressor"] == ("regressor", "open")
+    # the fit got the scene's straight edges from the frames it converted (for "up"), none on the subject
+    lines = standins["scene"]
+    assert lines.frames == 6 and lines.image_size == (1080, 1920) and len(lines.segments) > 50
     # overlay: same number of frames, readable, and the skeleton drawn where the camera projects it
     cap = cv2.VideoCapture(str(tmp_path / "res.overlay.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6

@@ -34,21 +34,26 @@ def test_ground_plane_from_points():
     pts = 1.5 * n_true + rng.uniform(-1, 1, (300, 1)) * a + rng.uniform(-1, 1, (300, 1)) * b
     pts += rng.normal(0, 0.005, pts.shape)
     pts[:20] += 0.3 * n_true  # feet in the air are rejected
-    n, d, rms, notes = world.fit_ground_plane(pts, np.array([0.0, -1.0, 0.0]))
+    n, d, rms, notes, source = world.fit_ground_plane(pts, np.array([0.0, -1.0, 0.0]))
     assert np.degrees(np.arccos(n @ n_true)) < 1.0 and abs(d - 1.5) < 0.01 and rms < 0.01 and not notes
-    # a subject standing on one spot: the normal comes from the prior, with a note
-    n, d, _, notes = world.fit_ground_plane(pts[50:53] * 0 + pts[60], np.array([0.0, -1.0, 0.0]))
+    assert source == "foot contacts"
+    # an up known from the scene: the normal stays, only the height is fitted (through the tilted points)
+    n, d, _, notes, source = world.fit_ground_plane(pts, np.array([0.0, -1.0, 0.0]), fixed_normal=True)
     np.testing.assert_allclose(n, [0, -1, 0])
-    assert notes
+    assert source == "given" and not notes and abs(d - np.median(pts[20:] @ n)) < 0.02
+    # a subject standing on one spot: the normal comes from the prior, with a note
+    n, d, _, notes, source = world.fit_ground_plane(pts[50:53] * 0 + pts[60], np.array([0.0, -1.0, 0.0]))
+    np.testing.assert_allclose(n, [0, -1, 0])
+    assert notes and source == "balance"
     # contacts along a line (walking straight): the normal is the prior made perpendicular to the line
     line_pts = 1.5 * n_true + rng.uniform(-1, 1, (300, 1)) * a + rng.normal(0, 0.02, (300, 1)) * b
     prior = n_true + 0.1 * a + 0.1 * b  # ~8° off, partly along the line, partly across it
-    n, d, _, notes = world.fit_ground_plane(line_pts, prior)
+    n, d, _, notes, source = world.fit_ground_plane(line_pts, prior)
     assert abs(n @ a) < 0.01  # the tilt along the line is gone (0.6°) ...
     assert abs(n @ b / np.linalg.norm(prior) - prior @ b / np.linalg.norm(prior) ** 2) < 0.02  # ... across it stays
-    assert "line" in notes[0]
+    assert "line" in notes[0] and source == "foot contacts and balance"
     # a plane far from the prior is not trusted
-    n, d, _, notes = world.fit_ground_plane(pts, np.array([0.0, -0.5, 0.87]))
+    n, d, _, notes, source = world.fit_ground_plane(pts, np.array([0.0, -0.5, 0.87]))
     assert "not trusted" in notes[0]
 
 

@@ -39,6 +39,10 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--focal-px", type=float, default=None,
                    help="focal length in pixels (default: a photo's EXIF 35 mm-equivalent focal, else a 70° "
                         "diagonal field of view; reported)")
+    p.add_argument("--up", choices=("auto", "body"), default="auto",
+                   help="where the world's up comes from: auto (default) = the scene's vertical edges (door frames, "
+                        "walls, poles) when there are enough of them, else the body's balance and resting feet; "
+                        "body = the body alone (for a scene whose straight edges are not upright)")
     p.add_argument("--smoothing", type=float, default=None, help="temporal smoothing strength (fitter default)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 30)")
     p.add_argument("--progress", choices=("json", "bar", "none"), default="bar",
@@ -151,7 +155,7 @@ def _convert_inner(args: argparse.Namespace, reporter):
         video=args.video, output=args.output, mode=args.mode, body=args.body, device=args.device,
         frames=args.frames, stride=args.stride, subject=args.subject, focal_px=args.focal_px,
         smoothing=args.smoothing, fps=args.fps, overlay=not args.no_overlay, plot=not args.no_plot,
-        resume=not args.no_resume, weights=args.weights,
+        resume=not args.no_resume, weights=args.weights, up=args.up,
     )
     try:
         summary = convert(opts, reporter)

@@ -26,6 +26,7 @@ from . import landmarks as L
 from . import track as T
 from . import video as V
 from .progress import Reporter
+from .scene import FrameSampler, pitch_roll_deg, scene_lines
 from .skel import dofs
 
 BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
@@ -52,6 +53,7 @@ class ConvertOptions:
     plot: bool = True
     resume: bool = True
     weights: str | None = None  # HSMR weights (else hsmr.find_weights())
+    up: str = "auto"  # auto: the scene's vertical edges when they decide, else the body | body: the body alone
 
 
 @dataclass
@@ -486,6 +488,8 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     if not os.access(out_dir, os.W_OK):
         raise ConvertError(f"cannot write into {out_dir}: choose another output folder")
 
+    if opts.up not in ("auto", "body"):
+        raise ConvertError(f"up must be 'auto' or 'body' (got {opts.up!r})")
     frame_range = V.FrameRange.parse(opts.frames, opts.stride)
     choice = T.SubjectChoice.parse(opts.subject)
     source = V.open_source(opts.video, opts.fps)
@@ -518,10 +522,11 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         last = int(resume[0]["frame_index"][-1])
         rng = V.FrameRange(last + frame_range.stride, frame_range.end, frame_range.stride)
         reporter.info(f"resuming: {len(resume[0]['frame_index'])} frames already done in {paths['work']}")
+    sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)  # for the scene's vertical edges
     try:
         track = L.detect_landmarks(
-            V.prefetch(source.frames(rng)), choice, reporter, fps=fps, image_size=source.size, total=total,
-            work=work, resume=resume,
+            sampler.tap(V.prefetch(source.frames(rng))), choice, reporter, fps=fps, image_size=source.size,
+            total=total, work=work, resume=resume,
         )
     except L.NoPersonError as e:
         raise ConvertError(str(e)) from None
@@ -579,8 +584,13 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
     if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
         fit_kw["device"] = device
+    lines = scene_lines(sampler.samples, track.image_size, track.frame_index, track.boxes) if opts.up == "auto" \
+        else None
     fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
-                                       progress=reporter)
+                                       progress=reporter, scene=lines)
+    up_source = getattr(world, "up_source", None)
+    pitch, roll = pitch_roll_deg(np.asarray(world.camera_to_world)[2, :3])
+    reporter.info(f"camera pitch {pitch:.0f}° (down), roll {roll:.0f}°: up from {up_source or 'the body'}")
     if resting > 0:
         reporter.info(f"feet rest on the ground in {resting:.0%} of the frames: they were held there")
     timings["fit"] = time.perf_counter() - t0
@@ -600,7 +610,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "focal_source": camera.focal_source, "subject": track.subject_note, "candidates": track.candidates,
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
         "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
-        "views": views, "feet_resting_share": resting,
+        "views": views, "feet_resting_share": resting, "up_source": up_source,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

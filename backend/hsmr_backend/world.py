@@ -1,10 +1,12 @@
 """World frame for a static camera: the ground plane from foot contacts, Blender's z up, ground at z = 0.
 
 The fit lives in the camera frame (OpenCV). Here we assume the camera did not move during the clip (the common
-case for footage of one person; a moving camera is not modelled). "Up" comes from balance (feet -> centre of
-mass, averaged over the standing frames of the clip); the feet's lowest points while they rest on the ground
-decide the ground plane along the directions in which they spread far enough (an area: the plane; a line: the
-normal made perpendicular to it), see :func:`fit_ground_plane`. Then:
+case for footage of one person; a moving camera is not modelled). "Up" comes from the scene's vertical edges
+when it has enough of them (:func:`hsmr_backend.scene.vertical_up`, searched near the body's up); otherwise from
+balance (feet -> centre of mass, averaged over the standing frames of the clip), with the feet's lowest points
+while they rest on the ground deciding the ground plane along the directions in which they spread far enough (an
+area: the plane; a line: the normal made perpendicular to it), see :func:`fit_ground_plane`. The ground's height
+always comes from the resting feet. Then:
 
 - world z is the plane normal (up), world x is the camera's x projected on the plane, world y = z × x (so the
   camera looks roughly along +y, horizontally up to its pitch/roll), origin on the ground under the subject's
@@ -39,6 +41,7 @@ from .fit import (
     spells,
 )
 from .rotations_np import pelvis_angles_sequence, pelvis_matrix
+from .scene import SceneLines, vertical_up
 from .skel.dofs import dof_index
 
 MODEL_TO_WORLD_ROT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -54,6 +57,7 @@ class WorldResult:
     joints_world: np.ndarray  # (T,24,3) Blender world, z up, metres
     ground_residual_m: float  # RMS distance of the contact points to the fitted plane
     notes: list[str] = field(default_factory=list)
+    up_source: str = "balance"  # what decided "up": scene edges, foot contacts (and balance), or balance
 
 
 def _rest_root(model: Any, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,24 +70,28 @@ def _rest_root(model: Any, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out.joints_tpose[0, 0].double().cpu().numpy(), out.rest_frames[0, 0].double().cpu().numpy()
 
 
-def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 20.0,
-                     min_spread_m: float = 1.0) -> tuple[np.ndarray, float, float, list[str]]:
+def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: float = 20.0, min_spread_m: float = 1.0,
+                     fixed_normal: bool = False) -> tuple[np.ndarray, float, float, list[str], str]:
     """Plane ``n . x = d`` through contact points (N,3), normal on the side of ``up_prior``.
 
     Monocular depth makes a plane through two resting feet wobble by tens of degrees, so the contacts decide
     the normal only along directions in which they spread at least ``min_spread_m`` (twice the standard
     deviation): over an area, the plane; along a line (walking straight), the normal is the prior made
     perpendicular to that line; on one spot, the prior. A plane that tilts more than ``max_tilt_deg`` from
-    the prior is not trusted. Returns (n, d, rms residual, notes).
+    the prior is not trusted. With ``fixed_normal`` (an "up" known from the scene) the normal is the prior and
+    only the height is fitted. Returns (n, d, rms residual, notes, what decided the normal: "foot contacts",
+    "foot contacts and balance", "balance" or "given").
     """
     notes: list[str] = []
     up = up_prior / np.linalg.norm(up_prior)
     pts = np.asarray(points, dtype=np.float64)
     if len(pts) < 3:
         d = float(np.median(pts @ up)) if len(pts) else 0.0
+        if fixed_normal:
+            return up, d, 0.0, notes, "given"
         notes.append("too few foot contacts: ground normal from the body's balance (centre of mass over the feet)")
-        return up, d, 0.0, notes
-    n = up
+        return up, d, 0.0, notes, "balance"
+    n, source = up, "given" if fixed_normal else "balance"
     keep = np.ones(len(pts), bool)
     for it in range(3):  # plane fit, then drop far points (feet in the air) and refit
         c = pts[keep].mean(0)
@@ -94,15 +102,19 @@ def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: flo
         line = evecs[:, 2]
         on_line = up - (up @ line) * line
         line_tilt = np.degrees(np.arccos(np.clip(on_line @ up / max(np.linalg.norm(on_line), 1e-12), -1, 1)))
-        if spread[1] >= min_spread_m and tilt <= max_tilt_deg:
-            n, note = cand, None
+        note = None
+        if fixed_normal:
+            pass
+        elif spread[1] >= min_spread_m and tilt <= max_tilt_deg:
+            n, source = cand, "foot contacts"
         elif spread[2] >= min_spread_m and line_tilt <= max_tilt_deg:
-            n = on_line / np.linalg.norm(on_line)
+            n, source = on_line / np.linalg.norm(on_line), "foot contacts and balance"
             note = "foot contacts lie along a line: ground normal from that line and the body's balance"
         elif spread[2] >= min_spread_m:
-            n, note = up, f"fitted ground tilts {max(tilt, line_tilt):.0f}° from the body's balance: not trusted"
+            n, source = up, "balance"
+            note = f"fitted ground tilts {max(tilt, line_tilt):.0f}° from the body's balance: not trusted"
         else:
-            n = up
+            n, source = up, "balance"
             note = "foot contacts cover too small an area: ground normal from the body's balance (centre of mass " \
                    "over the feet)"
         if it == 0 and note:
@@ -112,7 +124,7 @@ def fit_ground_plane(points: np.ndarray, up_prior: np.ndarray, max_tilt_deg: flo
         keep = np.abs(r) < max(3 * np.median(np.abs(r[keep])), 0.02)
     d = float(np.median(pts[keep] @ n))
     rms = float(np.sqrt(np.mean((pts[keep] @ n - d) ** 2)))
-    return n, d, rms, notes
+    return n, d, rms, notes, source
 
 
 # Approximate segment mass shares (after de Leva 1996), put on the joints that carry them; only the
@@ -240,8 +252,10 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
     return FootContacts(mask=mask, normal=normal, offset=offset, heights=np.asarray(heights, dtype=np.float64))
 
 
-def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
-    """Re-express a camera-frame :class:`~hsmr_backend.fit.FitResult` in Blender's world (static camera)."""
+def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None) -> WorldResult:
+    """Re-express a camera-frame :class:`~hsmr_backend.fit.FitResult` in Blender's world (static camera).
+    ``scene``: straight edges of the footage (:func:`hsmr_backend.scene.scene_lines`), whose vertical ones give
+    "up" when there are enough of them."""
     joints = np.asarray(fit.joints_cam, dtype=np.float64)
     t = len(joints)
     valid = np.asarray(getattr(fit, "valid", np.ones(t, bool)), dtype=bool)
@@ -263,8 +277,17 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
     if len(pts) < 3:  # without this the ground went through the camera: feet metres below z = 0
         pts = lowest_foot_points(joints, valid, body_up, lms)
         notes.append("no foot rests (a very short clip, or a treadmill): the ground is at the lowest foot points")
-    n, d, rms, more = fit_ground_plane(pts, body_up)
+    found = None
+    if scene is not None and camera is not None:
+        found = vertical_up(scene, np.asarray(camera.K, dtype=np.float64), body_up)
+    if found is not None:
+        off = np.degrees(np.arccos(np.clip(found.up @ body_up, -1.0, 1.0)))
+        notes.append(f"up from the scene: {found.edges:.0f} vertical edges, {off:.1f}° from the body's balance")
+        body_up = found.up
+    n, d, rms, more, up_source = fit_ground_plane(pts, body_up, fixed_normal=found is not None)
     notes += more
+    if found is not None:
+        up_source = "scene edges"
     # world axes expressed in the camera frame
     x_c = np.array([1.0, 0.0, 0.0])
     xw = x_c - (x_c @ n) * n
@@ -303,17 +326,20 @@ def to_world(fit: Any, model: Any, camera: Any) -> WorldResult:
         joints_world=joints_world.astype(np.float32),
         ground_residual_m=rms,
         notes=notes,
+        up_source=up_source,
     )
 
 
 def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: FitOptions | None = None,
-                 init: dict | None = None, progress: Any = None) -> tuple[FitResult, WorldResult, float]:
-    """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame, then, where feet rest
-    (:func:`foot_contacts`), ``fit.refine_with_contacts`` with them held on that ground and the world frame
-    found again. Returns the fit, its world and the share of frames with a resting foot."""
+                 init: dict | None = None, progress: Any = None,
+                 scene: SceneLines | None = None) -> tuple[FitResult, WorldResult, float]:
+    """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame (``scene``: the
+    footage's straight edges, see :func:`to_world`), then, where feet rest (:func:`foot_contacts`),
+    ``fit.refine_with_contacts`` with them held on that ground and the world frame found again. Returns the fit,
+    its world and the share of frames with a resting foot."""
     options = options or FitOptions()
     result = fit_sequence(track, model, regressor, camera, options, init=init, progress=progress)
-    world = to_world(result, model, camera)
+    world = to_world(result, model, camera, scene)
     fps = float(getattr(track, "fps", 30.0) or 30.0)
     contacts = foot_contacts(track.kp2d, track.valid, fps, result.landmarks_cam, world,
                              rest_foot_heights(model, regressor, result.betas, options))
@@ -321,6 +347,6 @@ def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: F
     if resting > 0:
         result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress,
                                       init=init)
-        world = to_world(result, model, camera)
+        world = to_world(result, model, camera, scene)
     return result, world, resting
 

@@ -1,0 +1,187 @@
+"""The camera's "up" from the scene: the vanishing point of its vertical edges (static camera).
+
+Rooms, doors, shelves, poles and buildings are full of vertical edges. In the image they all point at one
+vanishing point, the image of the world's vertical, so where enough of them are seen that point gives the
+camera's pitch and roll, independently of the body. From the body alone (balance, foot contacts) "up" was 8-11°
+off on the four calibrated views of a real lab (`benchmarks/bench_multiview_pose2sim.py`).
+
+- :class:`FrameSampler` keeps a few downscaled grey frames spread over the clip as the frames stream past.
+- :func:`scene_lines` finds straight edges in them (OpenCV's LSD), away from the subject's box.
+- :func:`vertical_up` searches, near the body's up (weighted by a Gaussian of the angle from it), the direction
+  whose vanishing point the most edges point at, refines it on those edges, and gives it back only when they
+  are many and spread over the image (a lone edge, or edges that all lie in one column of the image, do not
+  fix both pitch and roll). A scene without
+  vertical edges (a field, a plain studio, a checkered floor) gives ``None``, and the body decides as before.
+
+Edges are measured in the full-size image; the focal length is the pipeline's (given, EXIF or default), and
+the pitch found scales with it (``tan(pitch)`` is proportional to the focal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SAMPLE_FRAMES = 8  # frames spread over the clip: the subject hides different edges in each
+LONG_SIDE_PX = 960  # edges are found at this size (26 ms a frame on one core)
+MIN_LENGTH = 0.03  # of the image diagonal: shorter edges are texture
+WEIGHT_CAP = 0.08  # one long edge (a table, a rail) counts no more than this share of the diagonal
+SEARCH_DEG = 25.0  # candidates within this angle of the body's up (which is 8-13° off at worst in tests)
+PRIOR_SIGMA_DEG = 12.0  # and their score is weighted by a Gaussian of their angle from it
+PRE_DEG = 30.0  # edges more than this off the direction to the body's vertical vanishing point are ignored
+INLIER_DEG = 2.0  # an edge supports a vanishing point when it points at it within this angle
+MIN_SUPPORT = 0.25  # inlier weight per frame, in image diagonals (about four long edges)
+MIN_SPREAD = 0.01  # second-smallest eigenvalue share: edges in one column of the image fix only the roll
+PERSON_PAD = 0.12  # the subject's box grows by this share of its height on every side
+
+
+@dataclass
+class SceneLines:
+    """Straight edges of the sampled frames, in pixels of the full-size upright frame."""
+
+    segments: np.ndarray  # (S,4) x1, y1, x2, y2
+    weights: np.ndarray  # (S,) length (capped) / number of frames
+    image_size: tuple[int, int]  # (W, H)
+    frames: int  # how many frames they come from
+
+
+@dataclass
+class SceneUp:
+    up: np.ndarray  # (3,) unit vector, the world's up in the camera frame (OpenCV axes)
+    edges: float  # inlier edges per sampled frame
+    support: float  # their weight, in image diagonals per frame
+    spread: float  # how well they fix both directions (second-smallest eigenvalue share)
+
+
+class FrameSampler:
+    """Keeps up to ``count`` grey frames, downscaled to ``long_side``, spread over a stream of ``total`` frames
+    (every ``fallback_step``-th when the total is unknown) while passing every frame on untouched."""
+
+    def __init__(self, total: int, count: int = SAMPLE_FRAMES, long_side: int = LONG_SIDE_PX,
+                 fallback_step: int = 15) -> None:
+        if total > 0:
+            self.wanted = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+        else:
+            self.wanted = {i * fallback_step for i in range(count)}
+        self.long_side = long_side
+        self.samples: list[tuple[int, np.ndarray, float]] = []  # (source frame index, grey, scale)
+
+    def tap(self, frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        for i, (idx, frame) in enumerate(frames):
+            if i in self.wanted and frame is not None and frame.ndim >= 2:
+                s = min(1.0, self.long_side / max(frame.shape[:2]))
+                small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else frame
+                grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+                self.samples.append((int(idx), grey, s))
+            yield idx, frame
+
+
+def pitch_roll_deg(up: np.ndarray) -> tuple[float, float]:
+    """(pitch, roll) of a camera in degrees from the world's up in its frame (OpenCV axes): pitch > 0 looks
+    down; roll > 0 when the world's up, seen in the image, leans from the image's up towards its right."""
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    return float(np.degrees(np.arcsin(np.clip(-u[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(u[0], -u[1])))
+
+
+def _outside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return ~((points[:, 0] > x0) & (points[:, 0] < x1) & (points[:, 1] > y0) & (points[:, 1] < y1))
+
+
+def scene_lines(samples: list[tuple[int, np.ndarray, float]], image_size: tuple[int, int],
+                frame_index: np.ndarray | None = None, boxes: np.ndarray | None = None) -> SceneLines:
+    """Straight edges (LSD) of the sampled frames, minus those touching the subject's box (xyxy, one per
+    entry of ``frame_index``; the nearest frame's box is used)."""
+    diag = float(np.hypot(*image_size))
+    detector = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    found = []
+    for idx, grey, scale in samples:
+        segs = detector.detect(grey)[0]
+        if segs is None:
+            continue
+        segs = segs.reshape(-1, 4).astype(np.float64) / scale
+        if boxes is not None and len(boxes):
+            box = np.asarray(boxes[int(np.argmin(np.abs(np.asarray(frame_index) - idx)))], np.float64)
+            pad = PERSON_PAD * max(box[3] - box[1], 1.0)
+            box = box + np.array([-pad, -pad, pad, pad])
+            mid = (segs[:, :2] + segs[:, 2:]) / 2
+            segs = segs[_outside(segs[:, :2], box) & _outside(segs[:, 2:], box) & _outside(mid, box)]
+        found.append(segs)
+    segs = np.concatenate(found) if found else np.zeros((0, 4))
+    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    keep = length >= MIN_LENGTH * diag
+    n = max(len(samples), 1)
+    return SceneLines(segs[keep], np.minimum(length[keep], WEIGHT_CAP * diag) / n, tuple(image_size), n)
+
+
+def pointing_error_deg(segments: np.ndarray, k: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(C,S) angle between each segment and the line from its midpoint to the vanishing point of each 3D
+    direction (C,3) in the camera frame (a vanishing point at infinity included)."""
+    mid = (segments[:, :2] + segments[:, 2:]) / 2
+    d = segments[:, 2:] - segments[:, :2]
+    d = d / np.linalg.norm(d, axis=1, keepdims=True).clip(1e-12)
+    vp = np.asarray(directions, np.float64) @ np.asarray(k, np.float64).T  # homogeneous image points
+    dx = vp[:, None, 0] - mid[None, :, 0] * vp[:, None, 2]
+    dy = vp[:, None, 1] - mid[None, :, 1] * vp[:, None, 2]
+    cos = np.abs(dx * d[None, :, 0] + dy * d[None, :, 1]) / np.hypot(dx, dy).clip(1e-12)
+    return np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
+
+
+def vertical_up(lines: SceneLines, k: np.ndarray, prior: np.ndarray) -> SceneUp | None:
+    """The up direction (camera frame) whose vanishing point the scene's edges point at, searched within
+    ``SEARCH_DEG`` of ``prior`` (the body's up); ``None`` when the edges do not decide it."""
+    prior = np.asarray(prior, np.float64) / np.linalg.norm(prior)
+    if len(lines.segments) < 2:
+        return None
+    k = np.asarray(k, np.float64)
+    near = pointing_error_deg(lines.segments, k, prior[None])[0] < PRE_DEG
+    segs, w = lines.segments[near], lines.weights[near]
+    diag = float(np.hypot(*lines.image_size))
+    if w.sum() < MIN_SUPPORT * diag:
+        return None
+    # candidates on a 1° grid of tangent-plane offsets around the prior
+    e1 = np.cross(prior, [0.0, 0.0, 1.0])
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = np.cross(prior, [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(prior, e1)
+    steps = np.tan(np.radians(np.arange(-SEARCH_DEG, SEARCH_DEG + 0.5, 1.0)))
+    a, b = np.meshgrid(steps, steps)
+    inside = np.hypot(a, b) <= np.tan(np.radians(SEARCH_DEG))
+    cand = prior + a[inside][:, None] * e1 + b[inside][:, None] * e2
+    cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+    score = np.concatenate([
+        (w * np.clip(1.0 - (pointing_error_deg(segs, k, cand[i:i + 256]) / INLIER_DEG) ** 2, 0.0, None)).sum(1)
+        for i in range(0, len(cand), 256)
+    ])
+    # a checkered floor's receding edges can meet near some far-off candidate by chance: the body's up is a prior
+    off = np.degrees(np.arccos(np.clip(cand @ prior, -1.0, 1.0)))
+    score = score * np.exp(-0.5 * (off / PRIOR_SIGMA_DEG) ** 2)
+    best = int(np.argmax(score))
+    if off[best] > SEARCH_DEG - 1.5:
+        return None  # the best lies on the search's rim: the edges point somewhere else
+    # refine on the inliers: each edge's interpretation plane (through the camera centre) contains the vertical
+    kinv = np.linalg.inv(k)
+    ends = [np.c_[segs[:, i:i + 2], np.ones(len(segs))] @ kinv.T for i in (0, 2)]
+    normals = np.cross(ends[0], ends[1])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    up = cand[best]
+    for _ in range(4):  # Tukey-weighted: an edge that barely passes counts little
+        err = pointing_error_deg(segs, k, up[None])[0]
+        inl = err < INLIER_DEG
+        if inl.sum() < 2:
+            return None
+        tukey = w[inl] * (1.0 - (err[inl] / INLIER_DEG) ** 2) ** 2
+        m = (normals[inl] * tukey[:, None]).T @ normals[inl]
+        evals, evecs = np.linalg.eigh(m / max(tukey.sum(), 1e-12) * w[inl].sum())
+        up = evecs[:, 0] * np.sign(evecs[:, 0] @ prior or 1.0)
+    total = float(w[inl].sum())
+    support, spread = total / diag, float(evals[1] / total)
+    if support < MIN_SUPPORT or spread < MIN_SPREAD:
+        return None
+    if np.degrees(np.arccos(np.clip(up @ prior, -1.0, 1.0))) > SEARCH_DEG:
+        return None
+    return SceneUp(up=up, edges=float(inl.sum()) / lines.frames, support=support, spread=spread)
