@@ -352,6 +352,7 @@ def compare(
         "focal": float(np.asarray(r["camera_K"])[0, 0]),
         "up_err": up_error_deg(r, cam),
         "up_source": meta.get("up_source", "?"),
+        "scene_focal": meta.get("scene_focal_px"),
         "swapped": float(swapped_legs(kp, true_2d[fi])[np.asarray(r["valid"], bool)].mean()),
         # planted feet: how far the fitted feet wander (the truth's own drift beside it) and sink below the ground
         "feet_drift": feet_drift_cm(r["joints_world"]),
@@ -506,7 +507,9 @@ def main() -> int:
                 runs[tag][label].append(c)
                 sag = np.mean([c["skel"][n].mean() for n in syn.SAGITTAL])
                 line += (
-                    f" | {tag} focal ({c['focal']:.0f} px): convert {wall:5.1f} s, {c['valid']}/{c['frames']} valid,"
+                    f" | {tag} focal ({c['focal']:.0f} px"
+                    + ("" if c["scene_focal"] is None else f"; the scene told {c['scene_focal']:.0f}")
+                    + f"): convert {wall:5.1f} s, {c['valid']}/{c['frames']} valid,"
                     f" reproj {c['reproj']:.1f} px, world-up error {c['up_err']:.1f} deg (from {c['up_source']}),"
                     f" sagittal {sag:.1f} deg,"
                     f" feet drift {c['feet_drift']:.0f} cm (true {c['feet_drift_true']:.0f}), sink"

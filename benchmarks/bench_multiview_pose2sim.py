@@ -164,7 +164,9 @@ def main() -> int:
         meta = json.loads(str(r["meta_json"]))
         up = np.asarray(r["camera_to_world"], dtype=np.float64)[2, :3]
         (pitch, roll), (pitch_true, roll_true) = pitch_roll_deg(up), pitch_roll_deg(cams[v]["up"])
-        print(f"{mode:10s} {v}: focal {float(r['camera_K'][0, 0]):.0f} px, views {meta.get('views')}, feet "
+        told = meta.get("scene_focal_px")
+        print(f"{mode:10s} {v}: focal {float(r['camera_K'][0, 0]):.0f} px ({meta.get('focal_source')}; the scene told "
+              f"{'nothing' if told is None else f'{told:.0f} px'}), views {meta.get('views')}, feet "
               f"resting {meta.get('feet_resting_share', 0.0):.0%}, reprojection "
               f"{float(np.mean(r['reprojection_error_px'])):.1f} px, world-up error "
               f"{angle_deg(up, cams[v]['up']):.1f}° (up from {meta.get('up_source')}; camera pitch {pitch:.1f}° / "

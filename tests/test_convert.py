@@ -264,6 +264,43 @@ def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkey
     assert any("back to the camera in 6 of 6 frames" in w for w in warnings) == away
 
 
+@pytest.mark.parametrize("given", [None, 1500.0])
+def test_a_focal_from_the_scene_refits_only_a_default_focal(standins, clip, tmp_path, monkeypatch, given):
+    """When the scene decided "up" and its horizontal edges tell a focal 5 % or more from the default, the clip is
+    fitted again with it (focal_source "scene"); a focal the user gave is never replaced."""
+    from hsmr_backend import convert as C
+    from hsmr_backend.scene import SceneFocal
+
+    world_mod = sys.modules["hsmr_backend.world"]
+    cameras = []
+
+    def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
+        cameras.append(camera)
+        fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
+        w = world_mod.to_world(fit, model, camera)
+        return fit, types.SimpleNamespace(**vars(w), up_source="scene edges"), 0.0
+
+    monkeypatch.setattr(world_mod, "fit_in_world", fit_in_world)
+    asked = []
+
+    def focal_from_scene(lines, k, up):
+        asked.append(float(k[0, 0]))
+        return SceneFocal(focal_px=1200.0, support=1.0, support_second=1.0, from_vertical_px=1210.0)
+
+    monkeypatch.setattr(C, "focal_from_scene", focal_from_scene)
+    out = tmp_path / "res.npz"
+    C.convert(C.ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:6", focal_px=given, overlay=False,
+                               plot=False))
+    r = result_format.load(out)
+    meta = json.loads(str(r["meta_json"]))
+    if given is None:
+        assert len(asked) == 1 and [c.focal_source for c in cameras] == ["default", "scene"]
+        assert r["camera_K"][0, 0] == pytest.approx(1200.0) and meta["focal_source"] == "scene"
+    else:
+        assert not asked and len(cameras) == 1
+        assert r["camera_K"][0, 0] == pytest.approx(1500.0) and meta["focal_source"] == "given"
+
+
 def test_convert_resumes_from_an_interrupted_run(standins, clip, tmp_path, monkeypatch):
     from hsmr_backend import landmarks as L
     from hsmr_backend.convert import ConvertOptions, convert

@@ -45,13 +45,14 @@ def _clip(p: np.ndarray, q: np.ndarray) -> np.ndarray | None:
     return np.r_[p + t0 * d, p + t1 * d] if t1 > t0 else None
 
 
-def project(r: np.ndarray, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Image segments (N,4) of the 3D segments a -> b (N,3) in front of the camera, cut to the frame."""
+def project(r: np.ndarray, c: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.ndarray = K) -> np.ndarray:
+    """Image segments (N,4) of the 3D segments a -> b (N,3) in front of the camera (intrinsics k), cut to the
+    frame."""
     pa, pb = (r @ (a - c).T).T, (r @ (b - c).T).T
     out = []
     for u, v in zip(pa, pb, strict=True):
         if u[2] > 0.3 and v[2] > 0.3:
-            seg = _clip((K @ u)[:2] / u[2], (K @ v)[:2] / v[2])
+            seg = _clip((k @ u)[:2] / u[2], (k @ v)[:2] / v[2])
             if seg is not None:
                 out.append(seg)
     return np.array(out).reshape(-1, 4)
@@ -188,3 +189,46 @@ def test_real_lab_clips_up_against_their_calibration(lab_scenes, name, axis):
         assert abs(scene.pitch_roll_deg(found.up)[1] - scene.pitch_roll_deg(truth)[1]) < 1.0
     else:
         assert angle(found.up, truth) < 6.0
+
+
+@pytest.mark.parametrize("f_true,pitch,roll", [(1200.0, 20.0, 5.0), (900.0, -10.0, -8.0), (1800.0, 12.0, 0.0)])
+def test_focal_from_two_families_of_floor_edges(f_true, pitch, roll):
+    """A floor's two orthogonal edge families meet at vanishing points p1, p2 with (p1-c).(p2-c) = -f²: the focal
+    comes back within 2 % although the vertical was found with the default focal (1573 px here)."""
+    from hsmr_backend.fit import default_camera
+
+    rng = np.random.default_rng(int(f_true))
+    r, c = camera(pitch, roll)
+    k_default = np.asarray(default_camera(W, H).K)
+    k_true = np.array([[f_true, 0.0, W / 2], [0.0, f_true, H / 2], [0.0, 0.0, 1.0]])
+    up = r @ [0.0, 0.0, 1.0]
+    grid = floor_grid(0.5)
+    rot = np.array([[np.cos(0.5), -np.sin(0.5), 0.0], [np.sin(0.5), np.cos(0.5), 0.0], [0.0, 0.0, 1.0]])
+    turned = tuple(p @ rot.T + [0.0, 4.0, 0.0] for p in grid)  # the tiles at 29° to the camera
+    segs = np.vstack([project(r, c, *poles(rng, 25), k_true), project(r, c, *turned, k_true)])
+    only_one = np.vstack([project(r, c, *poles(rng, 25), k_true),  # one family of tile edges
+                          project(r, c, turned[0][:17], turned[1][:17], k_true)])
+    lines = lines_of(segs)
+    found_up = scene.vertical_up(lines, k_default, up)
+    assert found_up is not None
+    found = scene.focal_from_scene(lines, k_default, found_up.up)
+    assert found is not None and found.focal_px == pytest.approx(f_true, rel=0.02)
+    assert scene.focal_from_scene(lines_of(only_one), k_default, found_up.up) is None
+
+
+def test_a_level_camera_does_not_tell_its_focal():
+    r, _ = camera(2.0, 0.0)
+    lines = lines_of(np.array([[100.0, 100.0, 900.0, 300.0]] * 30))
+    assert scene.focal_from_scene(lines, K, r @ [0.0, 0.0, 1.0]) is None
+
+
+def test_real_lab_clip_focal_against_its_calibration(lab_scenes):
+    """cam01 of the Pose2Sim lab: 1683 px calibrated; the default is 1573 px."""
+    from hsmr_backend.fit import default_camera
+
+    k = np.asarray(default_camera(1080, 1920).K)
+    lines = lab_scenes["single_person_cam01"]
+    truth = LAB_UP["single_person_cam01"] / np.linalg.norm(LAB_UP["single_person_cam01"])
+    up = scene.vertical_up(lines, k, _rot("x", 10.0) @ truth)
+    found = scene.focal_from_scene(lines, k, up.up)
+    assert found is not None and found.focal_px == pytest.approx(1683.0, rel=0.04)

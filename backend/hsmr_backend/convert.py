@@ -26,10 +26,13 @@ from . import landmarks as L
 from . import track as T
 from . import video as V
 from .progress import Reporter
-from .scene import FrameSampler, pitch_roll_deg, scene_lines
+from .scene import FrameSampler, focal_from_scene, pitch_roll_deg, scene_lines
 from .skel import dofs
 
 BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
+
+
+FOCAL_REFIT_CHANGE = 0.05  # a focal from the scene this far from the default is worth a second fit
 
 
 class ConvertError(RuntimeError):
@@ -588,6 +591,21 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         else None
     fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
                                        progress=reporter, scene=lines)
+    scene_focal = None
+    if camera.focal_source == "default" and getattr(world, "up_source", None) == "scene edges":
+        # the scene's horizontal edges may tell the focal length; a wrong one costs joint angles (docs/fitting.md)
+        found = scene_focal = focal_from_scene(lines, np.asarray(camera.K), np.asarray(world.camera_to_world)[2, :3])
+        f_old = float(np.asarray(camera.K)[0, 0])
+        if found is not None and abs(found.focal_px / f_old - 1.0) > FOCAL_REFIT_CHANGE:
+            reporter.info(f"focal length from the scene's horizontal edges: {found.focal_px:.0f} px (the default was "
+                          f"{f_old:.0f} px); fitting again with it")
+            camera = dataclasses.replace(default_camera(track.image_size[0], track.image_size[1],
+                                                        focal_px=found.focal_px), focal_source="scene")
+            focal_note = f"focal length {found.focal_px:.0f} px (scene)"
+            if init is not None:  # the network's root depths were for the old focal: same image, new depth
+                init = {**init, "cam_t": np.asarray(init["cam_t"], np.float64) * [1.0, 1.0, found.focal_px / f_old]}
+            fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
+                                               progress=reporter, scene=lines)
     up_source = getattr(world, "up_source", None)
     pitch, roll = pitch_roll_deg(np.asarray(world.camera_to_world)[2, :3])
     reporter.info(f"camera pitch {pitch:.0f}° (down), roll {roll:.0f}°: up from {up_source or 'the body'}")
@@ -611,6 +629,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
         "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
         "views": views, "feet_resting_share": resting, "up_source": up_source,
+        "scene_focal_px": None if scene_focal is None else scene_focal.focal_px,
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

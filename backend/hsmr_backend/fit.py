@@ -92,7 +92,7 @@ class Camera:
     K: np.ndarray  # (3,3) pixels
     width: int
     height: int
-    focal_source: str  # "user" | "default" | "hsmr" | ...
+    focal_source: str  # "user" | "exif" | "default" | "scene" (convert: from the scene's edges) | ...
 
     @property
     def fx(self) -> float:

@@ -15,6 +15,11 @@ off on the four calibrated views of a real lab (`benchmarks/bench_multiview_pose
 
 Edges are measured in the full-size image; the focal length is the pipeline's (given, EXIF or default), and
 the pitch found scales with it (``tan(pitch)`` is proportional to the focal).
+
+- :func:`focal_from_scene` then estimates the focal length itself from two orthogonal families of horizontal
+  edges (a floor's tiles, a room's walls), whose vanishing points lie on the horizon: ``(p1 - c) . (p2 - c) =
+  -f²``. It is used only for a camera that looks up or down by 5° or more (the horizon's place, which finds
+  the families, then depends on the focal).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ INLIER_DEG = 2.0  # an edge supports a vanishing point when it points at it with
 MIN_SUPPORT = 0.25  # inlier weight per frame, in image diagonals (about four long edges)
 MIN_SPREAD = 0.01  # second-smallest eigenvalue share: edges in one column of the image fix only the roll
 PERSON_PAD = 0.12  # the subject's box grows by this share of its height on every side
+FOCAL_MIN_TILT_DEG = 5.0  # a camera nearer level than this does not tell its focal length
+FOCAL_FOV_DEG = (20.0, 120.0)  # diagonal fields of view searched for the focal
+FOCAL_MIN_SUPPORT = 0.5  # each horizontal family's edges pointing at its vanishing point, diagonals per frame
+FOCAL_AGREE = 0.15  # the two focal estimates (orthogonal families; family on the vertical's horizon) must agree
+VERTICAL_SKIP_DEG = 5.0  # edges pointing at the vertical vanishing point this closely are not horizontal ones
 
 
 @dataclass
@@ -46,6 +56,14 @@ class SceneLines:
     weights: np.ndarray  # (S,) length (capped) / number of frames
     image_size: tuple[int, int]  # (W, H)
     frames: int  # how many frames they come from
+
+
+@dataclass
+class SceneFocal:
+    focal_px: float  # from the two families' vanishing points
+    support: float  # the stronger family's (kernel-weighted) edges, image diagonals per frame
+    support_second: float  # the orthogonal family's
+    from_vertical_px: float  # the focal that puts the stronger family on the vertical's horizon (a check)
 
 
 @dataclass
@@ -185,3 +203,85 @@ def vertical_up(lines: SceneLines, k: np.ndarray, prior: np.ndarray) -> SceneUp 
     if np.degrees(np.arccos(np.clip(up @ prior, -1.0, 1.0))) > SEARCH_DEG:
         return None
     return SceneUp(up=up, edges=float(inl.sum()) / lines.frames, support=support, spread=spread)
+
+
+def _pinhole(f: float, k: np.ndarray) -> np.ndarray:
+    out = np.array(k, dtype=np.float64)
+    out[0, 0] = out[1, 1] = f
+    return out
+
+
+def _refined_point(segs: np.ndarray, w: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """The image point (homogeneous) that the edges pointing at ``guess`` within ``INLIER_DEG`` meet at best
+    (weighted least squares on their homogeneous lines, in units of the image size for conditioning)."""
+    scale = float(np.abs(segs).max()) or 1.0
+    a = np.c_[segs[:, :2] / scale, np.ones(len(segs))]
+    b = np.c_[segs[:, 2:] / scale, np.ones(len(segs))]
+    lines = np.cross(a, b)
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True).clip(1e-12)
+    g = np.array([guess[0] / scale, guess[1] / scale, guess[2]])
+    err = np.degrees(np.arcsin(np.clip(np.abs(lines @ g) / np.linalg.norm(g[:2] - g[2] * (a[:, :2] + b[:, :2]) / 2,
+                                                                              axis=1).clip(1e-12), 0.0, 1.0)))
+    inl = err < INLIER_DEG
+    if inl.sum() < 2:
+        return np.asarray(guess, np.float64)
+    evecs = np.linalg.eigh((lines[inl] * w[inl, None]).T @ lines[inl])[1]
+    p = evecs[:, 0]
+    return np.array([p[0] * scale, p[1] * scale, p[2]])
+
+
+def focal_from_scene(lines: SceneLines, k: np.ndarray, up: np.ndarray) -> SceneFocal | None:
+    """The focal length (pixels) from two orthogonal families of horizontal edges (a floor's tiles, a room's
+    walls): their vanishing points p1, p2 satisfy ``(p1 - c) . (p2 - c) = -f²`` about the principal point c. The
+    families are found on the horizon of ``up`` (the vertical vanishing point is an image point, whatever the
+    focal), searching focal and heading; the focal that puts the stronger family on the horizon must agree
+    within ``FOCAL_AGREE``. ``None`` for a camera within ``FOCAL_MIN_TILT_DEG`` of level, without two such
+    families, when the two estimates disagree, or with a focal outside ``FOCAL_FOV_DEG``."""
+    k = np.asarray(k, np.float64)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    if abs(np.degrees(np.arcsin(np.clip(up[2], -1.0, 1.0)))) < FOCAL_MIN_TILT_DEG or len(lines.segments) < 4:
+        return None
+    vz = k @ up  # the vertical vanishing point, homogeneous
+    horizontal = pointing_error_deg(lines.segments, k, up[None])[0] > VERTICAL_SKIP_DEG
+    segs, w = lines.segments[horizontal], lines.weights[horizontal]
+    diag = float(np.hypot(*lines.image_size))
+    if w.sum() < FOCAL_MIN_SUPPORT * diag:
+        return None
+    f_lo, f_hi = (diag / (2.0 * np.tan(np.radians(fov) / 2.0)) for fov in FOCAL_FOV_DEG[::-1])
+    focals = np.exp(np.linspace(np.log(f_lo), np.log(f_hi), 64))  # 3 % steps
+    headings = np.radians(np.arange(0.0, 180.0, 1.0))
+
+    def directions(f: float) -> tuple[np.ndarray, np.ndarray]:
+        kf = _pinhole(f, k)
+        u = np.linalg.solve(kf, vz)
+        u = u / np.linalg.norm(u) * np.sign(u @ up or 1.0)
+        a = np.cross(u, [0.0, 0.0, 1.0])
+        a /= np.linalg.norm(a)
+        return kf, np.cos(headings)[:, None] * a + np.sin(headings)[:, None] * np.cross(u, a)
+
+    score = np.zeros((len(focals), len(headings)))
+    for i, f in enumerate(focals):
+        kf, dirs = directions(f)
+        err = pointing_error_deg(segs, kf, dirs)
+        score[i] = (w * np.clip(1.0 - (err / INLIER_DEG) ** 2, 0.0, None)).sum(1) / diag
+    i1, j1 = np.unravel_index(int(np.argmax(score)), score.shape)
+    band = (j1 + 90 + np.arange(-10, 11)) % len(headings)  # the orthogonal family, give or take 10°
+    i2 = int(np.argmax(score[:, band].max(1)))
+    j2 = int(band[int(np.argmax(score[i2, band]))])
+    if score[i1, j1] < FOCAL_MIN_SUPPORT or score[i2, j2] < FOCAL_MIN_SUPPORT:
+        return None
+    points = []
+    for i, j in ((i1, j1), (i2, j2)):
+        kf, dirs = directions(focals[i])
+        p = _refined_point(segs, w, kf @ dirs[j])
+        if abs(p[2]) < 1e-9 * np.abs(p[:2]).max():
+            return None  # a family parallel to the image: its vanishing point is at infinity
+        points.append(p[:2] / p[2] - k[:2, 2])
+    f2 = -float(points[0] @ points[1])
+    if f2 <= 0:
+        return None
+    f = float(np.sqrt(f2))
+    if not (f_lo <= f <= f_hi and abs(np.log(f / focals[i1])) <= np.log(1.0 + FOCAL_AGREE)):
+        return None
+    return SceneFocal(focal_px=f, support=float(score[i1, j1]), support_second=float(score[i2, j2]),
+                      from_vertical_px=float(focals[i1]))
