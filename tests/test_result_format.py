@@ -153,6 +153,19 @@ def test_fuzz_corrupted_files_raise_only_result_file_error(tmp_path_factory, cut
         rf.load(path)
 
 
+@pytest.mark.parametrize("offset,value", [(6, 109), (8, 1)])
+def test_damaged_zip_header_fields_are_a_result_file_error(tmp_path, offset, value):
+    """zipfile raises NotImplementedError for a damaged 'version needed' field ('zip file version 10.9', found by
+    the fuzz test above) and RuntimeError for an 'encrypted' flag, not BadZipFile."""
+    raw = bytearray(GOOD_BYTES)
+    central = raw.find(b"PK\x01\x02")
+    raw[central + offset] = value  # +6: version needed to extract; +8: general purpose flags (bit 0: encrypted)
+    path = tmp_path / "r.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(rf.ResultFileError, match="truncated or not an .npz"):
+        rf.load(path)
+
+
 @settings(max_examples=500, deadline=None)
 @given(
     field=st.sampled_from([f.name for f in rf.FIELDS]),

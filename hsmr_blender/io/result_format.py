@@ -200,10 +200,13 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # object arrays need pickles, which we never load
+            raise ResultFileError(f"result file {path} holds objects that would need unpickling ({e})") from None
+        raise ResultFileError(f"result file {path} is damaged ({e}); convert the clip again") from None
+    except Exception as e:  # a damaged zip: BadZipFile, EOFError, OSError, zlib.error, and zipfile's
+        # NotImplementedError / RuntimeError for flags it does not support (version, compression, encryption)
         raise ResultFileError(f"result file {path} is truncated or not an .npz ({e}); convert the clip again") from None
-    except ValueError as e:  # object arrays need pickles, which we never load
-        raise ResultFileError(f"result file {path} holds objects that would need unpickling ({e})") from None
     return validate(arrays)
 
 
