@@ -34,6 +34,12 @@ class HsmrSettings(bpy.types.PropertyGroup):
     device: EnumProperty(  # type: ignore[valid-type]
         name="Device", items=[("auto", "Auto", ""), ("cuda", "CUDA", ""), ("cpu", "CPU", "")], default="auto")
     smoothing: FloatProperty(name="Smoothing", default=1.0, min=0.0, max=10.0)  # type: ignore[valid-type]
+    up: EnumProperty(  # type: ignore[valid-type]
+        name="Up from",
+        items=[("auto", "Scene, else body", "The scene's vertical edges (door frames, walls) when there are enough, "
+                "else the body's balance and resting feet"),
+               ("body", "Body", "The body alone (a scene whose straight edges are not upright)")],
+        default="auto")
     skin: BoolProperty(name="Skin", default=True)  # type: ignore[valid-type]
     correctives: BoolProperty(name="Pose correctives", default=True)  # type: ignore[valid-type]
     bone_meshes: BoolProperty(name="Bone meshes", default=True)  # type: ignore[valid-type]
@@ -90,7 +96,7 @@ class HSMR_OT_run(bpy.types.Operator):
             cmd = backend.convert_command(
                 footage, result, python=preferences.backend_python(context), mode=s.mode, body=body,
                 device=s.device, start=s.frame_start if s.use_range else None,
-                end=s.frame_end if s.use_range else None, smoothing=s.smoothing)
+                end=s.frame_end if s.use_range else None, smoothing=s.smoothing, up=s.up)
             log = result.with_suffix(".log")
             self._proc = backend.BackendProcess(cmd, stall_s=preferences.stall_seconds(context), log_path=log)
             s.log_path = str(self._proc.log_path)

@@ -31,6 +31,7 @@ class HSMR_PT_main(bpy.types.Panel):
         col.prop(s, "body")
         col.prop(s, "device")
         col.prop(s, "smoothing")
+        col.prop(s, "up")
         box = col.box()
         box.label(text="Options")
         grid = box.grid_flow(columns=2)

@@ -83,6 +83,13 @@ def test_convert_command_line() -> None:
     cmd = backend.convert_command("a.mp4", "r.npz", python="py", start=5, end=9, smoothing=2.0)
     assert cmd[:8] == ["py", "-m", "hsmr_backend.cli", "convert", "a.mp4", "-o", "r.npz", "--progress"]
     assert cmd[8] == "json" and cmd[cmd.index("--frames") + 1] == "5:10" and cmd[cmd.index("--smoothing") + 1] == "2"
+    assert "--up" not in cmd  # the default: a backend from before --up still runs
+    cmd = backend.convert_command("a.mp4", "r.npz", python="py", up="body")
+    assert cmd[cmd.index("--up") + 1] == "body"
+    from hsmr_backend.cli import build_parser  # the backend's own parser takes what the add-on writes
+
+    args = build_parser().parse_args(cmd[3:])
+    assert args.up == "body" and args.video == "a.mp4"
 
 
 def test_check_environment_reports_versions() -> None:

@@ -48,6 +48,7 @@ def convert_command(
     start: int | None = None,
     end: int | None = None,
     smoothing: float | None = None,
+    up: str = "auto",
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The backend command line (DESIGN: ``hsmr-backend convert VIDEO -o RESULT --progress json``)."""
@@ -57,6 +58,8 @@ def convert_command(
         cmd += ["--frames", f"{int(start or 0)}:{'' if end is None else int(end) + 1}"]
     if smoothing is not None:
         cmd += ["--smoothing", f"{float(smoothing):g}"]
+    if up != "auto":  # only when asked: a backend from before --up still runs the default
+        cmd += ["--up", up]
     return cmd + list(extra)
 
 
