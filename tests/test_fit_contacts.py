@@ -63,6 +63,26 @@ def test_resting_feet_are_the_still_ones_near_the_ground():
     assert not world.foot_contacts(kp2d, valid, fps, lm_cam, _level_world(1.5), heights).mask[5:9].any()
 
 
+def test_a_still_spell_is_decided_whole():
+    """A planted foot that the first fit lifts 20 cm in the deep part of a squat (MediaPipe's leg depth) rests for
+    the whole spell: it is near the ground in most of it. Near in only a few frames of a spell: not resting."""
+    rng = np.random.default_rng(2)
+    t, fps = 60, 30.0
+    kp2d = np.zeros((t, 33, 3))
+    kp2d[..., 2] = 0.9
+    kp2d[:, 0, :2] = (500.0, 100.0)
+    kp2d[:, FEET, :2] = np.array([[480.0, 400.0], [520.0, 400.0], [470.0, 405.0], [530.0, 405.0]]) \
+        + rng.normal(0, 2.0, (t, 4, 2))  # still all along
+    lm_cam = np.zeros((t, 33, 3))
+    lm_cam[:, FEET, 1] = 1.5 - 0.01
+    lm_cam[20:45, FEET[:2], 1] = 1.5 - 0.2  # the first fit lifts both heels 20 cm for 25 of the 60 frames
+    lm_cam[:, FEET[3], 1] = 1.5 - 0.4  # the right foot tip 40 cm up ...
+    lm_cam[10:12, FEET[3], 1] = 1.5 - 0.01  # ... but for two frames
+    c = world.foot_contacts(kp2d, np.ones(t, bool), fps, lm_cam, _level_world(1.5), np.zeros(4))
+    assert c.mask[:, :3].all()
+    assert not c.mask[:, 3].any()
+
+
 def _squat_track(model, regressor, camera: fit.Camera, flatten: float):
     """A squat (benchmarks/angles_synth.py) facing a level camera 3.5 m away, feet planted; MediaPipe-like
     inputs: 2D landmarks with 2 px noise, 3D landmarks whose thighs and shanks point ``flatten`` times as far

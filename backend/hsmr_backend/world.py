@@ -201,7 +201,8 @@ def lowest_foot_points(joints: np.ndarray, valid: np.ndarray, up: np.ndarray,
 CONTACT_SPEED = 0.15
 CONTACT_SPAN_S = 0.1
 CONTACT_MIN_S = 0.15  # shorter still spells are not contacts
-CONTACT_NEAR_M = 0.10  # and the first fit must have the point no higher than this above the ground
+CONTACT_NEAR_M = 0.10  # and the first fit must have the point no higher than this above the ground ...
+CONTACT_NEAR_SHARE = 0.25  # ... in this share of the still spell (and at least CONTACT_MIN_S of it)
 CONTACT_CONF = 0.5
 
 
@@ -218,8 +219,9 @@ def _moving_average(x: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
 def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam: np.ndarray, world: WorldResult,
                   heights: np.ndarray) -> FootContacts:
     """Frames where each heel / foot tip rests on the ground, from the image: its 2D landmark stands still (a
-    static camera sees a resting foot at one spot, whatever the depth) and the first fit put it near the ground
-    (not a foot held up). Returns them with the ground plane of ``world`` in the camera frame.
+    static camera sees a resting foot at one spot, whatever the depth), and the first fit put it near the ground
+    for a quarter or more of that still spell (not a foot held up). Returns them with the ground plane of
+    ``world`` in the camera frame.
 
     ``kp2d`` (T,33,3) MediaPipe landmarks (px, confidence); ``landmarks_cam`` (T,33,3) the first fit's;
     ``heights`` (4,) each point's height above the ground when its foot rests flat.
@@ -243,12 +245,15 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
         still[k:-k] = both & (speed < CONTACT_SPEED)
         still[:k], still[-k:] = still[k] & ok[:k], still[-k - 1] & ok[-k:]  # the ends as their neighbours
     near = np.asarray(landmarks_cam, dtype=np.float64)[:, idx] @ normal - offset < CONTACT_NEAR_M + heights
-    mask = still & near
     min_len = max(2, int(round(CONTACT_MIN_S * fps)))
-    for p in range(len(idx)):  # drop short spells
-        for a, b in spells(mask[:, p]):
-            if b - a < min_len:
-                mask[a:b, p] = False
+    mask = np.zeros_like(still)
+    for p in range(len(idx)):
+        # A foot point that stands still in the image stays in one state for the whole spell: it rests if the
+        # first fit had it near the ground for long enough in it. Frame by frame, a planted foot that the first fit
+        # lifts in the deep part of a squat (MediaPipe's leg depth) dropped out there and skated.
+        for a, b in spells(still[:, p]):
+            if b - a >= min_len and near[a:b, p].sum() >= max(min_len, CONTACT_NEAR_SHARE * (b - a)):
+                mask[a:b, p] = True
     return FootContacts(mask=mask, normal=normal, offset=offset, heights=np.asarray(heights, dtype=np.float64))
 
 
