@@ -72,10 +72,7 @@ def floor_grid(step: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lines_of(segs: np.ndarray, frames: int = 1) -> scene.SceneLines:
-    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
-    keep = length >= scene.MIN_LENGTH * np.hypot(W, H)
-    return scene.SceneLines(segs[keep], np.minimum(length[keep], scene.WEIGHT_CAP * np.hypot(W, H)) / frames,
-                            (W, H), frames)
+    return scene.SceneLines.from_segments(segs, (W, H), frames)
 
 
 def angle(a: np.ndarray, b: np.ndarray) -> float:

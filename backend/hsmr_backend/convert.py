@@ -30,8 +30,6 @@ from .scene import FrameSampler, focal_from_scene, pitch_roll_deg, scene_lines
 from .skel import dofs
 
 BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
-
-
 FOCAL_REFIT_CHANGE = 0.05  # a focal from the scene this far from the default is worth a second fit
 
 
@@ -525,12 +523,14 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         last = int(resume[0]["frame_index"][-1])
         rng = V.FrameRange(last + frame_range.stride, frame_range.end, frame_range.stride)
         reporter.info(f"resuming: {len(resume[0]['frame_index'])} frames already done in {paths['work']}")
-    sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)  # for the scene's vertical edges
+    frames = V.prefetch(source.frames(rng))
+    sampler = None
+    if opts.up == "auto":  # a few frames kept for the scene's straight edges
+        sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)
+        frames = sampler.tap(frames)
     try:
-        track = L.detect_landmarks(
-            sampler.tap(V.prefetch(source.frames(rng))), choice, reporter, fps=fps, image_size=source.size,
-            total=total, work=work, resume=resume,
-        )
+        track = L.detect_landmarks(frames, choice, reporter, fps=fps, image_size=source.size, total=total,
+                                   work=work, resume=resume)
     except L.NoPersonError as e:
         raise ConvertError(str(e)) from None
     timings["landmarks"] = time.perf_counter() - t0
@@ -587,8 +587,8 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
     if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
         fit_kw["device"] = device
-    lines = scene_lines(sampler.samples, track.image_size, track.frame_index, track.boxes) if opts.up == "auto" \
-        else None
+    lines = None if sampler is None else scene_lines(sampler.samples, track.image_size, track.frame_index,
+                                                     track.boxes)
     fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
                                        progress=reporter, scene=lines)
     scene_focal = None

@@ -57,6 +57,17 @@ class SceneLines:
     image_size: tuple[int, int]  # (W, H)
     frames: int  # how many frames they come from
 
+    @classmethod
+    def from_segments(cls, segments: np.ndarray, image_size: tuple[int, int], frames: int) -> SceneLines:
+        """Keeps the edges of ``MIN_LENGTH`` or more, each weighing its length (capped at ``WEIGHT_CAP`` of the
+        diagonal) per frame."""
+        segs = np.asarray(segments, np.float64).reshape(-1, 4)
+        diag = float(np.hypot(*image_size))
+        length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+        keep = length >= MIN_LENGTH * diag
+        n = max(int(frames), 1)
+        return cls(segs[keep], np.minimum(length[keep], WEIGHT_CAP * diag) / n, tuple(image_size), n)
+
 
 @dataclass
 class SceneFocal:
@@ -113,7 +124,6 @@ def scene_lines(samples: list[tuple[int, np.ndarray, float]], image_size: tuple[
                 frame_index: np.ndarray | None = None, boxes: np.ndarray | None = None) -> SceneLines:
     """Straight edges (LSD) of the sampled frames, minus those touching the subject's box (xyxy, one per
     entry of ``frame_index``; the nearest frame's box is used)."""
-    diag = float(np.hypot(*image_size))
     detector = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
     found = []
     for idx, grey, scale in samples:
@@ -128,11 +138,7 @@ def scene_lines(samples: list[tuple[int, np.ndarray, float]], image_size: tuple[
             mid = (segs[:, :2] + segs[:, 2:]) / 2
             segs = segs[_outside(segs[:, :2], box) & _outside(segs[:, 2:], box) & _outside(mid, box)]
         found.append(segs)
-    segs = np.concatenate(found) if found else np.zeros((0, 4))
-    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
-    keep = length >= MIN_LENGTH * diag
-    n = max(len(samples), 1)
-    return SceneLines(segs[keep], np.minimum(length[keep], WEIGHT_CAP * diag) / n, tuple(image_size), n)
+    return SceneLines.from_segments(np.concatenate(found) if found else np.zeros((0, 4)), image_size, len(samples))
 
 
 def pointing_error_deg(segments: np.ndarray, k: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -219,10 +225,7 @@ def _refined_point(segs: np.ndarray, w: np.ndarray, guess: np.ndarray) -> np.nda
     b = np.c_[segs[:, 2:] / scale, np.ones(len(segs))]
     lines = np.cross(a, b)
     lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True).clip(1e-12)
-    g = np.array([guess[0] / scale, guess[1] / scale, guess[2]])
-    err = np.degrees(np.arcsin(np.clip(np.abs(lines @ g) / np.linalg.norm(g[:2] - g[2] * (a[:, :2] + b[:, :2]) / 2,
-                                                                              axis=1).clip(1e-12), 0.0, 1.0)))
-    inl = err < INLIER_DEG
+    inl = pointing_error_deg(segs, np.eye(3), np.asarray(guess, np.float64)[None])[0] < INLIER_DEG
     if inl.sum() < 2:
         return np.asarray(guess, np.float64)
     evecs = np.linalg.eigh((lines[inl] * w[inl, None]).T @ lines[inl])[1]
