@@ -83,6 +83,30 @@ def test_a_still_spell_is_decided_whole():
     assert not c.mask[:, 3].any()
 
 
+def test_a_foot_dragged_by_the_detector_stays_resting():
+    """From behind, MediaPipe drags a planted foot's landmarks ~20 px (7 % of the height) up while the hips come
+    down to it, and puts them back: one resting spell. A foot stepping in place (the same excursion, but lifted in
+    the first fit) and one that lands somewhere else are not held through the gap."""
+    rng = np.random.default_rng(3)
+    t, fps = 60, 30.0
+    kp2d = np.zeros((t, 33, 3))
+    kp2d[..., 2] = 0.9
+    kp2d[:, 0, :2] = (500.0, 100.0)
+    base = np.array([[480.0, 400.0], [520.0, 400.0], [470.0, 405.0], [530.0, 405.0]])
+    lift = np.zeros(t)
+    lift[20:40] = 20.0 * np.sin(np.linspace(0.0, np.pi, 20))  # frames 20-39: up to 20 px up, and back
+    kp2d[:, FEET, :2] = base + rng.normal(0, 1.0, (t, 4, 2))
+    kp2d[:, FEET, 1] -= lift[:, None]
+    kp2d[20:, FEET[1], 0] += np.minimum(np.arange(t - 20), 20) * 3.0  # the right heel goes 60 px aside: a step
+    lm_cam = np.zeros((t, 33, 3))
+    lm_cam[:, FEET, 1] = 1.5 - 0.01
+    lm_cam[20:40, FEET[3], 1] = 1.5 - 0.25  # the first fit lifts the right foot tip: a step in place
+    c = world.foot_contacts(kp2d, np.ones(t, bool), fps, lm_cam, _level_world(1.5), np.zeros(4))
+    assert c.mask[:, [0, 2]].all()  # the left foot rests throughout
+    assert not c.mask[22:38, 1].any() and not c.mask[26:34, 3].any()  # the step and the step in place
+    assert c.mask[:15, [1, 3]].all() and c.mask[46:, [1, 3]].all()
+
+
 def _squat_track(model, regressor, camera: fit.Camera, flatten: float):
     """A squat (benchmarks/angles_synth.py) facing a level camera 3.5 m away, feet planted; MediaPipe-like
     inputs: 2D landmarks with 2 px noise, 3D landmarks whose thighs and shanks point ``flatten`` times as far

@@ -204,6 +204,13 @@ CONTACT_MIN_S = 0.15  # shorter still spells are not contacts
 CONTACT_NEAR_M = 0.10  # and the first fit must have the point no higher than this above the ground ...
 CONTACT_NEAR_SHARE = 0.25  # ... in this share of the still spell (and at least CONTACT_MIN_S of it)
 CONTACT_CONF = 0.5
+# MediaPipe drags a planted foot's landmarks up to ~7 % of the body's height off it while the hips come down close
+# to it (a squat filmed from behind). Two still spells of a point (each CONTACT_MIN_S or longer) are one when the
+# gap between them is at most CONTACT_BRIDGE_S, the point is seen all through it and comes back to within
+# CONTACT_RETURN person heights of where it left, and the first fit kept it near the ground all through the gap (a
+# foot stepping in place is lifted there).
+CONTACT_BRIDGE_S = 1.0
+CONTACT_RETURN = 0.03
 
 
 def _moving_average(x: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
@@ -220,8 +227,9 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
                   heights: np.ndarray) -> FootContacts:
     """Frames where each heel / foot tip rests on the ground, from the image: its 2D landmark stands still (a
     static camera sees a resting foot at one spot, whatever the depth), and the first fit put it near the ground
-    for a quarter or more of that still spell (not a foot held up). Returns them with the ground plane of
-    ``world`` in the camera frame.
+    for a quarter or more of that still spell (not a foot held up); two still spells with only the detector's
+    drag between them are one (``CONTACT_BRIDGE_S``). Returns them with the ground plane of ``world`` in the
+    camera frame.
 
     ``kp2d`` (T,33,3) MediaPipe landmarks (px, confidence); ``landmarks_cam`` (T,33,3) the first fit's;
     ``heights`` (4,) each point's height above the ground when its foot rests flat.
@@ -246,6 +254,15 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
         still[:k], still[-k:] = still[k] & ok[:k], still[-k - 1] & ok[-k:]  # the ends as their neighbours
     near = np.asarray(landmarks_cam, dtype=np.float64)[:, idx] @ normal - offset < CONTACT_NEAR_M + heights
     min_len = max(2, int(round(CONTACT_MIN_S * fps)))
+    for p in range(len(idx)):  # a spell interrupted by the detector dragging the foot is one spell
+        runs = [(a, b) for a, b in spells(still[:, p]) if b - a >= min_len]
+        for i, (_, b) in enumerate(runs):
+            for a2, _ in runs[i + 1:]:  # the first later one that comes back (shorter spells may lie between)
+                if a2 - b > CONTACT_BRIDGE_S * fps or not (near[b:a2, p].all() and ok[b:a2, p].all()):
+                    break
+                if np.linalg.norm(pts[a2, p] - pts[b - 1, p]) <= CONTACT_RETURN * height_px:
+                    still[b:a2, p] = True
+                    break
     mask = np.zeros_like(still)
     for p in range(len(idx)):
         # A foot point that stands still in the image stays in one state for the whole spell: it rests if the
