@@ -264,6 +264,42 @@ def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkey
     assert any("back to the camera in 6 of 6 frames" in w for w in warnings) == away
 
 
+@pytest.mark.parametrize("pan", [False, True])
+def test_a_moving_camera_is_reported(standins, clip, tmp_path, pan):
+    """The shared clip's camera stands still: no warning, ``camera_motion.moved`` false. The same frames cut from a
+    window that slides 8 px a frame (a pan): a warning and the shift in meta_json."""
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    src = clip
+    if pan:
+        cap = cv2.VideoCapture(str(clip))
+        src = tmp_path / "pan.mp4"
+        out_video = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (900, 1600))
+        for i in range(12):
+            ok, frame = cap.read()
+            assert ok
+            out_video.write(np.ascontiguousarray(frame[160:1760, 8 * i:8 * i + 900]))
+        out_video.release()
+        cap.release()
+    warnings = []
+
+    class Rec(Reporter):
+        def info(self, message, level="info"):
+            if level == "warning":
+                warnings.append(message)
+
+    out = tmp_path / "res.npz"
+    convert(ConvertOptions(str(src), str(out), mode="keypoints", frames="0:12", overlay=False, plot=False),
+            Rec("none"))
+    motion = json.loads(str(result_format.load(out)["meta_json"]))["camera_motion"]
+    assert motion["moved"] == pan and any("the camera moved" in w for w in warnings) == pan
+    if pan:  # 88 px over the 1836 px diagonal
+        assert motion["shift"] == pytest.approx(88 / np.hypot(900, 1600), abs=0.005)
+    else:
+        assert motion["shift"] < 0.002
+
+
 @pytest.mark.parametrize("given", [None, 1500.0])
 def test_a_focal_from_the_scene_refits_only_a_default_focal(standins, clip, tmp_path, monkeypatch, given):
     """When the scene decided "up" and its horizontal edges tell a focal 5 % or more from the default, the clip is

@@ -229,3 +229,45 @@ def test_real_lab_clip_focal_against_its_calibration(lab_scenes):
     up = scene.vertical_up(lines, k, _rot("x", 10.0) @ truth)
     found = scene.focal_from_scene(lines, k, up.up)
     assert found is not None and found.focal_px == pytest.approx(1683.0, rel=0.04)
+
+
+def _textured(rng: np.random.Generator, h: int = 1200, w: int = 1600) -> np.ndarray:
+    """A grey image with blobs and edges at many scales: texture for ORB."""
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h // 8, w // 8), dtype=np.uint8), (3, 3), 0)
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST)
+    for _ in range(150):
+        x, y = rng.integers(0, w), rng.integers(0, h)
+        cv2.circle(img, (int(x), int(y)), int(rng.integers(5, 40)), int(rng.integers(0, 255)), -1)
+    return img
+
+
+@pytest.mark.parametrize("pan_px", [0.0, 20.0, 60.0])
+def test_camera_motion_is_the_background_shift(pan_px):
+    """Frames cut from one textured picture at offsets growing to ``pan_px`` (a pan): the motion found is the
+    largest offset in image diagonals, and a 'subject' moving fast inside its box does not count."""
+    rng = np.random.default_rng(11)
+    world = _textured(rng, 1300, 1800)
+    subject = _textured(rng, 400, 200)
+    h, w = 1080, 1620
+    frames, boxes = [], []
+    for i in range(16):
+        dx = int(round(pan_px * i / 15))
+        f = world[100:100 + h, dx:dx + w].copy()
+        sx = 300 + 60 * i  # the subject crosses the frame, 60 px a frame
+        f[500:900, sx:sx + 200] = subject
+        frames.append((i, cv2.cvtColor(f, cv2.COLOR_GRAY2BGR)))
+        boxes.append([sx, 500, sx + 200, 900])
+    sampler = scene.FrameSampler(total=16)
+    list(sampler.tap(iter(frames)))
+    found = scene.camera_motion(sampler.samples, np.arange(16), np.array(boxes, float))
+    assert found is not None and found.pairs == scene.SAMPLE_FRAMES - 1
+    assert found.shift * np.hypot(w, h) == pytest.approx(pan_px, abs=2.0)
+    assert found.moved == (pan_px >= scene.CAMERA_MOVED * np.hypot(w, h)) and found.rotation_deg < 0.2
+
+
+def test_camera_motion_of_a_blank_scene_is_unknown():
+    frames = [(i, np.full((720, 1280, 3), 128, np.uint8)) for i in range(10)]
+    sampler = scene.FrameSampler(total=10)
+    list(sampler.tap(iter(frames)))
+    assert scene.camera_motion(sampler.samples) is None
+    assert scene.camera_motion(sampler.samples[:1]) is None

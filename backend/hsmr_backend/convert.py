@@ -26,7 +26,7 @@ from . import landmarks as L
 from . import track as T
 from . import video as V
 from .progress import Reporter
-from .scene import FrameSampler, focal_from_scene, pitch_roll_deg, scene_lines
+from .scene import FrameSampler, camera_motion, focal_from_scene, pitch_roll_deg, scene_lines
 from .skel import dofs
 
 BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
@@ -524,10 +524,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         rng = V.FrameRange(last + frame_range.stride, frame_range.end, frame_range.stride)
         reporter.info(f"resuming: {len(resume[0]['frame_index'])} frames already done in {paths['work']}")
     frames = V.prefetch(source.frames(rng))
-    sampler = None
-    if opts.up == "auto":  # a few frames kept for the scene's straight edges
-        sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)
-        frames = sampler.tap(frames)
+    # a few frames kept for the scene: did the camera move, and (--up auto) its straight edges
+    sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)
+    frames = sampler.tap(frames)
     try:
         track = L.detect_landmarks(frames, choice, reporter, fps=fps, image_size=source.size, total=total,
                                    work=work, resume=resume)
@@ -553,6 +552,12 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     leg_swaps = int(track.stats.get("leg_swaps", 0))
     if leg_swaps:
         reporter.info(f"MediaPipe swapped the legs alone in {leg_swaps} of {len(track)} frames: relabelled")
+    motion = camera_motion(sampler.samples, track.frame_index, track.boxes)
+    if motion is not None and motion.moved:
+        reporter.info(f"the camera moved during the clip: the background shifted by {motion.shift:.0%} of the frame's "
+                      f"diagonal (by frame {motion.frame_index}). The fit assumes a static camera, so the subject's "
+                      "path, the ground and the camera's pitch and roll are only approximate; film from a tripod "
+                      "for a true world frame", level="warning")
     lost = int((~track.valid).sum())
     if lost:
         reporter.info(f"subject not found in {lost} of {len(track)} frames: those are marked invalid and bridged",
@@ -587,8 +592,8 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
     if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
         fit_kw["device"] = device
-    lines = None if sampler is None else scene_lines(sampler.samples, track.image_size, track.frame_index,
-                                                     track.boxes)
+    lines = None if opts.up != "auto" else scene_lines(sampler.samples, track.image_size, track.frame_index,
+                                                       track.boxes)
     fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
                                        progress=reporter, scene=lines)
     scene_focal = None
@@ -630,6 +635,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "world_notes": getattr(world, "notes", None), "left_right_swaps": swaps, "leg_swaps": leg_swaps,
         "views": views, "feet_resting_share": resting, "up_source": up_source,
         "scene_focal_px": None if scene_focal is None else scene_focal.focal_px,
+        "camera_motion": None if motion is None else {
+            "moved": motion.moved, "shift": motion.shift, "rotation_deg": motion.rotation_deg,
+            "frame": motion.frame_index, "pairs": motion.pairs},
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

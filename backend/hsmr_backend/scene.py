@@ -120,6 +120,16 @@ def _outside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
     return ~((points[:, 0] > x0) & (points[:, 0] < x1) & (points[:, 1] > y0) & (points[:, 1] < y1))
 
 
+def _subject_box(boxes: np.ndarray | None, frame_index: np.ndarray | None, idx: int) -> np.ndarray | None:
+    """The subject's box (xyxy, full-size pixels) of the tracked frame nearest to ``idx``, grown by
+    ``PERSON_PAD`` of its height on every side; ``None`` without boxes."""
+    if boxes is None or not len(boxes) or frame_index is None:
+        return None
+    box = np.asarray(boxes[int(np.argmin(np.abs(np.asarray(frame_index) - idx)))], np.float64)
+    pad = PERSON_PAD * max(box[3] - box[1], 1.0)
+    return box + np.array([-pad, -pad, pad, pad])
+
+
 def scene_lines(samples: list[tuple[int, np.ndarray, float]], image_size: tuple[int, int],
                 frame_index: np.ndarray | None = None, boxes: np.ndarray | None = None) -> SceneLines:
     """Straight edges (LSD) of the sampled frames, minus those touching the subject's box (xyxy, one per
@@ -131,10 +141,8 @@ def scene_lines(samples: list[tuple[int, np.ndarray, float]], image_size: tuple[
         if segs is None:
             continue
         segs = segs.reshape(-1, 4).astype(np.float64) / scale
-        if boxes is not None and len(boxes):
-            box = np.asarray(boxes[int(np.argmin(np.abs(np.asarray(frame_index) - idx)))], np.float64)
-            pad = PERSON_PAD * max(box[3] - box[1], 1.0)
-            box = box + np.array([-pad, -pad, pad, pad])
+        box = _subject_box(boxes, frame_index, idx)
+        if box is not None:
             mid = (segs[:, :2] + segs[:, 2:]) / 2
             segs = segs[_outside(segs[:, :2], box) & _outside(segs[:, 2:], box) & _outside(mid, box)]
         found.append(segs)
@@ -288,3 +296,87 @@ def focal_from_scene(lines: SceneLines, k: np.ndarray, up: np.ndarray) -> SceneF
         return None
     return SceneFocal(focal_px=f, support=float(score[i1, j1]), support_second=float(score[i2, j2]),
                       from_vertical_px=float(focals[i1]))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Did the camera move? The fit assumes a static camera; the background of the sampled frames says whether it was.
+
+MOTION_FEATURES = 800  # ORB features per sampled frame, away from the subject
+MOTION_MIN_INLIERS = 25  # matches agreeing on one image motion: fewer and the pair is not judged
+MOTION_RANSAC_PX = 3.0  # at the size the motion is measured (480 px long side for 960 px samples)
+MOTION_LONG_SIDE_PX = 300  # samples longer than twice this are halved first
+CAMERA_MOVED = 0.02  # the background moving this share of the image diagonal or more: the camera moved
+
+
+@dataclass
+class CameraMotion:
+    shift: float  # the largest background motion between the first sampled frame and another, image diagonals
+    rotation_deg: float  # the largest in-image rotation among them
+    pairs: int  # frame pairs that could be judged (enough background texture)
+    frame_index: int  # the source frame where the largest motion was seen
+
+    @property
+    def moved(self) -> bool:
+        return self.shift >= CAMERA_MOVED
+
+
+def _halved(grey: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """Half size for the motion check (a 2 % motion is ~10 px there; ORB runs 4x faster)."""
+    if max(grey.shape[:2]) > 2 * MOTION_LONG_SIDE_PX:
+        return cv2.pyrDown(grey), scale / 2
+    return grey, scale
+
+
+def camera_motion(samples: list[tuple[int, np.ndarray, float]], frame_index: np.ndarray | None = None,
+                  boxes: np.ndarray | None = None) -> CameraMotion | None:
+    """How far the background moved between the first sampled frame and each later one: ORB features outside
+    the subject's box, matched and fitted with one similarity (RANSAC, so a person walking by does not count);
+    the motion is the largest displacement of the image's corners and centre under it. ``None`` when no pair
+    has enough background texture to judge (a blank wall, a subject filling the frame)."""
+    if len(samples) < 2:
+        return None
+    orb = cv2.ORB_create(MOTION_FEATURES)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+
+    def features(idx: int, grey: np.ndarray, scale: float) -> tuple[list, np.ndarray | None]:
+        grey, scale = _halved(grey, scale)
+        mask = np.full(grey.shape[:2], 255, np.uint8)
+        box = _subject_box(boxes, frame_index, idx)
+        if box is not None:
+            x0, y0, x1, y1 = np.round(box * scale).astype(int)
+            mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
+        return orb.detectAndCompute(grey, mask)
+
+    ref_idx, ref_grey, ref_scale = samples[0]
+    kp0, des0 = features(ref_idx, ref_grey, ref_scale)
+    if des0 is None or len(kp0) < MOTION_MIN_INLIERS:
+        return None
+    h, w = _halved(ref_grey, ref_scale)[0].shape[:2]
+    probe = np.array([[0, 0], [w, 0], [0, h], [w, h], [w / 2, h / 2]], np.float64)
+    diag = float(np.hypot(w, h))
+    best = (0.0, 0.0, ref_idx)
+    pairs = 0
+    for idx, grey, scale in samples[1:]:
+        if grey.shape[:2] != ref_grey.shape[:2]:
+            continue
+        kp1, des1 = features(idx, grey, scale)
+        if des1 is None or len(kp1) < MOTION_MIN_INLIERS:
+            continue
+        matches = matcher.match(des0, des1)
+        if len(matches) < MOTION_MIN_INLIERS:
+            continue
+        src = np.float32([kp0[m.queryIdx].pt for m in matches])
+        dst = np.float32([kp1[m.trainIdx].pt for m in matches])
+        m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=MOTION_RANSAC_PX)
+        if m is None or inliers is None or int(inliers.sum()) < MOTION_MIN_INLIERS:
+            continue
+        pairs += 1
+        moved = probe @ m[:, :2].T + m[:, 2] - probe
+        shift = float(np.linalg.norm(moved, axis=1).max()) / diag
+        rotation = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+        if shift > best[0]:
+            best = (shift, best[1], int(idx))
+        best = (best[0], max(best[1], abs(rotation)), best[2])
+    if pairs == 0:
+        return None
+    return CameraMotion(shift=best[0], rotation_deg=best[1], pairs=pairs, frame_index=best[2])
