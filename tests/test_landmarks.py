@@ -183,3 +183,43 @@ def test_rotation_tagged_phone_clip_gives_the_same_landmarks(shared_dir, cam01, 
     size = np.array([T.box_size(b) for b in cam01.boxes[:15]])
     err = np.linalg.norm(_hip(tr) - _hip(cam01)[:15], axis=1) / size
     assert err.max() < 0.03, err
+
+
+def _stderr_of(code: str) -> str:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    backend = Path(__file__).resolve().parents[1] / "backend"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(backend)})
+    assert run.returncode == 0, run.stderr
+    return run.stderr
+
+
+def test_native_log_noise_is_dropped_and_the_rest_passed_on():
+    """Lines written straight to file descriptor 2 inside the filter: MediaPipe's known noise is dropped, anything
+    else comes out after it, and writes outside it are untouched."""
+    err = _stderr_of(
+        "import os\n"
+        "from hsmr_backend import landmarks as L\n"
+        "os.write(2, b'before\\n')\n"
+        "with L.native_stderr_filtered():\n"
+        "    os.write(2, b'W0000 inference_feedback_manager.cc:114] Feedback manager requires ...\\n')\n"
+        "    os.write(2, b'a real error\\n')\n"
+        "os.write(2, b'after\\n')\n")
+    assert err.splitlines() == ["before", "a real error", "after"]
+
+
+def test_mediapipe_says_nothing_on_stderr_when_it_starts():
+    """A real Pose graph, created and run on a few frames (its noisy start), writes nothing to stderr."""
+    err = _stderr_of(
+        "import numpy as np\n"
+        "from hsmr_backend import landmarks as L\n"
+        "pose = L._new_pose(static=False)\n"
+        "for _ in range(4):\n"
+        "    pose.process(np.zeros((256, 256, 3), np.uint8))\n"
+        "pose.reset()\n"
+        "pose.process(np.zeros((256, 256, 3), np.uint8))\n"
+        "pose.close()\n")
+    assert err == ""

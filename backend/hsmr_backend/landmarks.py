@@ -18,9 +18,11 @@ so people are handled here:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -93,17 +95,79 @@ class LandmarkTrack:
 # ---------------------------------------------------------------- MediaPipe
 
 
-def _new_pose(static: bool):
+# What MediaPipe's C++ code (absl and TFLite logging, which ignore GLOG_minloglevel) writes straight to file
+# descriptor 2 when a graph starts and runs its first frames: harmless, but it lands in the middle of the progress
+# bar. Those lines are dropped; anything else written meanwhile is passed on.
+NATIVE_NOISE = (
+    "Created TensorFlow Lite XNNPACK delegate",
+    "All log messages before absl::InitializeLog()",
+    "inference_feedback_manager.cc",
+    "landmark_projection_calculator.cc",
+)
+NOISY_CALLS = 3  # a graph logs on creation and in its first inferences
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(noise: tuple[str, ...] = NATIVE_NOISE) -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file while the block runs, then write back the lines that do not
+    contain any of ``noise``. Without a real stderr (an embedding host, a captured stream) it does nothing."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not any(n in line for n in noise)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class _QuietPose:
+    """A MediaPipe Pose whose first ``NOISY_CALLS`` inferences run with the native log noise filtered."""
+
+    def __init__(self, pose) -> None:
+        self._pose, self._calls = pose, 0
+
+    def process(self, rgb: np.ndarray):
+        if self._calls >= NOISY_CALLS:
+            return self._pose.process(rgb)
+        self._calls += 1
+        with native_stderr_filtered():
+            return self._pose.process(rgb)
+
+    def reset(self) -> None:  # a restarted graph logs again
+        with native_stderr_filtered():
+            self._pose.reset()
+        self._calls = 0
+
+    def close(self) -> None:
+        self._pose.close()
+
+
+def _new_pose(static: bool) -> _QuietPose:
     import mediapipe as mp  # deferred: importing it costs ~1 s
 
-    return mp.solutions.pose.Pose(
-        static_image_mode=static,
-        model_complexity=1,
-        smooth_landmarks=False,  # the fitter smooths; MediaPipe's filter would blur across crop changes
-        enable_segmentation=False,
-        min_detection_confidence=0.5,
-        min_tracking_confidence=0.5,
-    )
+    with native_stderr_filtered():
+        return _QuietPose(mp.solutions.pose.Pose(
+            static_image_mode=static,
+            model_complexity=1,
+            smooth_landmarks=False,  # the fitter smooths; MediaPipe's filter would blur across crop changes
+            enable_segmentation=False,
+            min_detection_confidence=0.5,
+            min_tracking_confidence=0.5,
+        ))
 
 
 def _landmarks(result, ox: float, oy: float, sx: float, sy: float) -> tuple[np.ndarray, np.ndarray] | None:
