@@ -301,40 +301,57 @@ def test_a_moving_camera_is_reported(standins, clip, tmp_path, pan):
 
 
 @pytest.mark.parametrize("given", [None, 1500.0])
-def test_a_focal_from_the_scene_refits_only_a_default_focal(standins, clip, tmp_path, monkeypatch, given):
-    """When the scene decided "up" and its horizontal edges tell a focal 5 % or more from the default, the clip is
-    fitted again with it (focal_source "scene"); a focal the user gave is never replaced."""
+def test_a_focal_from_the_scene_replaces_only_a_default_focal(standins, clip, tmp_path, monkeypatch, given):
+    """When the scene's edges decide "up" near MediaPipe's own up and its horizontal edges tell a focal 5 % or more
+    from the default, the clip is fitted once, with that focal (focal_source "scene"); a focal the user gave is
+    never replaced, nor asked about."""
     from hsmr_backend import convert as C
-    from hsmr_backend.scene import SceneFocal
+    from hsmr_backend.scene import SceneFocal, SceneUp
 
     world_mod = sys.modules["hsmr_backend.world"]
-    cameras = []
+    cameras, priors, asked = [], [], []
 
     def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
         cameras.append(camera)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
-        w = world_mod.to_world(fit, model, camera)
-        return fit, types.SimpleNamespace(**vars(w), up_source="scene edges"), 0.0
+        return fit, world_mod.to_world(fit, model, camera), 0.0
 
-    monkeypatch.setattr(world_mod, "fit_in_world", fit_in_world)
-    asked = []
+    def vertical_up(lines, k, prior):
+        priors.append(np.asarray(prior))
+        return SceneUp(up=np.array([0.0, -0.95, -0.31]), edges=10.0, support=1.0, spread=0.1)
 
     def focal_from_scene(lines, k, up):
         asked.append(float(k[0, 0]))
         return SceneFocal(focal_px=1200.0, support=1.0, support_second=1.0, from_vertical_px=1210.0)
 
+    monkeypatch.setattr(world_mod, "fit_in_world", fit_in_world)
+    monkeypatch.setattr(C, "vertical_up", vertical_up)
     monkeypatch.setattr(C, "focal_from_scene", focal_from_scene)
     out = tmp_path / "res.npz"
     C.convert(C.ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:6", focal_px=given, overlay=False,
                                plot=False))
     r = result_format.load(out)
     meta = json.loads(str(r["meta_json"]))
+    assert len(cameras) == 1  # one fit either way
     if given is None:
-        assert len(asked) == 1 and [c.focal_source for c in cameras] == ["default", "scene"]
-        assert r["camera_K"][0, 0] == pytest.approx(1200.0) and meta["focal_source"] == "scene"
+        assert len(asked) == 1 and cameras[0].focal_source == "scene" and meta["focal_source"] == "scene"
+        assert r["camera_K"][0, 0] == pytest.approx(1200.0) and meta["scene_focal_px"] == pytest.approx(1200.0)
+        # the prior is MediaPipe's own up: the subject stands upright in the shared clip
+        assert len(priors) == 1 and priors[0][1] < -0.8
     else:
-        assert not asked and len(cameras) == 1
+        assert not asked and not priors
         assert r["camera_K"][0, 0] == pytest.approx(1500.0) and meta["focal_source"] == "given"
+
+
+def test_landmark_up_is_the_feet_to_shoulders_direction():
+    from hsmr_backend import landmarks as L
+
+    kp3d = np.zeros((4, 33, 3))
+    kp3d[:, [11, 12]] = (0.0, -0.5, 0.0)
+    kp3d[:, [27, 28, 29, 30]] = (0.0, 0.8, 0.3)  # the feet below and 0.3 m behind: up leans towards the camera
+    up = L.landmark_up(kp3d, np.array([True, True, True, False]))
+    np.testing.assert_allclose(up, np.array([0.0, -1.3, -0.3]) / np.hypot(1.3, 0.3), atol=1e-9)
+    np.testing.assert_allclose(L.landmark_up(kp3d, np.zeros(4, bool)), [0.0, -1.0, 0.0])
 
 
 def test_convert_resumes_from_an_interrupted_run(standins, clip, tmp_path, monkeypatch):

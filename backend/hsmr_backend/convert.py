@@ -26,11 +26,11 @@ from . import landmarks as L
 from . import track as T
 from . import video as V
 from .progress import Reporter
-from .scene import FrameSampler, camera_motion, focal_from_scene, pitch_roll_deg, scene_lines
+from .scene import FrameSampler, camera_motion, focal_from_scene, pitch_roll_deg, scene_lines, vertical_up
 from .skel import dofs
 
 BACK_VIEW_SHARE = 0.25  # warn when at least this share of the valid frames shows the subject from behind
-FOCAL_REFIT_CHANGE = 0.05  # a focal from the scene this far from the default is worth a second fit
+FOCAL_SCENE_CHANGE = 0.05  # a focal from the scene this far from the default replaces it
 
 
 class ConvertError(RuntimeError):
@@ -552,7 +552,9 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     leg_swaps = int(track.stats.get("leg_swaps", 0))
     if leg_swaps:
         reporter.info(f"MediaPipe swapped the legs alone in {leg_swaps} of {len(track)} frames: relabelled")
+    t1 = time.perf_counter()
     motion = camera_motion(sampler.samples, track.frame_index, track.boxes)
+    scene_s = time.perf_counter() - t1
     if motion is not None and motion.moved:
         reporter.info(f"the camera moved during the clip: the background shifted by {motion.shift:.0%} of the frame's "
                       f"diagonal (by frame {motion.frame_index}). The fit assumes a static camera, so the subject's "
@@ -578,9 +580,24 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     camera = default_camera(track.image_size[0], track.image_size[1], focal_px=opts.focal_px if hint is None else hint)
     if hint is not None:  # the image's own EXIF 35-mm-equivalent focal length
         camera = dataclasses.replace(camera, focal_source="exif")
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lines = None if opts.up != "auto" else scene_lines(sampler.samples, track.image_size, track.frame_index,
+                                                       track.boxes)
+    scene_focal = None
+    if camera.focal_source == "default" and lines is not None:
+        # the scene's horizontal edges may tell the focal length; a wrong one costs joint angles (docs/fitting.md).
+        # Asked before the fit, near the up of MediaPipe's own 3D landmarks, so the clip is fitted once.
+        up = vertical_up(lines, np.asarray(camera.K), L.landmark_up(track.kp3d, track.valid))
+        found = scene_focal = None if up is None else focal_from_scene(lines, np.asarray(camera.K), up.up)
+        if found is not None and abs(found.focal_px / float(np.asarray(camera.K)[0, 0]) - 1.0) > FOCAL_SCENE_CHANGE:
+            reporter.info(f"focal length from the scene's horizontal edges: {found.focal_px:.0f} px (the default "
+                          f"would be {float(np.asarray(camera.K)[0, 0]):.0f} px)")
+            camera = dataclasses.replace(default_camera(track.image_size[0], track.image_size[1],
+                                                        focal_px=found.focal_px), focal_source="scene")
+    timings["scene"] = scene_s + time.perf_counter() - t0  # did the camera move, its edges, the focal they tell
     focal_note = f"focal length {float(np.asarray(camera.K)[0, 0]):.0f} px ({camera.focal_source})"
     reporter.info(focal_note)
-    timings["load"] = time.perf_counter() - t0
 
     init = None
     if mode == "hsmr":
@@ -592,25 +609,8 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
     if "device" in {f.name for f in dataclasses.fields(FitOptions)}:
         fit_kw["device"] = device
-    lines = None if opts.up != "auto" else scene_lines(sampler.samples, track.image_size, track.frame_index,
-                                                       track.boxes)
     fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
                                        progress=reporter, scene=lines)
-    scene_focal = None
-    if camera.focal_source == "default" and getattr(world, "up_source", None) == "scene edges":
-        # the scene's horizontal edges may tell the focal length; a wrong one costs joint angles (docs/fitting.md)
-        found = scene_focal = focal_from_scene(lines, np.asarray(camera.K), np.asarray(world.camera_to_world)[2, :3])
-        f_old = float(np.asarray(camera.K)[0, 0])
-        if found is not None and abs(found.focal_px / f_old - 1.0) > FOCAL_REFIT_CHANGE:
-            reporter.info(f"focal length from the scene's horizontal edges: {found.focal_px:.0f} px (the default was "
-                          f"{f_old:.0f} px); fitting again with it")
-            camera = dataclasses.replace(default_camera(track.image_size[0], track.image_size[1],
-                                                        focal_px=found.focal_px), focal_source="scene")
-            focal_note = f"focal length {found.focal_px:.0f} px (scene)"
-            if init is not None:  # the network's root depths were for the old focal: same image, new depth
-                init = {**init, "cam_t": np.asarray(init["cam_t"], np.float64) * [1.0, 1.0, found.focal_px / f_old]}
-            fit, world, resting = fit_in_world(track, model, regressor, camera, FitOptions(**fit_kw), init=init,
-                                               progress=reporter, scene=lines)
     up_source = getattr(world, "up_source", None)
     pitch, roll = pitch_roll_deg(np.asarray(world.camera_to_world)[2, :3])
     reporter.info(f"camera pitch {pitch:.0f}° (down), roll {roll:.0f}°: up from {up_source or 'the body'}")

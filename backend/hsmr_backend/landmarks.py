@@ -679,6 +679,23 @@ HIDDEN_LEG_CONF = 0.5  # a leg none of whose landmarks reaches this confidence i
 MIN_LEVEL = 0.003  # of the height: about a pixel, for perfectly clean landmarks
 
 
+def landmark_up(kp3d: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(3,) the body's up in the camera frame (OpenCV axes) from MediaPipe's world landmarks, which are
+    camera-aligned: the mean direction from the feet (ankles, heels) to the shoulders' midpoint over the valid
+    frames. Leans with the trunk and with MediaPipe's depth, so only a prior (``scene.vertical_up`` searches
+    near it); straight down the image when nothing is valid."""
+    k = np.asarray(kp3d, np.float64)[np.asarray(valid, bool)]
+    if not len(k):
+        return np.array([0.0, -1.0, 0.0])
+    v = k[:, [11, 12]].mean(1) - k[:, [27, 28, 29, 30]].mean(1)
+    v = v[np.linalg.norm(v, axis=1) > 1e-6]
+    if not len(v):
+        return np.array([0.0, -1.0, 0.0])
+    u = (v / np.linalg.norm(v, axis=1, keepdims=True)).mean(0)
+    n = float(np.linalg.norm(u))
+    return u / n if n > 1e-6 else np.array([0.0, -1.0, 0.0])
+
+
 def leg_swapped_frames(kp2d: np.ndarray, valid: np.ndarray, min_conf: float = 0.3) -> np.ndarray:
     """(T,) bool: frames whose legs (``LEGS``) MediaPipe labelled the other way round from the rest of their run.
 
