@@ -557,7 +557,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     scene_s = time.perf_counter() - t1
     if motion is not None and motion.moved:
         reporter.info(f"the camera moved during the clip: the background shifted by {motion.shift:.0%} of the frame's "
-                      f"diagonal (by frame {motion.frame_index}). The fit assumes a static camera, so the subject's "
+                      f"diagonal (by frame {motion.frame}). The fit assumes a static camera, so the subject's "
                       "path, the ground and the camera's pitch and roll are only approximate; film from a tripod "
                       "for a true world frame", level="warning")
     lost = int((~track.valid).sum())
@@ -637,7 +637,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
         "scene_focal_px": None if scene_focal is None else scene_focal.focal_px,
         "camera_motion": None if motion is None else {
             "moved": motion.moved, "shift": motion.shift, "rotation_deg": motion.rotation_deg,
-            "frame": motion.frame_index, "pairs": motion.pairs},
+            "frame": motion.frame, "pairs": motion.pairs},
     }
     if vfr is not None:  # the real time of each frame, kept for tools that want it (the schema has fps only)
         ts = source.timestamps_ms  # type: ignore[attr-defined]

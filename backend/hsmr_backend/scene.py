@@ -313,7 +313,7 @@ class CameraMotion:
     shift: float  # the largest background motion between the first sampled frame and another, image diagonals
     rotation_deg: float  # the largest in-image rotation among them
     pairs: int  # frame pairs that could be judged (enough background texture)
-    frame_index: int  # the source frame where the largest motion was seen
+    frame: int  # the source frame where the largest motion was seen
 
     @property
     def moved(self) -> bool:
@@ -352,10 +352,10 @@ def camera_motion(samples: list[tuple[int, np.ndarray, float]], frame_index: np.
     if des0 is None or len(kp0) < MOTION_MIN_INLIERS:
         return None
     h, w = _halved(ref_grey, ref_scale)[0].shape[:2]
-    probe = np.array([[0, 0], [w, 0], [0, h], [w, h], [w / 2, h / 2]], np.float64)
+    probe = np.array([[0, 0], [w, 0], [0, h], [w, h], [w / 2, h / 2]], np.float64)  # corners and centre
     diag = float(np.hypot(w, h))
-    best = (0.0, 0.0, ref_idx)
-    pairs = 0
+    shifts: list[tuple[float, int]] = []  # (shift, source frame) of every pair judged
+    rotations: list[float] = []
     for idx, grey, scale in samples[1:]:
         if grey.shape[:2] != ref_grey.shape[:2]:
             continue
@@ -370,13 +370,10 @@ def camera_motion(samples: list[tuple[int, np.ndarray, float]], frame_index: np.
         m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=MOTION_RANSAC_PX)
         if m is None or inliers is None or int(inliers.sum()) < MOTION_MIN_INLIERS:
             continue
-        pairs += 1
         moved = probe @ m[:, :2].T + m[:, 2] - probe
-        shift = float(np.linalg.norm(moved, axis=1).max()) / diag
-        rotation = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
-        if shift > best[0]:
-            best = (shift, best[1], int(idx))
-        best = (best[0], max(best[1], abs(rotation)), best[2])
-    if pairs == 0:
+        shifts.append((float(np.linalg.norm(moved, axis=1).max()) / diag, int(idx)))
+        rotations.append(abs(float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))))
+    if not shifts:
         return None
-    return CameraMotion(shift=best[0], rotation_deg=best[1], pairs=pairs, frame_index=best[2])
+    shift, frame = max(shifts)
+    return CameraMotion(shift=shift, rotation_deg=max(rotations), pairs=len(shifts), frame=frame)
