@@ -233,13 +233,27 @@ def test_photos_bring_their_focal_length_unless_the_user_gives_one(standins, cli
         assert json.loads(str(r["meta_json"]))["focal_source"] == source
 
 
+def _convert_keeping_warnings(video: Path, out: Path, frames: str) -> tuple[dict, list[str]]:
+    """convert (keypoints, no overlay or plot) of ``frames``; the result's meta_json and the warnings logged."""
+    from hsmr_backend.convert import ConvertOptions, convert
+    from hsmr_backend.progress import Reporter
+
+    warnings: list[str] = []
+
+    class Rec(Reporter):
+        def info(self, message, level="info"):
+            if level == "warning":
+                warnings.append(message)
+
+    convert(ConvertOptions(str(video), str(out), mode="keypoints", frames=frames, overlay=False, plot=False),
+            Rec("none"))
+    return json.loads(str(result_format.load(out)["meta_json"])), warnings
+
+
 @pytest.mark.parametrize("away", [False, True])
 def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkeypatch, away):
     """The fitted trunk's facing decides: back to the camera in most frames -> a warning and the counts in
     meta_json; facing it -> no warning."""
-    from hsmr_backend.convert import ConvertOptions, convert
-    from hsmr_backend.progress import Reporter
-
     def to_world(fit, model, camera):  # a trunk 3 m in front of a camera at the origin that looks along +y
         side = -1.0 if away else 1.0  # the subject's left: +x facing the camera (-y), -x facing away
         j = np.zeros((len(fit.poses), 24, 3))
@@ -249,17 +263,8 @@ def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkey
                                      camera_to_world=np.eye(4), joints_world=j, notes=[])
 
     monkeypatch.setattr(sys.modules["hsmr_backend.world"], "to_world", to_world)  # the stand-in module
-    warnings = []
-
-    class Rec(Reporter):
-        def info(self, message, level="info"):
-            if level == "warning":
-                warnings.append(message)
-
-    out = tmp_path / "res.npz"
-    convert(ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:6", overlay=False, plot=False),
-            Rec("none"))
-    views = json.loads(str(result_format.load(out)["meta_json"]))["views"]
+    meta, warnings = _convert_keeping_warnings(clip, tmp_path / "res.npz", "0:6")
+    views = meta["views"]
     assert views == ({"front": 0, "side": 0, "back": 6} if away else {"front": 6, "side": 0, "back": 0})
     assert any("back to the camera in 6 of 6 frames" in w for w in warnings) == away
 
@@ -268,9 +273,6 @@ def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkey
 def test_a_moving_camera_is_reported(standins, clip, tmp_path, pan):
     """The shared clip's camera stands still: no warning, ``camera_motion.moved`` false. The same frames cut from a
     window that slides 8 px a frame (a pan): a warning and the shift in meta_json."""
-    from hsmr_backend.convert import ConvertOptions, convert
-    from hsmr_backend.progress import Reporter
-
     src = clip
     if pan:
         cap = cv2.VideoCapture(str(clip))
@@ -282,17 +284,8 @@ def test_a_moving_camera_is_reported(standins, clip, tmp_path, pan):
             out_video.write(np.ascontiguousarray(frame[160:1760, 8 * i:8 * i + 900]))
         out_video.release()
         cap.release()
-    warnings = []
-
-    class Rec(Reporter):
-        def info(self, message, level="info"):
-            if level == "warning":
-                warnings.append(message)
-
-    out = tmp_path / "res.npz"
-    convert(ConvertOptions(str(src), str(out), mode="keypoints", frames="0:12", overlay=False, plot=False),
-            Rec("none"))
-    motion = json.loads(str(result_format.load(out)["meta_json"]))["camera_motion"]
+    meta, warnings = _convert_keeping_warnings(src, tmp_path / "res.npz", "0:12")
+    motion = meta["camera_motion"]
     assert motion["moved"] == pan and any("the camera moved" in w for w in warnings) == pan
     if pan:  # 88 px over the 1836 px diagonal
         assert motion["shift"] == pytest.approx(88 / np.hypot(900, 1600), abs=0.005)
