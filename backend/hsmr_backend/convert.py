@@ -621,7 +621,7 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
                          "valid": track.valid})
     if views["back"] >= BACK_VIEW_SHARE * max(sum(views.values()), 1):
         reporter.info(f"the subject has their back to the camera in {views['back']} of {len(track)} frames: from "
-                      "behind, knee and hip flexion are poorly seen (deep squats and sitting came out about 30° off "
+                      "behind, knee and hip flexion are poorly seen (deep squats and sitting came out 25-30° off "
                       "in tests); film from the front or the side if you can", level="warning")
 
     # --- result file
