@@ -588,11 +588,12 @@ def convert(opts: ConvertOptions, reporter: Reporter | None = None) -> ConvertSu
     if camera.focal_source == "default" and lines is not None:
         # the scene's horizontal edges may tell the focal length; a wrong one costs joint angles (docs/fitting.md).
         # Asked before the fit, near the up of MediaPipe's own 3D landmarks, so the clip is fitted once.
-        up = vertical_up(lines, np.asarray(camera.K), L.landmark_up(track.kp3d, track.valid))
-        found = scene_focal = None if up is None else focal_from_scene(lines, np.asarray(camera.K), up.up)
-        if found is not None and abs(found.focal_px / float(np.asarray(camera.K)[0, 0]) - 1.0) > FOCAL_SCENE_CHANGE:
+        k = np.asarray(camera.K, np.float64)
+        up = vertical_up(lines, k, L.landmark_up(track.kp3d, track.valid))
+        found = scene_focal = None if up is None else focal_from_scene(lines, k, up.up)
+        if found is not None and abs(found.focal_px / k[0, 0] - 1.0) > FOCAL_SCENE_CHANGE:
             reporter.info(f"focal length from the scene's horizontal edges: {found.focal_px:.0f} px (the default "
-                          f"would be {float(np.asarray(camera.K)[0, 0]):.0f} px)")
+                          f"would be {k[0, 0]:.0f} px)")
             camera = dataclasses.replace(default_camera(track.image_size[0], track.image_size[1],
                                                         focal_px=found.focal_px), focal_source="scene")
     timings["scene"] = scene_s + time.perf_counter() - t0  # did the camera move, its edges, the focal they tell

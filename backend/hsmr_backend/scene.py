@@ -162,6 +162,13 @@ def pointing_error_deg(segments: np.ndarray, k: np.ndarray, directions: np.ndarr
     return np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
 
 
+def _support(segs: np.ndarray, w: np.ndarray, k: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(C,) how strongly the edges point at each direction's vanishing point: their weights times a kernel that
+    is 1 for an edge pointing straight at it and 0 from ``INLIER_DEG`` off."""
+    err = pointing_error_deg(segs, k, directions)
+    return (w * np.clip(1.0 - (err / INLIER_DEG) ** 2, 0.0, None)).sum(1)
+
+
 def vertical_up(lines: SceneLines, k: np.ndarray, prior: np.ndarray) -> SceneUp | None:
     """The up direction (camera frame) whose vanishing point the scene's edges point at, searched within
     ``SEARCH_DEG`` of ``prior`` (the body's up); ``None`` when the edges do not decide it."""
@@ -185,10 +192,7 @@ def vertical_up(lines: SceneLines, k: np.ndarray, prior: np.ndarray) -> SceneUp 
     inside = np.hypot(a, b) <= np.tan(np.radians(SEARCH_DEG))
     cand = prior + a[inside][:, None] * e1 + b[inside][:, None] * e2
     cand /= np.linalg.norm(cand, axis=1, keepdims=True)
-    score = np.concatenate([
-        (w * np.clip(1.0 - (pointing_error_deg(segs, k, cand[i:i + 256]) / INLIER_DEG) ** 2, 0.0, None)).sum(1)
-        for i in range(0, len(cand), 256)
-    ])
+    score = np.concatenate([_support(segs, w, k, cand[i:i + 256]) for i in range(0, len(cand), 256)])
     # a checkered floor's receding edges can meet near some far-off candidate by chance: the body's up is a prior
     off = np.degrees(np.arccos(np.clip(cand @ prior, -1.0, 1.0)))
     score = score * np.exp(-0.5 * (off / PRIOR_SIGMA_DEG) ** 2)
@@ -272,9 +276,7 @@ def focal_from_scene(lines: SceneLines, k: np.ndarray, up: np.ndarray) -> SceneF
 
     score = np.zeros((len(focals), len(headings)))
     for i, f in enumerate(focals):
-        kf, dirs = directions(f)
-        err = pointing_error_deg(segs, kf, dirs)
-        score[i] = (w * np.clip(1.0 - (err / INLIER_DEG) ** 2, 0.0, None)).sum(1) / diag
+        score[i] = _support(segs, w, *directions(f)) / diag
     i1, j1 = np.unravel_index(int(np.argmax(score)), score.shape)
     band = (j1 + 90 + np.arange(-10, 11)) % len(headings)  # the orthogonal family, give or take 10°
     i2 = int(np.argmax(score[:, band].max(1)))
