@@ -46,3 +46,37 @@ def observe(points: np.ndarray, cams: list[CalibratedCamera], noise_px: float = 
         xy = c.project(points) + rng.normal(0.0, noise_px, points.shape[:-1] + (2,)) if noise_px else c.project(points)
         out.append(np.concatenate([xy, np.ones(points.shape[:-1] + (1,))], -1))
     return np.stack(out)
+
+
+MODEL_TO_LAB = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # model y up -> lab z up
+
+
+def body_motion(frames: int, fps: float = 30.0) -> np.ndarray:
+    """(T,46) a known in-limit motion: stepping in place with bending knees and swinging arms, turning slowly."""
+    from hsmr_backend.skel.dofs import DOFS, dof_index
+
+    t = np.arange(frames) / fps
+    q = np.zeros((frames, len(DOFS)))
+    ph = 2 * np.pi * 0.8 * t
+    for side, sign in (("r", 1.0), ("l", -1.0)):
+        q[:, dof_index(f"hip_flexion_{side}")] = np.radians(25) + np.radians(25) * sign * np.sin(ph)
+        q[:, dof_index(f"knee_angle_{side}")] = np.radians(35) + np.radians(30) * sign * np.sin(ph + 0.5)
+        q[:, dof_index(f"ankle_angle_{side}")] = np.radians(8) * sign * np.sin(ph - 1.0)
+        q[:, dof_index(f"elbow_flexion_{side}")] = np.radians(50) + np.radians(30) * sign * np.sin(ph)
+    q[:, dof_index("shoulder_r_x")] = np.radians(70)
+    q[:, dof_index("shoulder_l_x")] = -np.radians(70)
+    q[:, dof_index("pelvis_rotation")] = 0.4 * np.sin(2 * np.pi * 0.2 * t)
+    lim = np.array([(d.lower, d.upper) for d in DOFS])
+    return np.clip(q, lim[:, 0], lim[:, 1])
+
+
+def body_landmarks(model, regressor, poses: np.ndarray) -> np.ndarray:
+    """(T,33,3) the body's landmarks in the lab (z up), standing on the floor at the origin."""
+    import torch
+
+    with torch.no_grad():
+        q = torch.as_tensor(poses, dtype=torch.float32)
+        out = model(q, torch.zeros(len(q), 10), torch.zeros(len(q), 3))
+        lm = regressor.apply(out.skin_verts, out.joints).double().numpy()
+    lab = lm @ MODEL_TO_LAB.T
+    return lab - [0.0, 0.0, lab[..., 2].min()]

@@ -200,6 +200,18 @@ class FitResult:
     info: dict[str, Any] = field(default_factory=dict)  # timings, iterations, option values
 
 
+@dataclass
+class ExtraViews:
+    """The subject seen by U more calibrated cameras (a multi-view fit; the track's own ``kp2d`` is the first
+    camera's, whose frame the fit lives in). Their reprojection terms join the first camera's."""
+
+    R: np.ndarray  # (U,3,3) first camera's frame -> this camera's
+    t: np.ndarray  # (U,3) metres
+    K: np.ndarray  # (U,3,3) pixels (pinhole: the keypoints are undistorted)
+    kp2d: np.ndarray  # (U,T,33,3) pixels + confidence, 0 where the view does not see the point
+    weight: np.ndarray  # (U,) trust in each view relative to the first camera's (1 = the same)
+
+
 FOOT_CONTACT_LANDMARKS = (29, 30, 31, 32)  # heels and foot tips (MediaPipe order): the points held on the ground
 CONTACT_DELTA_M = 0.05  # foot-height misses beyond this cost linearly (a wrong contact cannot pull hard)
 FLOOR_SLACK_M = 0.02  # a foot that does not rest may dip this far below the ground plane freely (its error)
@@ -233,6 +245,19 @@ def rest_foot_heights(model: Any, regressor: Any, betas: np.ndarray, options: Fi
 
 
 _Q_CONST: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def rest_landmarks(model: Any, regressor: Any, betas: np.ndarray, options: FitOptions | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The body at q = 0 and trans = 0: landmarks (33,3), root pivot J0 (3,) and root rest frame M_0 (3,3)."""
+    options = options or FitOptions()
+    body = _Body(model, regressor, options)
+    b = torch.as_tensor(np.asarray(betas, dtype=np.float64), dtype=options.dtype, device=options.device)
+    with torch.no_grad():
+        j0, m0 = body.rest(b)
+        _, lm, _ = body(torch.zeros(1, N_DOFS, dtype=options.dtype, device=options.device), b)
+    f = lambda x: x.double().cpu().numpy()  # noqa: E731
+    return f(lm[0]), f(j0), f(m0)
 
 
 def q_from_u(u: torch.Tensor) -> torch.Tensor:
@@ -384,6 +409,7 @@ class _Data:
     dir_xy: torch.Tensor  # (T,S) weight of the in-image components (segments the image does not show)
     valid: np.ndarray  # (T,)
     scale_px: float  # person height in pixels (clip median)
+    views: dict[str, torch.Tensor] | None = None  # ExtraViews as tensors (_view_tensors)
 
 
 def person_height_px(kp2d: np.ndarray, valid: np.ndarray, min_conf: float) -> float | None:
@@ -413,7 +439,10 @@ def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     conf = np.where(np.isfinite(kp2d[..., 2]), kp2d[..., 2], 0.0)
     conf = np.where(conf >= options.min_confidence, conf, 0.0) * valid[:, None]
     xy = np.nan_to_num(kp2d[..., :2])
-    if not np.any(conf > 0):
+    tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
+    extra = getattr(track, "extra_views", None)
+    views, seen = (None, conf.sum(1) > 0) if extra is None else _view_tensors(extra, conf, options, tt)
+    if not seen.any():
         raise ValueError("no confident landmarks in the whole clip; check that the subject is visible")
     height_px = person_height_px(kp2d, valid, options.min_confidence)
     scale_px = max(height_px if height_px is not None else float(camera.height) / 2, 20.0)
@@ -428,8 +457,34 @@ def _prepare(track: Any, camera: Camera, options: FitOptions) -> _Data:
     cmin = np.minimum(raw[:, a], raw[:, b])
     dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0) * foot_trust(kp3d)
     dir_xy = np.where(ok, 1.0 - cmin, 0.0)  # where the image does not show a segment, its full 3D direction counts
-    tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
-    return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), valid & (conf.sum(1) > 0), scale_px)
+    return _Data(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), seen, scale_px, views)
+
+
+def _view_tensors(extra: ExtraViews, conf0: np.ndarray, options: FitOptions, tt: Callable[[Any], torch.Tensor]
+                  ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """The other views' data as tensors, and (T,) the frames some view sees the subject in."""
+    kp = np.asarray(extra.kp2d, dtype=np.float64)
+    if kp.ndim != 4 or kp.shape[1:] != (len(conf0), N_LANDMARKS, 3):
+        raise ValueError(f"extra_views.kp2d must have shape (U, {len(conf0)}, 33, 3), got {kp.shape}")
+    conf = np.where(np.isfinite(kp[..., 2]) & (kp[..., 2] >= options.min_confidence), kp[..., 2], 0.0)
+    conf = conf * np.asarray(extra.weight, dtype=np.float64)[:, None, None]
+    scale = [max(person_height_px(k, np.ones(len(k), bool), options.min_confidence) or 1.0, 20.0) for k in kp]
+    k = np.asarray(extra.K, dtype=np.float64)
+    views = {"R": tt(extra.R), "t": tt(extra.t), "k": tt(np.stack([k[:, 0, 0], k[:, 1, 1], k[:, 0, 2], k[:, 1, 2]], 1)),
+             "kp2d": tt(np.nan_to_num(kp[..., :2])), "conf": tt(conf), "scale": tt(scale)}
+    return views, (conf0.sum(1) > 0) | (conf.sum((0, 2)) > 0)
+
+
+def _views_reprojection(lm: torch.Tensor, views: dict[str, torch.Tensor], sigma: float
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The other views' robust reprojection terms for landmarks ``lm`` (T,33,3) in the first camera's frame:
+    per frame, the confidence-weighted sum over views and points, and the sum of the confidences."""
+    x = torch.einsum("uij,tkj->utki", views["R"], lm) + views["t"][:, None, None]
+    z = x[..., 2].clamp(min=0.05)
+    k = views["k"][:, None, None]
+    proj = torch.stack([k[..., 0] * x[..., 0] / z + k[..., 2], k[..., 1] * x[..., 1] / z + k[..., 3]], -1)
+    e2 = ((proj - views["kp2d"]) ** 2).sum(-1) / (views["scale"][:, None, None] * UNIT) ** 2
+    return (views["conf"] * _gmof(e2, sigma)).sum((0, 2)), views["conf"].sum((0, 2))
 
 
 def facing(kp3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -588,6 +643,8 @@ class _Problem:
         self.body, self.cam, self.w = body, camera, weights
         ids = np.arange(sl.start, sl.stop) if frame_ids is None else frame_ids
         self.kp2d, self.conf = data.kp2d[ids], data.conf[ids]
+        self.views = None if data.views is None else {
+            k: (v[:, ids] if k in ("kp2d", "conf") else v) for k, v in data.views.items()}
         self.dirs, self.dir_w, self.dir_xy = data.dirs[ids], data.dir_w[ids], data.dir_xy[ids]
         self.scale = data.scale_px
         self.u = torch.nn.Parameter(tt(u0))
@@ -635,8 +692,12 @@ class _Problem:
         z = lm[..., 2].clamp(min=0.05)
         proj = torch.stack([self.k[0] * lm[..., 0] / z + self.k[2], self.k[1] * lm[..., 1] / z + self.k[3]], -1)
         e2 = ((proj - self.kp2d) ** 2).sum(-1) / (self.scale * UNIT) ** 2
-        csum = self.conf.sum(1).clamp(min=1e-6)
-        reproj = (self.conf * _gmof(e2, self.w.sigma if sigma is None else sigma / UNIT)).sum(1) / csum
+        sig = self.w.sigma if sigma is None else sigma / UNIT
+        num, csum = (self.conf * _gmof(e2, sig)).sum(1), self.conf.sum(1)
+        if self.views is not None:  # the other calibrated cameras' views
+            more, cmore = _views_reprojection(lm, self.views, sig)
+            num, csum = num + more, csum + cmore
+        reproj = num / csum.clamp(min=1e-6)
         per_frame = self.w.reproj * reproj
         if self.w.depth > 0:
             a, b = self.seg_a, self.seg_b
