@@ -89,7 +89,7 @@ def test_convert_command_line() -> None:
     from hsmr_backend.cli import build_parser  # the backend's own parser takes what the add-on writes
 
     args = build_parser().parse_args(cmd[3:])
-    assert args.up == "body" and args.video == "a.mp4"
+    assert args.up == "body" and args.video == ["a.mp4"]
 
 
 def test_check_environment_reports_versions() -> None:
