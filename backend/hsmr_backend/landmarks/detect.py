@@ -20,10 +20,9 @@ from .names import N_KP, LandmarkTrack, NoPersonError, Progress
 from .pose import find_people, new_pose
 from .relabel import fix_labels
 from .tracker import SubjectTracker, TrackerState
-from .work import WorkDir
+from .work import Resume, WorkDir
 
 Emit = Callable[[int, np.ndarray, np.ndarray, np.ndarray, bool], None]  # (frame, kp2d, kp3d, box, valid)
-Resume = tuple[dict[str, np.ndarray], TrackerState, dict]  # what WorkDir.load gives back
 
 
 def _start_subject(

@@ -14,6 +14,8 @@ import numpy as np
 
 from .tracker import TrackerState
 
+Resume = tuple[dict[str, np.ndarray], TrackerState, dict]  # finished frames' columns, tracker state, header
+
 
 class WorkDir:
     """Chunks of finished frames in ``RESULT.npz.work/`` (atomic writes) so a rerun resumes."""
@@ -25,7 +27,7 @@ class WorkDir:
     def chunk_files(self) -> list[Path]:
         return sorted(self.path.glob("chunk_*.npz"))
 
-    def load(self) -> tuple[dict[str, np.ndarray], TrackerState, dict] | None:
+    def load(self) -> Resume | None:
         """Finished frames, the tracker state after them and the header; None when nothing reusable."""
         head = self.path / "key.json"
         if not head.is_file():
