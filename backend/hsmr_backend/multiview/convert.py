@@ -13,7 +13,6 @@ import numpy as np
 
 from .. import landmarks as L
 from .. import result_format
-from .. import track as T
 from .. import video as V
 from ..progress import Reporter
 from .cameras import CalibratedCamera, CalibrationError, read_calibration
@@ -92,7 +91,7 @@ def _undistorted(kp: np.ndarray, cam: CalibratedCamera) -> np.ndarray:
     return out
 
 
-def _subject_in(view: _View, first: _View, frame_range: V.FrameRange) -> T.SubjectChoice:
+def _subject_in(view: _View, first: _View, frame_range: V.FrameRange) -> L.SubjectChoice:
     """The person in ``view`` who is the first view's subject (multi-view consistency at the first frame the
     first view sees the subject); a clear error when nobody is."""
     track = first.track
@@ -108,7 +107,7 @@ def _subject_in(view: _View, first: _View, frame_range: V.FrameRange) -> T.Subje
         raise _error(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen in "
                      f"{first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
                      f"camera's calibration and that its clip shows the same moment")
-    return T.SubjectChoice("box", box=tuple(float(x) for x in people[k][0]))
+    return L.SubjectChoice("box", box=tuple(float(x) for x in people[k][0]))
 
 
 def _landmarks(views: list[_View], opts: MultiViewOptions, reporter: Reporter) -> None:
@@ -116,7 +115,7 @@ def _landmarks(views: list[_View], opts: MultiViewOptions, reporter: Reporter) -
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
     done = 0
     for n, view in enumerate(views):
-        choice = T.SubjectChoice.parse(opts.subject) if n == 0 else _subject_in(view, views[0], frame_range)
+        choice = L.SubjectChoice.parse(opts.subject) if n == 0 else _subject_in(view, views[0], frame_range)
         offset = done
         progress = lambda stage, k, _t, o=offset: reporter(stage, o + k, sum(totals))  # noqa: E731
         try:
