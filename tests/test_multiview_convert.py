@@ -112,3 +112,11 @@ def test_bad_multiview_input_is_one_line_and_writes_nothing(capsys, tmp_path, cl
     assert code != 0
     assert words in _one_error_line(err)
     assert sorted(p.name for p in out_dir.iterdir()) == []
+
+
+def test_the_add_ons_command_line_for_several_cameras():
+    from hsmr_blender.io import backend
+
+    cmd = backend.convert_command("a.mp4", "r.npz", python="py", more_videos=["b.mp4", "c.mp4"], calibration="k.toml")
+    args = cli.build_parser().parse_args(cmd[3:])
+    assert args.video == ["a.mp4", "b.mp4", "c.mp4"] and args.calibration == "k.toml" and args.output == "r.npz"

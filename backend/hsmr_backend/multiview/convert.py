@@ -46,7 +46,9 @@ class MultiViewOptions:
 
 
 @dataclass
-class _View:
+class View:
+    """One clip, the camera that filmed it (fitted to the clip's size, later refined) and its landmarks."""
+
     clip: str
     source: V.FrameSource
     camera: CalibratedCamera
@@ -59,7 +61,7 @@ def _error(text: str) -> Exception:
     return ConvertError(text)
 
 
-def _open_views(opts: MultiViewOptions, reporter: Reporter) -> list[_View]:
+def open_views(opts: MultiViewOptions, reporter: Reporter) -> list[View]:
     """Calibration, clips, their cameras (matched and fitted to the clips' sizes), one frame rate: or one line."""
     try:
         cams = read_calibration(opts.calibration)
@@ -76,7 +78,7 @@ def _open_views(opts: MultiViewOptions, reporter: Reporter) -> list[_View]:
             raise _error(str(e)) from None
         if warning:
             reporter.info(warning, level="warning")
-        views.append(_View(clip, source, cam))
+        views.append(View(clip, source, cam))
     rates = [v.source.fps for v in views]
     if max(rates) - min(rates) > SAME_RATE * max(rates):
         listed = ", ".join(f"{Path(v.clip).name} {v.source.fps:.3g} fps" for v in views)
@@ -91,7 +93,7 @@ def _undistorted(kp: np.ndarray, cam: CalibratedCamera) -> np.ndarray:
     return out
 
 
-def _subject_in(view: _View, first: _View, frame_range: V.FrameRange) -> L.SubjectChoice:
+def _subject_in(view: View, first: View, frame_range: V.FrameRange) -> L.SubjectChoice:
     """The person in ``view`` who is the first view's subject (multi-view consistency at the first frame the
     first view sees the subject); a clear error when nobody is."""
     track = first.track
@@ -110,7 +112,7 @@ def _subject_in(view: _View, first: _View, frame_range: V.FrameRange) -> L.Subje
     return L.SubjectChoice("box", box=tuple(float(x) for x in people[k][0]))
 
 
-def _landmarks(views: list[_View], opts: MultiViewOptions, reporter: Reporter) -> None:
+def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> None:
     frame_range = V.FrameRange.parse(opts.frames, opts.stride)
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
     done = 0
@@ -128,7 +130,7 @@ def _landmarks(views: list[_View], opts: MultiViewOptions, reporter: Reporter) -
         done += len(view.track)
 
 
-def _synchronise(views: list[_View], kps: list[np.ndarray], opts: MultiViewOptions, reporter: Reporter
+def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOptions, reporter: Reporter
                  ) -> tuple[np.ndarray, list[int], np.ndarray]:
     """(V,T,33,3) keypoints of the frames every clip has, the offsets (fitted frames) and the first clip's frame
     numbers of those frames."""
@@ -219,7 +221,7 @@ def _check_output(output: str) -> dict[str, Path]:
     return paths
 
 
-def _prepare(views: list[_View], opts: MultiViewOptions, reporter: Reporter) -> tuple[MultiViewTrack, dict, Any]:
+def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> tuple[MultiViewTrack, dict, Any]:
     """Synchronised, consistent, refined views -> the fitter's track, what was found (for meta) and the
     triangulated keypoints in the first camera's frame."""
     kps = [_undistorted(v.track.kp2d, v.camera) for v in views if v.track is not None]
@@ -269,13 +271,13 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> A
     paths = _check_output(opts.output)
     if opts.mode == "hsmr":
         raise _error("the HSMR network is not used with several cameras yet: use --mode keypoints (or auto)")
-    views = _open_views(opts, reporter)
+    views = open_views(opts, reporter)
     device = resolve_device(opts.device, reporter)
     model, regressor, body = _load_body(opts)
     t0 = time.perf_counter()
-    _landmarks(views, opts, reporter)
+    detect_views(views, opts, reporter)
     timings["landmarks"] = time.perf_counter() - t0
-    track, found, points_cam = _prepare(views, opts, reporter)
+    track, found, points_cam = prepare_views(views, opts, reporter)
     cams = [v.camera for v in views]
     up, up_note = calibration_up(cams[0], points_cam)
     reporter.info(up_note)
@@ -309,7 +311,7 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> A
                           seconds)
 
 
-def _extras(first: _View, opts: MultiViewOptions, arrays: dict, paths: dict[str, Path], reporter: Reporter
+def _extras(first: View, opts: MultiViewOptions, arrays: dict, paths: dict[str, Path], reporter: Reporter
             ) -> list[str]:
     """The first view's overlay video and the angle plot; a failure here is only a warning (the result is saved)."""
     out = []
