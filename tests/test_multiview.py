@@ -162,3 +162,20 @@ def test_offsets_found_where_clips_start_apart_and_by_index_where_they_start_tog
     assert M.parse_offsets("0,-6,4", 3) == [0, -6, 4]
     with pytest.raises(M.SyncError, match="give 3 whole numbers"):
         M.parse_offsets("3,1", 3)
+
+
+def test_the_labs_up_is_a_calibration_axis_only_when_the_body_stands_along_it():
+    from hsmr_backend.multiview.fitting import calibration_up, view_weights
+
+    cams = ring_cameras(2)
+    pts = np.full((3, 33, 3), np.nan)
+    pts[:, [11, 12]] = [0.0, 0.0, 1.5]  # shoulders above ...
+    pts[:, [27, 28]] = [0.0, 0.0, 0.1]  # ... the ankles, along the lab's z
+    up, note = calibration_up(cams[0], cams[0].to_camera(pts))
+    np.testing.assert_allclose(up, cams[0].R[:, 2])
+    assert "+z" in note
+    pts[:, [11, 12]] = [0.0, 1.0, 1.1]  # a body leaning 45° from every axis of the lab: no axis is up
+    up, note = calibration_up(cams[0], cams[0].to_camera(pts))
+    assert up is None and "no calibration axis is vertical" in note
+    # against the median error (9 px): better views count fully, worse ones by (9 / error)², at least 0.25
+    np.testing.assert_allclose(view_weights(np.array([6.0, 6.0, 12.0, 30.0])), [1.0, 1.0, 0.5625, 0.25])
