@@ -8,7 +8,6 @@ import torch
 from fit_toy import ToyBody, ToyRegressor, Track
 
 from hsmr_backend import fit
-from hsmr_backend.fit import terms
 from hsmr_backend.skel.dofs import DOFS
 
 
@@ -336,17 +335,24 @@ def test_body_models_implement_the_protocol(open_body):
 
 def test_objective_terms_on_hand_made_cases():
     """Each term against values worked out by hand."""
+    terms = fit.terms
     t = 4
     lm = torch.zeros(t, 33, 3, dtype=torch.float64)
     lm[..., 2] = 2.0  # 2 m in front of the camera, on the optical axis
     k = torch.tensor([1000.0, 1000.0, 320.0, 240.0], dtype=torch.float64)
-    kp2d = torch.tensor([320.0, 240.0], dtype=torch.float64).expand(t, 33, 2).clone()
-    view = terms.ImageView(k, kp2d, torch.ones(t, 33, dtype=torch.float64), scale_px=100.0)
-    loss, proj = terms.reprojection(lm, view, sigma=8.0)
-    assert torch.allclose(proj, kp2d) and torch.all(loss == 0)
+    centre = torch.tensor([320.0, 240.0], dtype=torch.float64).expand(t, 33, 2)
+    view = terms.ImageView(k, centre.clone(), torch.ones(t, 33, dtype=torch.float64), scale_px=100.0)
+    assert torch.all(terms.reprojection(lm, [view], sigma=8.0) == 0)
     view.kp2d[:, 0, 0] += 2.0  # one landmark 2 px off = 2 units of 1 % of a 100 px person
-    loss, _ = terms.reprojection(lm, view, sigma=8.0)
-    assert torch.allclose(loss, torch.full((t,), 64 * 4 / (64 + 4) / 33, dtype=torch.float64))
+    one_off = 64 * 4 / (64 + 4) / 33
+    assert torch.allclose(terms.reprojection(lm, [view], sigma=8.0), torch.full((t,), one_off, dtype=torch.float64))
+    # a second camera 0.1 m to the left sees every point 50 px right of the centre, exactly where it looks
+    second = terms.ImageView(k, centre + torch.tensor([50.0, 0.0], dtype=torch.float64),
+                             torch.ones(t, 33, dtype=torch.float64), scale_px=100.0,
+                             rotation=torch.eye(3, dtype=torch.float64),
+                             translation=torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64))
+    both = terms.reprojection(lm, [view, second], sigma=8.0)  # 66 points, one of them 2 px off
+    assert torch.allclose(both, torch.full((t,), one_off / 2, dtype=torch.float64))
 
     # ground y = 0 (normal -y in OpenCV's y-down frame: up), resting heights 0.03 m
     hold = terms.GroundHold(torch.tensor([[1.0, 1.0, 0.0, 0.0]] * t, dtype=torch.float64),

@@ -59,7 +59,7 @@ class Problem:
         self.body, self.cam, self.w = body, camera, weights
         ids = np.arange(sl.start, sl.stop) if frame_ids is None else frame_ids
         k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
-        self.view = ImageView(k, data.kp2d[ids], data.conf[ids], data.scale_px)
+        self.views = [ImageView(k, data.kp2d[ids], data.conf[ids], data.scale_px)]
         seg_a, seg_b = torch.as_tensor(np.array(SEGMENTS).T, device=dev)
         self.seen = SegmentDirections(seg_a, seg_b, data.dirs[ids], data.dir_w[ids], data.dir_xy[ids])
         self.u = torch.nn.Parameter(tt(u0))
@@ -109,7 +109,7 @@ class Problem:
         ``betas`` and ``posed`` as in :meth:`pose` (used by the optimisers)."""
         b = self.pose(x, shape, betas, posed)
         w = self.w
-        reproj, proj = reprojection(b.lm, self.view, w.sigma if sigma is None else sigma / UNIT)
+        reproj = reprojection(b.lm, self.views, w.sigma if sigma is None else sigma / UNIT)
         per_frame = w.reproj * reproj
         if w.depth > 0:
             per_frame = per_frame + w.depth * depth_scale * segment_depth(b.lm, self.seen)
@@ -129,7 +129,7 @@ class Problem:
             tmp = w.acc * joint_acceleration(b.joints, w.acc_delta) + w.q_acc * q_acceleration(b.qb, b.rot)
             per_frame = per_frame + torch.nn.functional.pad(tmp, (1, 1))
         total = per_frame.mean() + (w.shape * shape_prior(b.betas) if shape else 0.0)
-        return total, {"per_frame": per_frame, "q": b.q, "rot": b.rot, "joints": b.joints, "lm": b.lm, "proj": proj}
+        return total, {"per_frame": per_frame, "q": b.q, "rot": b.rot, "joints": b.joints, "lm": b.lm}
 
     def optimise_shape(self, iterations: int) -> None:
         """All frames and the shared betas together (one L-BFGS row; torch.optim is avoided: its first use

@@ -8,6 +8,7 @@ the weights of :class:`Weights`. Lengths are in the units of :mod:`.options` (UN
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,12 +68,15 @@ def weights_for(options: FitOptions, fps: float) -> Weights:
 
 @dataclass
 class ImageView:
-    """One calibrated camera and the landmarks it saw in a window's frames (the model frame is its frame)."""
+    """One camera and the landmarks it saw in a window's frames. The fit's frame is the first view's camera
+    frame; another view gives the rigid move from that frame into its own (``rotation``, ``translation``)."""
 
     k: torch.Tensor  # (4,) fx, fy, cx, cy in pixels
     kp2d: torch.Tensor  # (T,33,2) pixels
     conf: torch.Tensor  # (T,33) 0 = not seen
     scale_px: float  # the person's height in this view, pixels
+    rotation: torch.Tensor | None = None  # (3,3) fit frame -> this camera's frame; None: the same frame
+    translation: torch.Tensor | None = None  # (3,) metres
 
 
 @dataclass
@@ -102,13 +106,20 @@ def project(lm: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.stack([k[0] * lm[..., 0] / z + k[2], k[1] * lm[..., 1] / z + k[3]], -1)
 
 
-def reprojection(lm: torch.Tensor, view: ImageView, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Robust, confidence-weighted image distance of the landmarks, in UNITs of the person's height; and the
-    projected landmarks (T,33,2)."""
-    proj = project(lm, view.k)
-    e2 = ((proj - view.kp2d) ** 2).sum(-1) / (view.scale_px * UNIT) ** 2
-    csum = view.conf.sum(1).clamp(min=1e-6)
-    return (view.conf * gmof(e2, sigma)).sum(1) / csum, proj
+def reprojection(lm: torch.Tensor, views: Sequence[ImageView], sigma: float) -> torch.Tensor:
+    """Robust image distance of the landmarks (T,33,3) in UNITs of the person's height in each view, averaged
+    per frame over every view's points, weighted by their confidences."""
+    num = csum = None
+    for view in views:
+        x = lm
+        if view.rotation is not None and view.translation is not None:
+            x = torch.einsum("ij,tkj->tki", view.rotation, lm) + view.translation
+        e2 = ((project(x, view.k) - view.kp2d) ** 2).sum(-1) / (view.scale_px * UNIT) ** 2
+        n_v, c_v = (view.conf * gmof(e2, sigma)).sum(1), view.conf.sum(1)
+        num, csum = (n_v, c_v) if num is None or csum is None else (num + n_v, csum + c_v)
+    if num is None or csum is None:
+        raise ValueError("the reprojection term needs at least one view")
+    return num / csum.clamp(min=1e-6)
 
 
 def segment_depth(lm: torch.Tensor, seen: SegmentDirections) -> torch.Tensor:
