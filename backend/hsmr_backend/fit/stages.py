@@ -30,9 +30,9 @@ def first_stages(prob: Problem, options: FitOptions, held: np.ndarray) -> None:
 
 
 def shape_stage(prob: Problem, body: Body, data: FitData, camera: Camera, weights: Weights, betas: torch.Tensor,
-                 u_all: np.ndarray, rots: np.ndarray, pos: np.ndarray, j0: np.ndarray, q_prior: np.ndarray | None,
-                 options: FitOptions, win: tuple[int, int], rot_known: np.ndarray,
-                 ) -> tuple[Problem, torch.Tensor, np.ndarray, np.ndarray]:
+                u_all: np.ndarray, rots: np.ndarray, pos: np.ndarray, j0: np.ndarray, q_prior: np.ndarray | None,
+                options: FitOptions, win: tuple[int, int], rot_known: np.ndarray,
+                ) -> tuple[Problem, torch.Tensor, np.ndarray, np.ndarray]:
     """Shape on up to ``shape_frames`` frames spread over the clip, all of them and the betas together.
 
     Sampled frames inside the first window (``prob``, already fitted per frame) start from its fits; the
