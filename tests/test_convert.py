@@ -415,7 +415,7 @@ def test_cli_json_progress_is_a_clean_protocol_stream(clip, tmp_path):
 
 
 @pytest.mark.skipif(not all(
-    (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit.py", "world.py", "skel/landmarks.py")
+    (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit", "world.py", "skel/landmarks.py")
 ), reason="the fitter / world frame / landmark regressor parts are not merged yet")
 @pytest.mark.slow
 def test_real_parts_end_to_end(clip, tmp_path):
