@@ -14,37 +14,13 @@ The camera is static, 4 m in front of the subject, looking at it; joints_cam/joi
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT / "backend", ROOT):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from hsmr_backend import result_format  # noqa: E402
-
-
-def _load_dofs():  # noqa: ANN202
-    """The DoF table; straight from its file where the skel package cannot import (no torch, e.g. bpy 4.2 env)."""
-    try:
-        from hsmr_backend.skel import dofs as mod
-    except ImportError:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("hsmr_dofs_table", ROOT / "backend/hsmr_backend/skel/dofs.py")
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # dataclasses look the module up while the class is created
-        spec.loader.exec_module(mod)
-    return mod
-
-
-dofs = _load_dofs()
-from hsmr_blender.io import rig_math  # noqa: E402
+from hsmr_blender.io import rig_math
+from hsmr_contract import dofs, result_format
 
 # Model frame (SMPL): y up, subject faces +z, +x = subject's left. Rough adult T-pose joint centres.
 _TPOSE_RIGHT = {

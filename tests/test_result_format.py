@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract import result_format as rf
 
 
 def minimal_result(T: int = 4, V: int = 10, F: int = 6, K: int = 3, N: int = 33) -> dict[str, np.ndarray]:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from fit_toy import ToyBody
 
-from hsmr_backend import rotations_np as rn
 from hsmr_backend import world
+from hsmr_contract import rotations as rn
 
 
 def test_pelvis_angles_round_trip_and_continuity():

@@ -127,8 +127,9 @@ def run_convert(args: argparse.Namespace):
 
 
 def _convert_inner(args: argparse.Namespace, reporter):
+    from hsmr_contract.result_format import ResultFileError
+
     from .convert import ConvertError, ConvertOptions, convert
-    from .result_format import ResultFileError
     from .track import SubjectError
     from .video import VideoError
 
