@@ -1,4 +1,4 @@
-"""CSV, the HTML report, the CLI entry points, and the numpy-only rule for the modules the add-on vendors."""
+"""CSV, the HTML report and the CLI entry points of the exports."""
 
 from __future__ import annotations
 
