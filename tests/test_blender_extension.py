@@ -74,6 +74,11 @@ def test_zip_carries_the_contract_wheel_listed_in_its_manifest(extension_zip: Pa
         assert [w.removeprefix("./") for w in manifest["wheels"]] == wheels
         assert len(wheels) == 1 and Path(wheels[0]).name.startswith("hsmr_contract-")
         assert not any(n.startswith(("io/export/", "io/protocol")) for n in zf.namelist())
+    tool = _load_build_extension().blender_ext_tool()
+    assert tool is not None  # bpy is installed (importorskip above), so Blender's extension tool is there
+    check = subprocess.run([sys.executable, str(tool), "validate", str(extension_zip)], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_zip_installs_into_a_temporary_repository_and_enables(extension_zip: Path, tmp_path: Path) -> None:

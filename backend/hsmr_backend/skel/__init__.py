@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hsmr_contract import dofs  # noqa: F401  (``from hsmr_backend.skel import dofs`` keeps working)
 from hsmr_contract.dofs import DOF_NAMES, DOFS, JOINT_NAMES, JOINTS, N_DOFS, N_JOINTS, PARENTS, Dof, Joint, dof_index
 
-from . import dofs  # noqa: F401  (the module, for ``from hsmr_backend.skel import dofs``)
 from .data import SkelData, SkelFileError
 from .model import SKEL, RestState, SKELOutput
 
