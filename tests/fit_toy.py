@@ -1,6 +1,6 @@
 """A small stand-in body for fitter tests and the synthetic benchmark when no SKEL-family body is at hand.
 
-It has SKEL's 24 joints, 46 DoFs, axes, flips and composition order (from ``hsmr_backend.skel.dofs``), a
+It has SKEL's 24 joints, 46 DoFs, axes, flips and composition order (from ``hsmr_contract.dofs``), a
 hand-made T-pose skeleton (metres, model frame: y up, subject faces +z, +x = subject's left), one rest
 frame ``M = R_y(-90°)`` for every joint (BSM x anterior, y up, z right -> model frame), no spine/scapula
 translations, and 33 "skin vertices" rigidly attached to joints at the MediaPipe landmark places. Like the
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hsmr_backend.fit import BodyModel
-from hsmr_backend.skel.dofs import DOFS, JOINTS, PARENTS
+from hsmr_contract.dofs import DOFS, JOINTS, PARENTS
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 from fit_toy import ToyBody, ToyRegressor, Track
 
 from hsmr_backend import fit
-from hsmr_backend.skel.dofs import DOFS
+from hsmr_contract.dofs import DOFS
 
 
 def test_parametrisation_holds_limits_for_any_u():
@@ -295,7 +295,7 @@ def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs(
     """Seen from behind, MediaPipe's world landmarks put the toes towards the camera. Fed such feet, the
     fit must keep the true ankles and hips (before the foot check: ankles at their plantarflexion limit and
     hips rotated ~40°)."""
-    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_contract.dofs import dof_index
 
     model, reg = open_body
     t = 6
