@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from hsmr_contract import result_format
+
 from .. import landmarks as L
-from .. import result_format
 from .. import video as V
 from ..progress import Reporter
 from .cameras import CalibratedCamera, CalibrationError, read_calibration
@@ -296,8 +297,8 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> A
         "calibration": os.path.abspath(opts.calibration), "source_fps": views[0].source.fps, "stride": stride,
         "frames": opts.frames, "focal_px": float(cams[0].K[0, 0]), "focal_source": "calibration",
         "subject": track.subject_note, "candidates": track.candidates, "world_notes": world.notes,
-        "up_source": world.up_source, "feet_resting_share": resting, "cameras": [c.name for c in cams],
-        "fit_reprojection_error_views_px": medians, **found,
+        "up_source": world.up_source, "feet_resting_share": resting,
+        "multi_camera": {"cameras": [c.name for c in cams], "fit_reprojection_error_views_px": medians, **found},
         "options": {k: v for k, v in asdict(opts).items() if k not in ("videos", "output")},
     }
     arrays = assemble(track, fit, world, model, fit.camera, meta, body)

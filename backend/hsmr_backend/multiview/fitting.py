@@ -8,9 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..fit import TORSO, Camera, ExtraViews, FitOptions, FitResult, rest_landmarks
-from ..rotations_np import kabsch, pelvis_angles_sequence
+from hsmr_contract.kinematics import pelvis_angles_sequence
+
+from ..camera import Camera
+from ..fit import TORSO, Body, ExtraViews, FitOptions, FitResult
+from ..rotations_np import kabsch
 from ..skel.dofs import N_DOFS
 from ..world import WorldResult, fit_in_world
 from .cameras import CalibratedCamera
@@ -101,7 +105,8 @@ def _fill(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
 def initial_pose(points_cam: np.ndarray, model: Any, regressor: Any, options: FitOptions) -> dict[str, np.ndarray]:
     """The fit's start from triangulated landmarks (T,33,3) in the first camera's frame (NaN where unseen): the
     rest body's torso rotated and moved onto them (Kabsch), body DoFs at zero."""
-    lm_rest, j0, m0 = rest_landmarks(model, regressor, np.zeros(options.n_betas), options)
+    j0, m0, lm_rest = Body(model, regressor, options).rest_pose(
+        torch.zeros(options.n_betas, dtype=options.dtype, device=options.device))
     t = len(points_cam)
     rots, pos = np.repeat(np.eye(3)[None], t, 0), np.zeros((t, 3))
     ok = np.zeros(t, bool)
