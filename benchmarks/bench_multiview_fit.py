@@ -28,6 +28,7 @@ import itertools
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import replace
@@ -169,7 +170,8 @@ def main() -> int:
         print(f"fit on {'+'.join(VIEWS[i] for i in pair)}: DoFs vs 4 views: "
               + ", ".join(f"{k} {x:.1f}°" for k, x in diffs.items()))
     if args.speed:
-        figures["speed"] = speed(demo, args.json.parent)
+        with tempfile.TemporaryDirectory() as tmp:
+            figures["speed"] = speed(demo, Path(tmp))
         s = figures["speed"]
         print(f"speed: cam01 alone {s['cam01 alone']['seconds']:.0f} s, 4 views {s['4 views']['seconds']:.0f} s "
               f"({s['ratio']:.2f}x); peak memory {s['cam01 alone']['peak_mb']} MB and {s['4 views']['peak_mb']} MB")

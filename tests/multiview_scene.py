@@ -71,12 +71,17 @@ def body_motion(frames: int, fps: float = 30.0) -> np.ndarray:
 
 
 def body_landmarks(model, regressor, poses: np.ndarray) -> np.ndarray:
-    """(T,33,3) the body's landmarks in the lab (z up), standing on the floor at the origin."""
+    """(T,33,3) the body's landmarks in the lab (z up): the pelvis over the origin and the lowest skin vertex on
+    the floor in every frame."""
     import torch
 
     with torch.no_grad():
         q = torch.as_tensor(poses, dtype=torch.float32)
         out = model(q, torch.zeros(len(q), 10), torch.zeros(len(q), 3))
-        lm = regressor.apply(out.skin_verts, out.joints).double().numpy()
-    lab = lm @ MODEL_TO_LAB.T
-    return lab - [0.0, 0.0, lab[..., 2].min()]
+        lm = regressor.apply(out.skin_verts, out.joints).double().numpy() @ MODEL_TO_LAB.T
+        verts = out.skin_verts.double().numpy() @ MODEL_TO_LAB.T
+        joints = out.joints.double().numpy() @ MODEL_TO_LAB.T
+    shift = np.zeros((len(q), 1, 3))
+    shift[:, 0, :2] = -joints[:, 0, :2]
+    shift[:, 0, 2] = -verts[..., 2].min(axis=1)
+    return lm + shift
