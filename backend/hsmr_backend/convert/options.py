@@ -86,16 +86,12 @@ def resolve_mode(mode: str, weights: str | None, reporter: Reporter) -> tuple[st
     if mode == "keypoints":
         reporter.info("mode: keypoints (MediaPipe landmarks -> SKELify)")
         return "keypoints", None
+    from ..hsmr import HSMRWeightsError, find_weights
+
     try:
-        from ..hsmr import find_weights
-    except ImportError:
-        find_weights = None
-    found = None
-    if find_weights is not None:
-        try:
-            found = find_weights(weights)
-        except Exception as e:  # HSMRWeightsError: a given path that does not exist
-            raise ConvertError(str(e)) from None
+        found = find_weights(weights)
+    except HSMRWeightsError as e:  # a given path that does not exist
+        raise ConvertError(str(e)) from None
     if found is None:
         if mode == "hsmr":
             raise ConvertError(
@@ -113,10 +109,8 @@ def _check_weights_file(found: Any) -> None:
     """Cheap checks before the long landmark stage: the release layout and a checkpoint that is a whole zip."""
     if str(found).endswith(".onnx"):
         return
-    try:
-        from ..hsmr.load import CKPT_REL, HSMRWeightsError, resolve_release
-    except ImportError:
-        return
+    from ..hsmr.load import CKPT_REL, HSMRWeightsError, resolve_release
+
     try:
         release = resolve_release(found, allow_download=False)
     except HSMRWeightsError as e:
