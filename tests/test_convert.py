@@ -461,6 +461,9 @@ def test_an_official_format_skel_file_runs_end_to_end(clip, tmp_path):
                            plot=False))
     r = result_format.load(out)
     assert str(r["body"]) == "skel_male" and r["valid"].all() and r["skin_rest_verts"].shape == (6890, 3)
+    # the file's pose correctives and their per-frame weights travel to the add-on (shape keys)
+    assert r["skin_posedirs"].shape == (207, 6890, 3) and r["pose_features"].shape == (20, 207)
+    assert np.abs(r["pose_features"]).max() > 0
     assert r["reprojection_error_px"].mean() < 15  # 7 px here; a regressor reading the wrong vertices: 220
     lim = r["dof_limits"]
     finite = np.isfinite(lim).all(1)
