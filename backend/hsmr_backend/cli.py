@@ -127,11 +127,12 @@ def run_convert(args: argparse.Namespace):
 
 
 def _convert_inner(args: argparse.Namespace, reporter):
+    from hsmr_contract.result_format import ResultFileError
+
     from .convert import ConvertError, ConvertOptions, convert
     from .hsmr.load import HSMRWeightsError
-    from .result_format import ResultFileError
+    from .landmarks import SubjectError
     from .skel.data import SkelFileError
-    from .track import SubjectError
     from .video import VideoError
 
     expected = (ConvertError, VideoError, SubjectError, ResultFileError, SkelFileError, HSMRWeightsError)

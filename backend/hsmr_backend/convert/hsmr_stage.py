@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from hsmr_contract import dofs
+
 from .. import landmarks as L
-from .. import track as T
 from .. import video as V
+from ..landmarks import people as T
 from ..progress import Reporter
-from ..skel import dofs
 from .options import ConvertError
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 from dataclasses import asdict
@@ -11,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from hsmr_contract import dofs
+from hsmr_contract.meta import Meta
+
 from .. import __version__
 from .. import landmarks as L
-from ..skel import dofs
 from .state import ConvertRun
 
 
@@ -59,27 +60,26 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build_meta(run: ConvertRun) -> dict[str, Any]:
-    """The result file's ``meta_json`` content: how the result was made (docs/result-format.md)."""
+def build_meta(run: ConvertRun) -> Meta:
+    """The result file's ``meta_json``: how the result was made (hsmr_contract.meta, docs/result-format.md)."""
     opts, source, track, motion, focal = run.opts, run.source, run.track, run.motion, run.scene_focal
-    meta = {
-        "producer": "hsmr-backend", "versions": versions(), "mode": run.mode, "body": run.body,
-        "device": run.device, "source": os.path.abspath(opts.video), "source_fps": source.fps,
-        "rotation": source.rotation, "stride": run.frame_range.stride, "frames": opts.frames,
-        "focal_px": float(np.asarray(run.camera.K)[0, 0]), "focal_source": run.camera.focal_source,
-        "subject": track.subject_note, "candidates": track.candidates,
-        "options": {k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
-        "world_notes": run.world.notes, "left_right_swaps": int(track.stats.get("left_right_swaps", 0)),
-        "leg_swaps": int(track.stats.get("leg_swaps", 0)), "views": run.views, "feet_resting_share": run.resting,
-        "up_source": run.world.up_source, "scene_focal_px": None if focal is None else focal.focal_px,
-        "camera_motion": None if motion is None else {
+    meta = Meta(
+        producer="hsmr-backend", versions=versions(), mode=run.mode, body=run.body, device=run.device,
+        source=os.path.abspath(opts.video), source_fps=source.fps, rotation=source.rotation,
+        stride=run.frame_range.stride, frames=opts.frames, focal_px=float(np.asarray(run.camera.K)[0, 0]),
+        focal_source=run.camera.focal_source, subject=track.subject_note, candidates=track.candidates,
+        options={k: v for k, v in asdict(opts).items() if k not in ("video", "output")},
+        world_notes=run.world.notes, left_right_swaps=int(track.stats.get("left_right_swaps", 0)),
+        leg_swaps=int(track.stats.get("leg_swaps", 0)), views=run.views, feet_resting_share=run.resting,
+        up_source=run.world.up_source, scene_focal_px=None if focal is None else focal.focal_px,
+        camera_motion=None if motion is None else {
             "moved": motion.moved, "shift": motion.shift, "rotation_deg": motion.rotation_deg,
             "frame": motion.frame, "pairs": motion.pairs},
-    }
+    )
     if run.variable_rate_ms is not None:  # the real time of each frame, for tools that want it (the schema: fps)
         ts = source.timestamps_ms
-        meta["variable_frame_rate"] = True
-        meta["timestamps_ms"] = [ts.get(int(i)) for i in track.frame_index]
+        meta.variable_frame_rate = True
+        meta.timestamps_ms = [ts.get(int(i)) for i in track.frame_index]
     return meta
 
 
@@ -106,7 +106,7 @@ def assemble(run: ConvertRun) -> dict[str, Any]:
     joint_offsets, pose_features = _posed_arrays(run.model, poses, betas, trans)
     rest = run.model.rest_arrays(betas)
     arrays: dict[str, Any] = {
-        "meta_json": json.dumps(build_meta(run), default=str),
+        "meta_json": build_meta(run).to_json(),
         "body": run.body,
         "fps": np.float64(track.fps),
         "frame_index": track.frame_index.astype(np.int64),

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from hsmr_contract import result_format
+
 from .. import landmarks as L
-from .. import result_format
-from .. import track as T
 from .. import video as V
+from ..landmarks import people as T
 from ..progress import Reporter
 from ..scene import FrameSampler, camera_motion, focal_from_scene, pitch_roll_deg, scene_lines, vertical_up
 from . import diagnostics

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import landmarks as L
-from .. import track as T
 from .. import video as V
+from ..landmarks import people as T
 from ..progress import Reporter
 from ..scene import CameraMotion, FrameSampler, SceneFocal, SceneLines
 from .options import ConvertOptions
