@@ -64,8 +64,10 @@ class Fits:
     """Landmarks of the four views once; fits on any subset of them."""
 
     def __init__(self, demo: Path) -> None:
-        from hsmr_backend.multiview.convert import MultiViewOptions, _load_body, detect_views, open_views
+        from hsmr_backend.multiview.convert import MultiViewOptions, detect_views, open_views
         from hsmr_backend.progress import Reporter
+        from hsmr_backend.skel import load_body
+        from hsmr_backend.skel.landmarks import load_landmark_regressor
 
         self.reporter = Reporter("none")
         videos = [str(demo / "videos" / f"{v}.mp4") for v in VIEWS]
@@ -73,7 +75,7 @@ class Fits:
         self.views = open_views(self.opts, self.reporter)
         self.nominal = [v.camera for v in self.views]
         detect_views(self.views, self.opts, self.reporter)
-        self.model, self.regressor, _ = _load_body(self.opts)
+        self.model, self.regressor = load_body("open"), load_landmark_regressor("open")
 
     def fit(self, subset: tuple[int, ...]) -> dict:
         from hsmr_backend.multiview.convert import prepare_views

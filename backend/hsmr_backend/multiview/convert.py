@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,9 @@ from hsmr_contract import result_format
 
 from .. import landmarks as L
 from .. import video as V
+from ..convert import ConvertError, ConvertOptions, ConvertSummary, assemble, build_meta, output_paths, resolve_device
+from ..convert.stages import check_output, load_body_model, prepare_fit, write_overlay_and_plot
+from ..convert.state import ConvertRun
 from ..progress import Reporter
 from .cameras import CalibratedCamera, CalibrationError, read_calibration
 from .fitting import MultiViewTrack, calibration_up, fit_views, make_track, view_weights
@@ -45,6 +48,12 @@ class MultiViewOptions:
     overlay: bool = True
     plot: bool = True
 
+    def single(self) -> ConvertOptions:
+        """The first clip's conversion options (the single-clip stages read them)."""
+        keep = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
+        return ConvertOptions(video=self.videos[0], output=self.output, resume=False,
+                              **{k: getattr(self, k) for k in keep})
+
 
 @dataclass
 class View:
@@ -56,9 +65,7 @@ class View:
     track: L.LandmarkTrack | None = None
 
 
-def _error(text: str) -> Exception:
-    from ..convert import ConvertError
-
+def _error(text: str) -> ConvertError:
     return ConvertError(text)
 
 
@@ -206,22 +213,6 @@ def _multi_camera_fields(cams: list[CalibratedCamera], camera_to_world: np.ndarr
     }
 
 
-def _check_output(output: str) -> dict[str, Path]:
-    from ..convert import output_paths
-
-    paths = output_paths(output)
-    if paths["result"].suffix != ".npz":
-        raise _error(f"the result must be an .npz file (got {output!r}): e.g. -o result.npz")
-    folder = paths["result"].parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _error(f"cannot create the output folder {folder} ({e.strerror}): choose another -o") from None
-    if not os.access(folder, os.W_OK):
-        raise _error(f"cannot write into {folder}: choose another output folder")
-    return paths
-
-
 def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> tuple[MultiViewTrack, dict, Any]:
     """Synchronised, consistent, refined views -> the fitter's track, what was found (for meta) and the
     triangulated keypoints in the first camera's frame."""
@@ -249,91 +240,73 @@ def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter)
     return track, found, ref.cameras[0].to_camera(pts)
 
 
-def _load_body(opts: MultiViewOptions) -> tuple[Any, Any, str]:
-    from ..convert import body_label
-    from ..skel import load_body
-    from ..skel.landmarks import load_landmark_regressor
-
-    try:
-        model = load_body(opts.body)
-    except (OSError, ValueError) as e:
-        raise _error(f"cannot load body {opts.body!r}: {e}") from None
-    body = body_label(opts.body, model)
-    return model, load_landmark_regressor("open" if body == "open" else "skel"), body
-
-
-def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> Any:
-    """The whole multi-view conversion; returns a :class:`hsmr_backend.convert.ConvertSummary`."""
-    from ..convert import ConvertSummary, assemble, resolve_device, versions
-    from ..fit import FitOptions
-
-    reporter = reporter or Reporter("none")
-    t_start, timings = time.perf_counter(), {}
-    paths = _check_output(opts.output)
+def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> ConvertSummary:
+    """The whole multi-view conversion, on the single-clip stages where they apply (convert/stages.py)."""
+    run = ConvertRun(opts.single(), reporter or Reporter("none"), time.perf_counter(), output_paths(opts.output))
+    check_output(run)
     if opts.mode == "hsmr":
         raise _error("the HSMR network is not used with several cameras yet: use --mode keypoints (or auto)")
-    views = open_views(opts, reporter)
-    device = resolve_device(opts.device, reporter)
-    model, regressor, body = _load_body(opts)
+    views = open_views(opts, run.reporter)
+    run.frame_range, run.source = V.FrameRange.parse(opts.frames, opts.stride), views[0].source
+    run.device, run.mode = resolve_device(opts.device, run.reporter), "keypoints"
+    load_body_model(run)  # before the long landmark stage, so a wrong body file fails in seconds
     t0 = time.perf_counter()
-    detect_views(views, opts, reporter)
-    timings["landmarks"] = time.perf_counter() - t0
-    track, found, points_cam = prepare_views(views, opts, reporter)
-    cams = [v.camera for v in views]
+    detect_views(views, opts, run.reporter)
+    run.timings["landmarks"] = time.perf_counter() - t0
+    track, found, points_cam = prepare_views(views, opts, run.reporter)
+    run.track = track
+    prepare_fit(run)  # the body on its device and its landmark regressor (the camera is the calibration's)
+    errors = _fit(run, [v.camera for v in views], points_cam)
+    _save(run, views, opts.calibration, found, errors)
+    write_overlay_and_plot(run)
+    return ConvertSummary(str(run.paths["result"]), run.outputs, run.mode, run.device, len(track),
+                          int(track.valid.sum()), time.perf_counter() - run.started, run.timings, track.subject_note,
+                          run.focal_note, run.result_seconds)
+
+
+def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) -> np.ndarray:
+    """The multi-view fit into ``run`` (fit, world, resting share, camera); returns the per-view errors (V,T)."""
+    from ..export.report import view_counts
+    from ..fit import FitOptions
+
+    t0 = time.perf_counter()
     up, up_note = calibration_up(cams[0], points_cam)
-    reporter.info(up_note)
-    t0 = time.perf_counter()
-    fit_kw: dict[str, Any] = {} if opts.smoothing is None else {"smoothing": opts.smoothing}
-    fit, world, resting, errors = fit_views(track, cams, points_cam, model, regressor, FitOptions(**fit_kw),
-                                            progress=reporter, up=up)
-    timings["fit"] = time.perf_counter() - t0
+    run.reporter.info(up_note)
+    fit_kw: dict[str, Any] = {"device": run.device}
+    if run.opts.smoothing is not None:
+        fit_kw["smoothing"] = run.opts.smoothing
+    run.fit, run.world, run.resting, errors = fit_views(run.track, cams, points_cam, run.model, run.regressor,
+                                                        FitOptions(**fit_kw), progress=run.reporter, up=up)
+    run.camera = run.fit.camera
+    run.focal_note = f"focal length {cams[0].K[0, 0]:.0f} px (calibration)"
+    run.timings["fit"] = time.perf_counter() - t0
+    run.views = view_counts({"joints_world": run.world.joints_world, "camera_to_world": run.world.camera_to_world,
+                             "valid": run.track.valid})
     medians = [float(np.median(e[e > 0])) if (e > 0).any() else float("nan") for e in errors]
-    reporter.info("fit reprojection error per view (median): "
-                  + ", ".join(f"{c.name} {m:.1f} px" for c, m in zip(cams, medians, strict=True)))
-    stride = V.FrameRange.parse(opts.frames, opts.stride).stride
-    meta = {
-        "producer": "hsmr-backend", "versions": versions(), "mode": "keypoints", "body": body, "device": device,
-        "source": os.path.abspath(views[0].clip), "sources": [os.path.abspath(v.clip) for v in views],
-        "calibration": os.path.abspath(opts.calibration), "source_fps": views[0].source.fps, "stride": stride,
-        "frames": opts.frames, "focal_px": float(cams[0].K[0, 0]), "focal_source": "calibration",
-        "subject": track.subject_note, "candidates": track.candidates, "world_notes": world.notes,
-        "up_source": world.up_source, "feet_resting_share": resting,
-        "multi_camera": {"cameras": [c.name for c in cams], "fit_reprojection_error_views_px": medians, **found},
-        "options": {k: v for k, v in asdict(opts).items() if k not in ("videos", "output")},
-    }
-    arrays = assemble(track, fit, world, model, fit.camera, meta, body)
-    arrays.update(_multi_camera_fields(cams, world.camera_to_world, found["offsets"], stride, track.kp2d_views,
-                                       errors))
-    result_format.save(paths["result"], arrays)
-    outputs = [str(paths["result"]), *_extras(views[0], opts, arrays, paths, reporter)]
-    seconds = time.perf_counter() - t_start
-    return ConvertSummary(str(paths["result"]), outputs, "keypoints", device, len(track), int(track.valid.sum()),
-                          seconds, timings, track.subject_note, f"focal length {cams[0].K[0, 0]:.0f} px (calibration)",
-                          seconds)
+    run.reporter.info("fit reprojection error per view (median): "
+                      + ", ".join(f"{c.name} {m:.1f} px" for c, m in zip(cams, medians, strict=True)))
+    return errors
 
 
-def _extras(first: View, opts: MultiViewOptions, arrays: dict, paths: dict[str, Path], reporter: Reporter
-            ) -> list[str]:
-    """The first view's overlay video and the angle plot; a failure here is only a warning (the result is saved)."""
-    out = []
-    if opts.plot:
-        try:
-            from ..plots import plot_angles
-
-            plot_angles(arrays, paths["plot"])
-            out.append(str(paths["plot"]))
-        except Exception as e:
-            reporter.info(f"angle plot not written: {e}", level="warning")
-    if opts.overlay:
-        try:
-            from ..overlay import write_overlay
-
-            write_overlay(first.source, V.FrameRange.parse(opts.frames, opts.stride), arrays, paths["overlay"],
-                          reporter)
-            out.append(str(paths["overlay"]))
-        except Exception as e:
-            reporter.info(f"overlay video not written: {e}", level="warning")
-    return out
+def _save(run: ConvertRun, views: list[View], calibration: str, found: dict, errors: np.ndarray) -> None:
+    """The result file: the single-camera fields for the first camera, then every camera's (format version 2)."""
+    t0 = time.perf_counter()
+    cams = [v.camera for v in views]
+    arrays = assemble(run)
+    meta = build_meta(run)
+    meta.focal_source = "calibration"
+    meta.sources = [os.path.abspath(v.clip) for v in views]
+    meta.calibration = os.path.abspath(calibration)
+    medians = [float(np.median(e[e > 0])) if (e > 0).any() else None for e in errors]
+    meta.multi_camera = {"cameras": [c.name for c in cams], "fit_reprojection_error_views_px": medians, **found}
+    arrays["meta_json"] = meta.to_json()
+    arrays.update(_multi_camera_fields(cams, run.world.camera_to_world, found["offsets"], run.frame_range.stride,
+                                       run.track.kp2d_views, errors))
+    result_format.save(run.paths["result"], arrays)
+    run.arrays = arrays
+    run.timings["save"] = time.perf_counter() - t0
+    run.result_seconds = time.perf_counter() - run.started
+    run.outputs.append(str(run.paths["result"]))
 
 
 def options_from(opts: Any, videos: list[str], calibration: str, offsets: str | None) -> MultiViewOptions:

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from hsmr_contract.kinematics import pelvis_angles_sequence
+from hsmr_contract.rotations import rigid_points_registration
 
 from ..camera import Camera
 from ..fit import TORSO, Body, ExtraViews, FitOptions, FitResult
-from ..rotations_np import kabsch
 from ..skel.dofs import N_DOFS
 from ..world import WorldResult, fit_in_world
 from .cameras import CalibratedCamera
@@ -114,9 +114,8 @@ def initial_pose(points_cam: np.ndarray, model: Any, regressor: Any, options: Fi
     for i in range(t):
         seen = np.isfinite(points_cam[i, torso]).all(1)
         if seen.sum() >= 3:
-            src, dst = lm_rest[torso][seen], points_cam[i, torso][seen]
-            rots[i] = kabsch(src, dst)
-            pos[i] = dst.mean(0) - rots[i] @ (src.mean(0) - j0)
+            rots[i], shift = rigid_points_registration(lm_rest[torso][seen], points_cam[i, torso][seen])
+            pos[i] = rots[i] @ j0 + shift  # where the rest pivot goes
             ok[i] = True
     if not ok.any():
         raise ValueError("no frame where two views see the subject's torso: check the calibration and the clips")
