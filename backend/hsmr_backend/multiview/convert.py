@@ -101,9 +101,9 @@ def _undistorted(kp: np.ndarray, cam: CalibratedCamera) -> np.ndarray:
     return out
 
 
-def _subject_in(view: View, first: View, frame_range: V.FrameRange) -> L.SubjectChoice:
+def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
     """The person in ``view`` who is the first view's subject (multi-view consistency at the first frame the
-    first view sees the subject); a clear error when nobody is."""
+    first view sees the subject) and a line saying so; a clear error when nobody is."""
     track = first.track
     assert track is not None
     i = int(np.flatnonzero(track.valid)[0])
@@ -117,7 +117,10 @@ def _subject_in(view: View, first: View, frame_range: V.FrameRange) -> L.Subject
         raise _error(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen in "
                      f"{first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
                      f"camera's calibration and that its clip shows the same moment")
-    return L.SubjectChoice("box", box=tuple(float(x) for x in people[k][0]))
+    others = ", ".join(f"{r:.0f} px" for i, r in enumerate(res) if i != k)
+    note = (f"{view.camera.name}: the subject of {first.camera.name}, found by multi-view consistency at frame {idx} "
+            f"(two-view residual {res[k]:.0f} px" + (f"; the other people: {others})" if others else ")"))
+    return L.SubjectChoice("box", box=tuple(float(x) for x in people[k][0])), note
 
 
 def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> None:
@@ -125,7 +128,7 @@ def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) 
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
     done = 0
     for n, view in enumerate(views):
-        choice = L.SubjectChoice.parse(opts.subject) if n == 0 else _subject_in(view, views[0], frame_range)
+        choice, note = (L.SubjectChoice.parse(opts.subject), "") if n == 0 else _subject_in(view, views[0])
         offset = done
         progress = lambda stage, k, _t, o=offset: reporter(stage, o + k, sum(totals))  # noqa: E731
         try:
@@ -134,7 +137,7 @@ def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) 
                                             total=totals[n])
         except L.NoPersonError as e:
             raise _error(f"{Path(view.clip).name}: {e}") from None
-        reporter.info(f"{view.camera.name}: {view.track.subject_note}")
+        reporter.info(note or f"{view.camera.name}: {view.track.subject_note}")
         done += len(view.track)
 
 
