@@ -154,7 +154,7 @@ def test_held_feet_stop_a_squat_sliding_away_and_sinking(open_body):
     first = fit.fit_sequence(track, model, regressor, camera)
     first_world = world.to_world(first, model, camera)
     held, held_world, resting = world.fit_in_world(track, model, regressor, camera)
-    assert resting == 1.0  # the feet never leave the floor
+    assert resting.shape == (len(q), 4) and resting.any(axis=1).all()  # the feet never leave the floor
     assert _feet_drift_cm(joints) < 1  # the truth
     assert _feet_drift_cm(first.joints_cam) > 15  # the plain fit slides (25 cm when written)
     assert _feet_drift_cm(held.joints_cam) < 0.4 * _feet_drift_cm(first.joints_cam)  # 6 cm
