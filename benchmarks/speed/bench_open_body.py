@@ -1,6 +1,6 @@
 """Open default body: load time and forward-pass time (prints its figures).
 
-PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_open_body.py
+python build.py bench bench_open_body --
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, run_recorded
 
 LOAD = """
 import time, torch, numpy; t = time.perf_counter()
@@ -53,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)
