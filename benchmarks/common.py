@@ -109,11 +109,11 @@ def save_run(name: str, command: str, output: str, seconds: float, results: Path
 @contextlib.contextmanager
 def record(module: str, argv: list[str] | None = None) -> Iterator[None]:
     """Print as usual; when the block finishes without an error, store what was printed (see ``save_run``)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if "--no-record" in argv:
-        argv.remove("--no-record")
+    if "--no-record" in sys.argv:  # taken out before the script parses its own arguments
+        sys.argv.remove("--no-record")
         yield
         return
+    argv = sys.argv[1:] if argv is None else argv
     tee = _Tee(sys.stdout)
     start = time.perf_counter()
     with contextlib.redirect_stdout(tee):

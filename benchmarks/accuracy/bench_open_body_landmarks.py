@@ -6,7 +6,7 @@ no download) and prints, per landmark, the distance between MediaPipe's 2-D land
 landmark projected the same way (cm), plus the mean signed offset (MediaPipe - ours; x = subject's
 left, y = up).
 
-    python build.py bench bench_open_body_landmarks --
+    python build.py bench bench_open_body_landmarks
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ def main() -> int:
     from hsmr_backend import landmarks as L
     from hsmr_backend import video as V
 
-    print(f"clip {args.clip}; cpu cores visible: {len(os.sched_getaffinity(0))}; torch threads "
+    clip = Path(args.clip).resolve()
+    shown = clip.relative_to(ROOT) if clip.is_relative_to(ROOT) else clip
+    print(f"clip {shown}; cpu cores visible: {len(os.sched_getaffinity(0))}; torch threads "
           f"{torch.get_num_threads()}")
     src = V.open_source(args.clip)
     n = src.selected_count(V.FrameRange())

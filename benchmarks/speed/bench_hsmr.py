@@ -6,7 +6,7 @@ values). Timing runs all variants in ONE process, interleaved round by round, an
 each, so load from other processes on a shared machine biases no variant in particular. Peak resident memory
 (VmHWM) comes from a separate process per variant (model + one batch of the largest size).
 
-    python build.py bench bench_hsmr --            # 2 rounds + memory (~10-18 min)
+    python build.py bench bench_hsmr               # 2 rounds + memory (~10-18 min)
     python build.py bench bench_hsmr -- --quick    # 1 round, no memory, no int8
     ... --tiny                                                                # small network (smoke test)
 

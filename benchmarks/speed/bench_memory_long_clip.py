@@ -1,6 +1,6 @@
 """Resident memory of the backend converting a long 1080p clip (issue 6: under 3 GB for a 10-minute clip).
 
-    python build.py bench bench_memory_long_clip --   # 1 min, extrapolated
+    python build.py bench bench_memory_long_clip      # 1 min, extrapolated
     python build.py bench bench_memory_long_clip -- --minutes 10  # real (slow)
 
 A long clip is made by looping a shared clip (written frame by frame, never held in memory), then

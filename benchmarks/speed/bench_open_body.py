@@ -1,6 +1,6 @@
 """Open default body: load time and forward-pass time (prints its figures).
 
-python build.py bench bench_open_body --
+    python build.py bench bench_open_body
 """
 
 from __future__ import annotations
