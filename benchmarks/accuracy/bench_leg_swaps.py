@@ -21,7 +21,7 @@ import torch
 
 from benchmarks.accuracy.bench_fit_synthetic import random_motion, swapped_runs, synthetic_camera
 from benchmarks.common import run_recorded
-from hsmr_backend import landmarks
+from hsmr_backend.landmarks import relabel as landmarks  # (SWITCH_SCALE is set on it)
 
 
 def projected_clips(n_clips: int, frames: int, views: list[float]) -> list[tuple[float, np.ndarray]]:
