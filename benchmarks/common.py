@@ -26,6 +26,13 @@ from typing import TextIO
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FOOTAGE = ROOT.parent / "shared" / "footage"
+# where a child process finds this checkout's packages (hsmr_backend, hsmr_contract, hsmr_blender, benchmarks)
+SOURCE_PATHS = (ROOT / "backend", ROOT / "backend" / "contract", ROOT)
+
+
+def source_pythonpath() -> str:
+    """PYTHONPATH for a child process: this checkout's packages first, as ``python build.py`` sets it."""
+    return os.pathsep.join(str(p) for p in SOURCE_PATHS)
 
 
 def add_threads_option(ap: argparse.ArgumentParser, default: int | None = 1) -> None:

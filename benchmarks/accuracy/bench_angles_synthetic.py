@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy import angles_synth as syn
-from benchmarks.common import ROOT, run_recorded
+from benchmarks.common import run_recorded, source_pythonpath
 
 OPENCAP_MONO, WHAM = 4.8, 9.3  # deg MAE, biomechanics.md section 3
 # the dominant skin joint of a face picks its material: trousers, shoes, shirt, else skin
@@ -290,7 +290,7 @@ def convert(frames: Path, result: Path, fps: float, focal_px: float | None, mode
     cmd += ["--up", up]
     if focal_px is not None:
         cmd += ["--focal-px", f"{focal_px:.3f}"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": source_pythonpath()}
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:

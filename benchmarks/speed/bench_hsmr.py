@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, run_recorded
+from benchmarks.common import run_recorded, source_pythonpath
 
 ALL_VARIANTS = ("torch-fp32", "torch-bf16", "ort", "ort-int8")
 
@@ -162,7 +162,7 @@ def main() -> int:
         ap.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "backend"), str(ROOT), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([source_pythonpath(), env.get("PYTHONPATH", "")])
     load_before = _load_avg()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-hsmr-") as tmp:

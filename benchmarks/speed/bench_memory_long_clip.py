@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import ROOT, run_recorded
+from benchmarks.common import ROOT, run_recorded, source_pythonpath
 
 MB = 1 / 2**20
 DEFAULT_CLIP = ROOT.parent / "shared" / "footage" / "single_person_cam01.mp4"
@@ -99,7 +99,7 @@ def measure(args: argparse.Namespace, minutes: float, work: Path, standin: bool)
     code = RUNNER.format(standin=standin)
     cmd = [sys.executable, "-c", code, "convert", str(clip), "-o", str(work / f"long_{n}.npz"), "--progress",
            "json", "--mode", args.mode, "--no-resume"] + ([] if args.overlay else ["--no-overlay", "--no-plot"])
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend'}{os.pathsep}{ROOT}",
+    env = {**os.environ, "PYTHONPATH": source_pythonpath(),
            "OMP_NUM_THREADS": str(args.threads)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     stage = {"name": "start", "frame": 0}

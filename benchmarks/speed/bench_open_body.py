@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import ROOT, run_recorded
+from benchmarks.common import ROOT, run_recorded, source_pythonpath
 
 LOAD = """
 import time, torch, numpy; t = time.perf_counter()
@@ -31,7 +31,7 @@ def main() -> None:
     except ImportError:
         print("hsmr_backend.skel.load_body not available in this checkout: nothing else to measure")
         return
-    env = {"PYTHONPATH": f"{ROOT / 'backend'}:{ROOT}", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    env = {"PYTHONPATH": source_pythonpath(), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     cold = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, env=env, check=True)
     print(f"load_body('open') in a fresh process (torch already imported): {cold.stdout.strip()} s")
     t = time.perf_counter()
