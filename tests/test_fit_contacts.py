@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests")]
 
 torch = pytest.importorskip("torch")
 from fit_toy import Track  # noqa: E402
@@ -108,10 +108,10 @@ def test_a_foot_dragged_by_the_detector_stays_resting():
 
 
 def _squat_track(model, regressor, camera: fit.Camera, flatten: float):
-    """A squat (benchmarks/angles_synth.py) facing a level camera 3.5 m away, feet planted; MediaPipe-like
+    """A squat (benchmarks/accuracy/angles_synth.py) facing a level camera 3.5 m away, feet planted; MediaPipe-like
     inputs: 2D landmarks with 2 px noise, 3D landmarks whose thighs and shanks point ``flatten`` times as far
     in depth as they do (MediaPipe's legs lean towards the image plane)."""
-    syn = pytest.importorskip("angles_synth")
+    syn = pytest.importorskip("benchmarks.accuracy.angles_synth")
     q = syn.motion("squat", 40, 30.0)
     q[:, 0] += np.pi  # upright in the model frame -> facing the OpenCV camera
     rng = np.random.default_rng(1)

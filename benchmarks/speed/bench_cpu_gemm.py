@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The fp32 ceiling behind the HSMR CPU figures: how fast can ViT-H possibly run on this CPU?
 
 ViT-H's cost is its matrix products (the attention scores and everything else are a few per cent). This script
@@ -7,19 +6,16 @@ and bf16 matrix products at exactly the backbone's shapes (tokens x batch rows),
 possible ms per crop: no runtime, graph optimiser or fusion can run an fp32 crop faster than the fp32 GEMMs
 alone. Dividing ``bench_hsmr.py``'s torch fp32 time by that floor bounds the speed-up any fp32 path can reach.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_cpu_gemm.py [--batches 1,8] [--threads 0]
+    python build.py bench bench_cpu_gemm -- [--batches 1,8] [--threads 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
+from benchmarks.common import run_recorded
 
 
 def backbone_shapes(cfg, batch: int) -> tuple[int, list[tuple[int, int, int, int]]]:
@@ -88,4 +84,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_recorded(main, __spec__.name)

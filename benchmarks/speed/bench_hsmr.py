@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """HSMR network speed on this machine: ms per crop for torch fp32, torch bf16, ONNX Runtime fp32 and
 (opt-in, approximate) ONNX Runtime dynamic int8, at batch 1 and 8, with each variant's peak memory.
 
@@ -7,8 +6,8 @@ values). Timing runs all variants in ONE process, interleaved round by round, an
 each, so load from other processes on a shared machine biases no variant in particular. Peak resident memory
 (VmHWM) comes from a separate process per variant (model + one batch of the largest size).
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py            # 2 rounds + memory (~10-18 min)
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_hsmr.py --quick    # 1 round, no memory, no int8
+    python build.py bench bench_hsmr               # 2 rounds + memory (~10-18 min)
+    python build.py bench bench_hsmr -- --quick    # 1 round, no memory, no int8
     ... --tiny                                                                # small network (smoke test)
 
 No GPU figure here: the GPU target (batch 64 < 100 ms, fp16) needs a CUDA machine; there run
@@ -26,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
+from benchmarks.common import run_recorded, source_pythonpath
+
 ALL_VARIANTS = ("torch-fp32", "torch-bf16", "ort", "ort-int8")
 
 
@@ -163,11 +162,12 @@ def main() -> int:
         ap.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "backend"), str(ROOT), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([source_pythonpath(), env.get("PYTHONPATH", "")])
     load_before = _load_avg()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-hsmr-") as tmp:
-        base = [sys.executable, __file__, "--reps", str(args.reps), "--batches", ",".join(map(str, args.batches)),
+        base = [sys.executable, "-m", __spec__.name, "--reps", str(args.reps),
+                "--batches", ",".join(map(str, args.batches)),
                 "--threads", str(args.threads), "--device", args.device, "--variants", ",".join(args.variant_list),
                 "--onnx", str(Path(tmp) / "hsmr.onnx"), "--onnx-int8", str(Path(tmp) / "hsmr-int8.onnx")]  # fmt: skip
         base += ["--tiny"] * args.tiny + ["--fp16"] * args.fp16
@@ -220,4 +220,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--worker" in sys.argv:  # one measurement in a child process: the parent records the figures
+        sys.exit(main())
+    run_recorded(main, __spec__.name)

@@ -1,6 +1,6 @@
 """Import speed: 10,000 frames (rig + keys + skin) with whole-F-curve writes vs keyframe_insert per bone per frame.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_blender_import.py [--frames 10000] [--slow-frames 300]
+    python build.py bench bench_blender_import -- [--frames 10000] [--slow-frames 300]
 
 The slow path is what existing SMPL add-ons do (set each pose bone's channels, ``keyframe_insert`` per bone per
 frame); it runs on fewer frames and is extrapolated per frame (stated in the output). Prints the figures.
@@ -9,19 +9,16 @@ frame); it runs on fewer frames and is extrapolated per frame (stated in the out
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "tests")]
+import bpy
 
-import bpy  # noqa: E402
-from make_result import make_result  # noqa: E402
-
-from hsmr_blender import api  # noqa: E402
-from hsmr_blender.io import result_format, rig_math  # noqa: E402
+from benchmarks.common import run_recorded
+from hsmr_blender import api
+from hsmr_blender.io import result_format, rig_math
+from tests.make_result import make_result  # a shared synthetic-data home is the lead's call
 
 
 def slow_import(path: Path, n_frames: int) -> float:
@@ -94,4 +91,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_recorded(main, __spec__.name)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Leg-swap detection benchmark for ``hsmr_backend.landmarks.leg_swapped_frames``.
 
 Random plausible motions of the open body (as in ``bench_fit_synthetic.py``) seen from several headings are
@@ -8,7 +7,7 @@ heels, foot tips), as MediaPipe does where the legs cross. We count the swapped 
 wrongly and those missed, per noise level, for clean clips and clips with swaps, optionally for several
 switch-cost scales.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_leg_swaps.py [--clips 8] [--frames 150]
+    python build.py bench bench_leg_swaps -- [--clips 8] [--frames 150]
         [--views 0 45 90 135 180] [--sigmas 3 6 10] [--share 0.1] [--run-lengths 2 7]
         [--switch-scales 0.4 0.7 1.0]
 """
@@ -16,18 +15,13 @@ switch-cost scales.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "benchmarks")]
-
-from bench_fit_synthetic import random_motion, swapped_runs, synthetic_camera  # noqa: E402
-
-from hsmr_backend.landmarks import relabel as landmarks  # noqa: E402  (SWITCH_SCALE is set on it)
+from benchmarks.accuracy.bench_fit_synthetic import random_motion, swapped_runs, synthetic_camera
+from benchmarks.common import run_recorded
+from hsmr_backend.landmarks import relabel as landmarks  # (SWITCH_SCALE is set on it)
 
 
 def projected_clips(n_clips: int, frames: int, views: list[float]) -> list[tuple[float, np.ndarray]]:
@@ -104,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

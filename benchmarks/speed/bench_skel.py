@@ -1,6 +1,6 @@
 """SKEL forward speed on this CPU, against the arithmetic floor of the work it must do.
 
-    PYTHONPATH=backend:.:tests .venv/bin/python benchmarks/bench_skel.py [--pkl skel_male.pkl] [--threads N]
+    python build.py bench bench_skel -- [--pkl skel_male.pkl] [--threads N]
 
 Without --pkl it times a generated official-format body (tests/fake_skel.py) with 6890 skin vertices and
 a full-size 247k-vertex bone mesh, so the figures hold for a real file of the same sizes. Reports frames
@@ -12,18 +12,14 @@ The floor is FLOPs per frame / this CPU's measured float32 matmul throughput (to
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT / "backend", ROOT / "tests"):
-    sys.path.insert(0, str(p))
-
-from hsmr_backend.skel import SKEL  # noqa: E402
+from benchmarks.common import run_recorded
+from hsmr_backend.skel import SKEL
 
 CLOCK = time.perf_counter
 
@@ -100,7 +96,7 @@ def main() -> None:
     if args.pkl:
         model = SKEL.from_file(args.pkl)
     else:
-        from fake_skel import write_fake_skel_pkl
+        from tests.fake_skel import write_fake_skel_pkl  # a shared synthetic-data home is the lead's call
 
         with tempfile.TemporaryDirectory() as tmp:
             path = write_fake_skel_pkl(Path(tmp) / "skel_male.pkl", bone_verts_per_bone=10302)
@@ -163,4 +159,4 @@ def bench_batch(model: SKEL, B: int, gf: float, bw: tuple[float, float], ids: to
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

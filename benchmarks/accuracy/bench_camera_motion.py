@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Does the camera move? ``scene.camera_motion`` on the shared clips (tripods) and on moving-camera versions of
 them: the frames cut from a window that slides 30 or 100 px over the clip (a pan), or shakes by +-8 px (a hand).
 
-    PYTHONPATH=backend .venv/bin/python benchmarks/bench_camera_motion.py [--footage ../shared/footage]
+    python build.py bench bench_camera_motion -- [--footage ../shared/footage]
 
 Prints, per clip and camera, the background shift found (share of the frame's diagonal, and in pixels of the
 cut frame beside the true largest offset), whether convert would warn (``scene.CAMERA_MOVED``) and the time of
@@ -12,18 +11,15 @@ the check on the eight kept frames.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "backend"))
-
-from hsmr_backend import scene  # noqa: E402
-from hsmr_backend import video as V  # noqa: E402
+from benchmarks.common import ROOT, run_recorded
+from hsmr_backend import scene
+from hsmr_backend import video as V
 
 WINDOW = (960, 1700)  # w, h of the cut frames (the clips are 1080x1920)
 
@@ -90,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_recorded(main, __spec__.name)

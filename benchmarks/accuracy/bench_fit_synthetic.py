@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Synthetic recovery benchmark for the video fitter (``hsmr_backend.fit``).
 
 Random plausible in-limit motions of the body (smooth sequences, so the temporal terms matter) are projected
@@ -7,7 +6,7 @@ landmarks (hip-centred, as MediaPipe gives them) get 3 cm noise. The clip is fit
 terms and per frame, and we print MPJPE / PA-MPJPE (mm, 24 joints, root-relative), joint-angle errors
 (degrees), limit violations, jitter (mean joint acceleration, mm/frame^2) and fit time.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_synthetic.py [--body open|toy|PATH]
+    python build.py bench bench_fit_synthetic -- [--body open|toy|PATH]
         [--frames 100] [--seqs 3] [--sigmas 2 3 5] [--threads 2] [--views 0 90 180]
         [--leg-swaps 0.1 [--no-relabel]] [--figure docs/figures/fit_synthetic.png]
 
@@ -19,7 +18,6 @@ of 2-7 frames covering about F of each clip; the tracks then go through ``landma
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -27,13 +25,10 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "tests")]
-
-from fit_toy import Track  # noqa: E402  (tests/fit_toy.py: the fields of a LandmarkTrack the fitter reads)
-
-from hsmr_backend import fit  # noqa: E402
-from hsmr_backend.skel.dofs import DOF_NAMES, DOFS, dof_index  # noqa: E402
+from benchmarks.common import run_recorded
+from hsmr_backend import fit
+from hsmr_backend.landmarks import LandmarkTrack
+from hsmr_backend.skel.dofs import DOF_NAMES, DOFS, dof_index
 
 # plausible sub-ranges for random key poses (radians), intersected with the limits
 PLAUSIBLE = {
@@ -55,7 +50,7 @@ ANGLES = {
 
 def load(body: str):
     if body == "toy":
-        from fit_toy import ToyBody, ToyRegressor
+        from tests.fit_toy import ToyBody, ToyRegressor  # a shared synthetic-data home is the lead's call
 
         return ToyBody(), ToyRegressor(), "toy stand-in body (tests/fit_toy.py)"
     from hsmr_backend.skel import load_body
@@ -218,7 +213,8 @@ def main() -> None:
                     kp2d, kp3d, found = swap_some_legs(rng, kp2d, kp3d, args.leg_swaps, not args.no_relabel)
                     for k, v in found.items():
                         acc.setdefault(k, []).append(v)
-                track = Track(kp2d, kp3d, np.ones(len(q), bool))
+                track = LandmarkTrack(np.arange(len(q)), 30.0, (1280, 720), kp2d,
+                                      kp3d, np.ones(len(q), bool), np.zeros((len(q), 4), np.float32))
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = fit.fit_sequence(track, model, reg, cam, opts)
                 t_fit += time.perf_counter() - t0
@@ -265,4 +261,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real footage against a calibrated lab: the four synchronised views of the Pose2Sim demo take.
 
 The ``pose2sim`` 0.10.49 package (BSD-3-Clause, copyright 2022 perfanalytics) ships a demo take filmed by four
@@ -8,7 +7,7 @@ two others show the subject from behind. A single-view method cannot be checked 
 same motion, so a perfect method would give the same joint angles from each. The package's second take
 (``Demo_MultiPerson``: the same four cameras and calibration, two people walking) adds four views for "up".
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_multiview_pose2sim.py [--wheel PATH] [--cache DIR]
+    python build.py bench bench_multiview_pose2sim -- [--wheel PATH] [--cache DIR]
 
 1. The package wheel (~51 MB) comes from the package index once (``pip download``) or from ``--wheel``; the
    four videos and ``Calib.qca.txt`` are extracted into ``--cache``.
@@ -41,8 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
+from benchmarks.common import run_recorded
 
 PACKAGE = "pose2sim==0.10.49"
 DEMO = "Pose2Sim/Demo_SinglePerson"
@@ -193,4 +191,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_recorded(main, __spec__.name)

@@ -1,7 +1,7 @@
 """Resident memory of the backend converting a long 1080p clip (issue 6: under 3 GB for a 10-minute clip).
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_memory_long_clip.py   # 1 min, extrapolated
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_memory_long_clip.py --minutes 10  # real (slow)
+    python build.py bench bench_memory_long_clip      # 1 min, extrapolated
+    python build.py bench bench_memory_long_clip -- --minutes 10  # real (slow)
 
 A long clip is made by looping a shared clip (written frame by frame, never held in memory), then
 ``hsmr-backend convert`` runs in a child process whose RSS (``/proc/<pid>/status`` VmRSS / VmHWM, or psutil) is
@@ -30,14 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, run_recorded, source_pythonpath
+
 MB = 1 / 2**20
 DEFAULT_CLIP = ROOT.parent / "shared" / "footage" / "single_person_cam01.mp4"
 RUNNER = """
 import sys
-sys.path[:0] = [{tests!r}]
 if {standin}:
-    from test_convert import install_standins
+    from tests.test_convert import install_standins  # a shared stand-in home is the lead's call
     install_standins()
 from hsmr_backend import cli
 sys.exit(cli.main(sys.argv[1:]))
@@ -96,10 +96,10 @@ def measure(args: argparse.Namespace, minutes: float, work: Path, standin: bool)
     size = make_long_clip(args.clip, clip, n, fps)
     print(f"clip: {n} frames ({minutes:g} min at {fps:g} fps), {size[0]}x{size[1]}, "
           f"{clip.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - t0:.0f} s")
-    code = RUNNER.format(tests=str(ROOT / "tests"), standin=standin)
+    code = RUNNER.format(standin=standin)
     cmd = [sys.executable, "-c", code, "convert", str(clip), "-o", str(work / f"long_{n}.npz"), "--progress",
            "json", "--mode", args.mode, "--no-resume"] + ([] if args.overlay else ["--no-overlay", "--no-plot"])
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend'}{os.pathsep}{ROOT}",
+    env = {**os.environ, "PYTHONPATH": source_pythonpath(),
            "OMP_NUM_THREADS": str(args.threads)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     stage = {"name": "start", "frame": 0}
@@ -216,4 +216,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

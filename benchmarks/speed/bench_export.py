@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Time the biomechanics exports on a 30 s clip (900 frames) of the synthetic test body.
 
-    python benchmarks/bench_export.py [--frames 900]
+    python build.py bench bench_export -- [--frames 900]
 
 Prints seconds for each writer (.mot SKEL, .mot Rajagopal, .trc with skin landmarks, .csv) and the report.
 """
@@ -9,18 +8,14 @@ Prints seconds for each writer (.mot SKEL, .mot Rajagopal, .trc with skin landma
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "tests")]
-
-from test_export_synthetic import synthetic_result  # noqa: E402
-
-from hsmr_backend.export import write_angles_csv, write_markers_trc, write_rajagopal_mot, write_skel_mot  # noqa: E402
-from hsmr_backend.export.report import write_report  # noqa: E402
+from benchmarks.common import run_recorded
+from hsmr_backend.export import write_angles_csv, write_markers_trc, write_rajagopal_mot, write_skel_mot
+from hsmr_backend.export.report import write_report
+from tests.test_export_synthetic import synthetic_result  # a shared synthetic-data home is the lead's call
 
 
 def main() -> int:
@@ -44,4 +39,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_recorded(main, __spec__.name)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Joint-angle error of the whole pipeline on synthetic renders of the open body in known poses.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_angles_synthetic.py [--quick]
+    python build.py bench bench_angles_synthetic -- [--quick]
         [--shapes average tall-light short-heavy] [--motions walk squat sit-to-stand] [--frames 40] [--fps 30]
         [--res 540x960] [--samples 4] [--focal-mm 26] [--distance 3.5] [--default-focal first|all|none]
         [--work DIR] [--keep] [--skip-render] [--azimuths 90 180] [--camera-height 1.3] [--props]
@@ -38,10 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "benchmarks")]
-
-import angles_synth as syn  # noqa: E402
+from benchmarks.accuracy import angles_synth as syn
+from benchmarks.common import run_recorded, source_pythonpath
 
 OPENCAP_MONO, WHAM = 4.8, 9.3  # deg MAE, biomechanics.md section 3
 # the dominant skin joint of a face picks its material: trousers, shoes, shirt, else skin
@@ -293,7 +290,7 @@ def convert(frames: Path, result: Path, fps: float, focal_px: float | None, mode
     cmd += ["--up", up]
     if focal_px is not None:
         cmd += ["--focal-px", f"{focal_px:.3f}"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": source_pythonpath()}
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -537,4 +534,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_recorded(main, __spec__.name)

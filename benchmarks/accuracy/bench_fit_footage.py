@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real-footage benchmark for the video fitter: reprojection error, temporal jitter against a per-frame fit
 of the same clip, world-frame ground residual and fit speed. The temporal fit is the pipeline's
 (``world.fit_in_world``: the fit, its world frame, and the fit again with resting feet held on the ground).
@@ -9,7 +8,7 @@ boxes). The shared clips are in ../shared/footage (BSD-3, see LICENSE-Pose2Sim.t
 scene's straight edges are found too, as convert does (``hsmr_backend.scene``), so "up" may come from its vertical
 edges; a saved track has no frames, and "up" then comes from the body alone.
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_fit_footage.py [VIDEO ...] [--frames 100]
+    python build.py bench bench_fit_footage -- [VIDEO ...] [--frames 100]
         [--track T.npz] [--save-track DIR] [--threads 2] [--body open]
 
 The fit's time is printed per frame, wall and CPU (``time.process_time``) with the load average: the fit runs
@@ -28,12 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
-
-from hsmr_backend import fit, scene, world  # noqa: E402
-from hsmr_backend.skel import load_body  # noqa: E402
-from hsmr_backend.skel.landmarks import load_landmark_regressor  # noqa: E402
+from benchmarks.common import ROOT, run_recorded
+from hsmr_backend import fit, scene, world
+from hsmr_backend.skel import load_body
+from hsmr_backend.skel.landmarks import load_landmark_regressor
 
 FOOTAGE = ROOT.parent / "shared" / "footage"
 
@@ -142,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

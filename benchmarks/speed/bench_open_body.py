@@ -1,6 +1,6 @@
 """Open default body: load time and forward-pass time (prints its figures).
 
-PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_open_body.py
+    python build.py bench bench_open_body
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, run_recorded, source_pythonpath
 
 LOAD = """
 import time, torch, numpy; t = time.perf_counter()
@@ -32,7 +31,7 @@ def main() -> None:
     except ImportError:
         print("hsmr_backend.skel.load_body not available in this checkout: nothing else to measure")
         return
-    env = {"PYTHONPATH": f"{ROOT / 'backend'}:{ROOT}", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    env = {"PYTHONPATH": source_pythonpath(), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     cold = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, env=env, check=True)
     print(f"load_body('open') in a fresh process (torch already imported): {cold.stdout.strip()} s")
     t = time.perf_counter()
@@ -53,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)

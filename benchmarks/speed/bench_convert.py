@@ -1,9 +1,9 @@
 """Speed of the main job on the bundled 100-frame 1080x1920 clip: whole convert and per-stage breakdown.
 
-    PYTHONPATH=backend .venv/bin/python benchmarks/bench_convert.py [--clip PATH] [--threads N]
+    python build.py bench bench_convert -- [--clip PATH] [--threads N]
 
-Prints decode-only speed, the landmark stage (decode + subject tracking + MediaPipe), and, when the fitter,
-world frame and body parts are installed, the whole `convert` (decode -> result file, then overlay + plot).
+Prints decode-only speed, the landmark stage (decode + subject tracking + MediaPipe), and the whole `convert`
+(decode -> result file, then overlay + plot).
 Target (issue 4): the whole convert at >= 10 frames/s on a 2-core CPU. Reprojection error and jitter on real
 footage come from the fitter's benchmark.
 """
@@ -12,32 +12,29 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "backend"))
+from benchmarks.common import ROOT, add_threads_option, run_recorded, set_threads
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clip", default=str(ROOT / "assets" / "sample_clip.mp4"))
-    ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: all cores)")
+    add_threads_option(ap, default=None)
     args = ap.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    import cv2
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+    set_threads(args.threads)
     from hsmr_backend import landmarks as L
     from hsmr_backend import video as V
 
-    print(f"clip {args.clip}; cpu cores visible: {len(os.sched_getaffinity(0))}; torch threads "
+    clip = Path(args.clip).resolve()
+    shown = clip.relative_to(ROOT) if clip.is_relative_to(ROOT) else clip
+    print(f"clip {shown}; cpu cores visible: {len(os.sched_getaffinity(0))}; torch threads "
           f"{torch.get_num_threads()}")
     src = V.open_source(args.clip)
     n = src.selected_count(V.FrameRange())
@@ -52,14 +49,6 @@ def main() -> int:
     print(f"landmark stage:     {len(track)} frames in {dt:.2f} s = {len(track) / dt:.1f} frames/s "
           f"(valid {int(track.valid.sum())}; {track.stats})")
 
-    missing = [m for m in ("fit", "world") if not (ROOT / "backend" / "hsmr_backend" / f"{m}.py").exists()]
-    try:
-        from hsmr_backend.skel import load_body  # noqa: F401
-    except ImportError:
-        missing.append("skel.load_body")
-    if missing:
-        print(f"whole convert:      skipped ({', '.join(missing)} not installed yet)")
-        return 0
     from hsmr_backend.convert import ConvertOptions, convert
     from hsmr_backend.progress import Reporter
 
@@ -75,4 +64,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_recorded(main, __spec__.name)

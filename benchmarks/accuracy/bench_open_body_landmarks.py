@@ -6,16 +6,15 @@ no download) and prints, per landmark, the distance between MediaPipe's 2-D land
 landmark projected the same way (cm), plus the mean signed offset (MediaPipe - ours; x = subject's
 left, y = up).
 
-    PYTHONPATH=backend:. .venv/bin/python benchmarks/bench_open_body_landmarks.py
+    python build.py bench bench_open_body_landmarks
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, run_recorded
+
 SPAN = 2.0  # metres across the square picture
 CENTRE_Y = -0.25
 
@@ -68,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recorded(main, __spec__.name)
