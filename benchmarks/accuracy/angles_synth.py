@@ -6,7 +6,7 @@ Ground truth and result are compared in the same terms:
   in the y-up model frame (heading outermost), and the result's model frame is world-aligned (its y is the
   fitted ground normal, docs/fitting.md "World frame"), so ``pelvis_tilt`` (q0) and ``pelvis_list`` (q1) mean
   "relative to up" on both sides whatever the heading; the heading itself is left out;
-- the Rajagopal coordinates of ``hsmr_backend.export.opensim_map`` computed on both, each with its own body's
+- the Rajagopal coordinates of ``hsmr_contract.export.opensim_map`` computed on both, each with its own body's
   rest frames, without the pelvis (heading-dependent) coordinates.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hsmr_backend.export.opensim_map import RAJAGOPAL_COORDINATES, rajagopal_motion
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract.export.opensim_map import RAJAGOPAL_COORDINATES, rajagopal_motion
 
 # betas of the open body: 0 height (1 unit ~ 7 cm), 1 weight, 2 muscle, 3 gender (+ towards female), 4 proportions
 SHAPES: dict[str, tuple[float, ...]] = {

@@ -20,7 +20,7 @@
    true focal (``--focal-px``) and, for the first shape's clips, once more with the default focal.
 4. Compares the result file's poses to the truth (``angles_synth``: joint DoFs directly, the pelvis only
    relative to the world's up) and prints per-joint MAE in degrees, on SKEL's DoFs and on the Rajagopal
-   coordinates of ``hsmr_backend.export.opensim_map``, beside the anchors of biomechanics.md section 3.
+   coordinates of ``hsmr_contract.export.opensim_map``, beside the anchors of biomechanics.md section 3.
 """
 
 from __future__ import annotations
@@ -331,8 +331,8 @@ def feet_drift_cm(joints_world: np.ndarray) -> float:
 def compare(
     result: Path, gt_q: np.ndarray, rest_frames: np.ndarray, true_2d: np.ndarray, cam: dict, true_joints: np.ndarray
 ) -> dict:
-    from hsmr_backend import result_format as rf
     from hsmr_backend.fit import FOOT_JOINTS
+    from hsmr_contract import result_format as rf
 
     r = rf.load(result)
     fi = np.asarray(r["frame_index"])

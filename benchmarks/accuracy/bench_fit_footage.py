@@ -115,7 +115,8 @@ def main() -> None:
         for mode, opts in (("temporal", fit.FitOptions()), ("per-frame", fit.per_frame_options())):
             t0, c0 = time.perf_counter(), time.process_time()
             if mode == "temporal":  # the pipeline's fit: with the resting feet held on the ground
-                res, worlds[mode], resting = world.fit_in_world(tr, model, reg, cam, opts, scene=lines)
+                res, worlds[mode], feet = world.fit_in_world(tr, model, reg, cam, opts, scene=lines)
+                resting = float(feet.any(axis=1).mean())
             else:  # the per-frame baseline, as research code fits
                 res = fit.fit_sequence(tr, model, reg, cam, opts)
             dt, dc = time.perf_counter() - t0, time.process_time() - c0

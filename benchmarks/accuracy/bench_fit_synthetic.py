@@ -28,7 +28,7 @@ from scipy.interpolate import CubicSpline
 from benchmarks.common import run_recorded
 from hsmr_backend import fit
 from hsmr_backend.landmarks import LandmarkTrack
-from hsmr_backend.skel.dofs import DOF_NAMES, DOFS, dof_index
+from hsmr_contract.dofs import DOF_NAMES, DOFS, dof_index
 
 # plausible sub-ranges for random key poses (radians), intersected with the limits
 PLAUSIBLE = {

@@ -134,11 +134,11 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hsmr-blender" / "pose2sim-0.10.49")
     args = ap.parse_args()
 
-    from hsmr_backend import result_format
     from hsmr_backend.convert import ConvertOptions, convert
     from hsmr_backend.progress import Reporter
     from hsmr_backend.scene import pitch_roll_deg
-    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_contract import result_format
+    from hsmr_contract.dofs import dof_index
 
     demo = fetch(args.cache, args.wheel)
     cams = read_qca((demo / "calibration" / "Calib.qca.txt").read_text())

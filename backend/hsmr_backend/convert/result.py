@@ -40,7 +40,7 @@ def model_forward(model: Any, poses: np.ndarray, betas: np.ndarray, trans: np.nd
 
 
 def dof_arrays() -> dict[str, np.ndarray]:
-    """The serialised DoF table and kinematic tree (from skel.dofs, the single source)."""
+    """The serialised DoF table and kinematic tree (from hsmr_contract.dofs, the single source)."""
     return {
         "dof_names": np.array(dofs.DOF_NAMES),
         "dof_joint": np.array([d.joint for d in dofs.DOFS], np.int32),
