@@ -521,3 +521,61 @@ def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: An
         mapped=[(r, b) for r, b in mapping.pairs if b in driven], guessed=sorted(mapping.guessed & driven),
         unmapped=[b.name for b in target.data.bones if b.name not in driven], leg_ratio=result.leg_ratio,
         planted=dict(result.planted), notes=notes)
+
+
+def find_target_armature(name: str | None = None) -> bpy.types.Object:
+    """The named armature, or the one armature in the file that maps as a humanoid (not an HSMR rig)."""
+    from .io.retarget import mapping as mp
+
+    if name:
+        ob = bpy.data.objects.get(name)
+        if ob is None or ob.type != "ARMATURE":
+            arms = ", ".join(o.name for o in bpy.data.objects if o.type == "ARMATURE") or "none"
+            raise HsmrImportError(f"no armature named {name!r} (armatures: {arms}): pass --armature NAME")
+        return ob
+    found = []
+    for ob in bpy.data.objects:
+        if ob.type != "ARMATURE" or RIG_PROP in ob:
+            continue
+        parents = {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+        try:
+            mp.check_mapping(mp.auto_mapping(parents), list(parents))
+        except mp.MappingError:
+            continue
+        found.append(ob)
+    if len(found) != 1:
+        names = ", ".join(o.name for o in found) or "none"
+        raise HsmrImportError(f"{len(found)} humanoid armatures in the file ({names}): pass --armature NAME")
+    return found[0]
+
+
+def export_retargeted_fbx(target: bpy.types.Object, path: str | os.PathLike) -> Path:
+    """FBX of the target armature, its meshes and its action (over the action's frame range)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scene = bpy.context.scene
+    action = target.animation_data.action if target.animation_data else None
+    if action is None:
+        raise HsmrImportError(f"{target.name} has no action: retarget first")
+    start, end = (int(round(x)) for x in action.frame_range)
+    meshes = [o for o in bpy.data.objects if o.type == "MESH" and (o.parent == target or any(
+        m.type == "ARMATURE" and m.object == target for m in o.modifiers))]
+    keep = (scene.frame_start, scene.frame_end, bpy.context.view_layer.objects.active)
+    selected = [o for o in bpy.context.view_layer.objects if o.select_get()]
+    try:
+        scene.frame_start, scene.frame_end = start, end
+        for ob in selected:
+            ob.select_set(False)
+        for ob in [target, *meshes]:
+            ob.select_set(True)
+        bpy.context.view_layer.objects.active = target
+        bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, bake_anim=True, add_leaf_bones=False,
+                                 object_types={"ARMATURE", "MESH"}, bake_anim_use_nla_strips=False,
+                                 bake_anim_use_all_actions=False)
+    finally:
+        for ob in [target, *meshes]:
+            ob.select_set(False)
+        for ob in selected:
+            ob.select_set(True)
+        scene.frame_start, scene.frame_end, bpy.context.view_layer.objects.active = keep
+    return path

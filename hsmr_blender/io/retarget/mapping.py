@@ -15,7 +15,7 @@ REQUIRED_ROLES = ("hips",) + tuple(f"{r}.{s}" for r in ("upper_arm", "forearm", 
 _PREFIX = re.compile(r"^(mixamorig\d*[:_]|bip\d*[ _]|[^:]*:)", re.IGNORECASE)
 _SKIP = ("twist", "roll", "ik", "pole", "end", "nub", "target", "mch", "org", "tweak", "finger", "thumb", "index",
          "middle", "ring", "pinky", "little", "metacarpal", "palm", "eye", "jaw", "breast", "heel", "corrective",
-         "helper", "vis", "tip", "top")
+         "helper", "tip", "top")
 # first match wins; every keyword is tested against the side-free, separator-free lower-case name
 _KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("toe", ("toe", "ball")),
@@ -26,8 +26,8 @@ _KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("forearm", ("forearm", "lowerarm", "elbow", "radius", "ulna")),
     ("upper_arm", ("upperarm", "humerus", "arm")),
     ("shoulder", ("shoulder", "clavicle", "collar", "scapula")),
-    ("root", ("root",)),
     ("hips", ("hips", "pelvis", "hip")),
+    ("root", ("root",)),
     ("neck", ("neck",)),
     ("head", ("head",)),
     ("spine", ("spine", "chest", "torso", "abdomen", "back")),
