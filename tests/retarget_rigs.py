@@ -19,10 +19,11 @@ Bone = tuple[str, str | None, tuple[float, float, float], tuple[float, float, fl
 _FINGERS = ("Thumb", "Index", "Middle", "Ring", "Pinky")
 
 
-def humanoid(arm_down_deg: float = 45.0, leg: float = 1.0, arm: float = 1.0, fingers: bool = True) -> list[Bone]:
+def humanoid(arm_down_deg: float = 45.0, leg: float = 1.0, arm: float = 1.0, fingers: int = 3) -> list[Bone]:
     """Generic bones keyed by Mixamo's names (no prefix), metres, z up, facing -y, +x = the character's left.
 
-    ``arm_down_deg`` 0 is a T-pose, 45 an A-pose; ``leg``/``arm`` scale the limbs (other proportions)."""
+    ``arm_down_deg`` 0 is a T-pose, 45 an A-pose; ``leg``/``arm`` scale the limbs (other proportions);
+    ``fingers``: joints per finger (0: none)."""
     hip_z = 0.07 + 0.86 * leg
     bones: list[Bone] = [
         ("Hips", None, (0, 0, hip_z), (0, 0, hip_z + 0.1)),
@@ -52,13 +53,12 @@ def humanoid(arm_down_deg: float = 45.0, leg: float = 1.0, arm: float = 1.0, fin
             (f"{side}Foot", f"{side}Leg", tuple(ankle), tuple(ball)),
             (f"{side}ToeBase", f"{side}Foot", tuple(ball), tuple(toe)),
         ]
-        if fingers:
-            for k, f in enumerate(_FINGERS):
-                base = hand_end + np.array([0.0, -0.03 + 0.015 * k, 0.0])
-                for n in range(1, 4):
-                    a, b = base + d * 0.025 * (n - 1), base + d * 0.025 * n
-                    bones.append((f"{side}Hand{f}{n}", f"{side}Hand" if n == 1 else f"{side}Hand{f}{n - 1}",
-                                  tuple(a), tuple(b)))
+        for k, f in enumerate(_FINGERS if fingers else ()):
+            base = hand_end + np.array([0.0, -0.03 + 0.015 * k, 0.0])
+            for n in range(1, fingers + 1):
+                a, b = base + d * 0.025 * (n - 1), base + d * 0.025 * n
+                bones.append((f"{side}Hand{f}{n}", f"{side}Hand" if n == 1 else f"{side}Hand{f}{n - 1}",
+                              tuple(a), tuple(b)))
     return bones
 
 
@@ -97,10 +97,11 @@ def build_armature(name: str, bones: list[Bone], matrix_world: np.ndarray, roll_
     return ob
 
 
-def mixamo_rig(roll_seed: int = 3) -> bpy.types.Object:
-    """Mixamo names with the ``mixamorig:`` prefix, A-pose, longer legs and shorter arms, random rolls, FBX-like."""
-    return build_armature("Mixamo character", humanoid(45.0, leg=1.12, arm=0.9), fbx_like_matrix((1.5, 0.3, 0.0)),
-                          roll_seed, rename=lambda n: f"mixamorig:{n}")
+def mixamo_rig(roll_seed: int = 3, fingers: int = 3) -> bpy.types.Object:
+    """Mixamo names with the ``mixamorig:`` prefix, A-pose, longer legs and shorter arms, random rolls, FBX-like
+    (52 bones; 62 with ``fingers=4``)."""
+    return build_armature("Mixamo character", humanoid(45.0, leg=1.12, arm=0.9, fingers=fingers),
+                          fbx_like_matrix((1.5, 0.3, 0.0)), roll_seed, rename=lambda n: f"mixamorig:{n}")
 
 
 _UE_NAMES = {"Hips": "pelvis", "Spine": "spine_01", "Spine1": "spine_02", "Spine2": "spine_03", "Neck": "neck_01",
@@ -121,7 +122,7 @@ def _ue_name(n: str) -> str:
 def ue_rig(roll_seed: int = 4) -> bpy.types.Object:
     """UE4 Mannequin names with a ``root`` bone on the floor, T-pose-ish (arms 10° down), other proportions."""
     bones = [("root", None, (0.0, 0.0, 0.0), (0.0, 0.2, 0.0))]
-    for n, parent, head, tail in humanoid(10.0, leg=0.95, arm=1.05, fingers=False):
+    for n, parent, head, tail in humanoid(10.0, leg=0.95, arm=1.05, fingers=0):
         bones.append((n, parent or "root", head, tail))
     return build_armature("UE character", bones, np.eye(4), roll_seed, rename=_ue_name)
 

@@ -283,3 +283,22 @@ def test_panel_operators_drive_the_same_retarget(wild: tuple[Path, dict], tmp_pa
         assert ob.animation_data.action is not None
     finally:
         hsmr_blender.unregister()
+
+
+def test_command_line_retarget(wild: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from hsmr_blender import cli_command
+
+    path, res = wild
+    rigs.mixamo_rig()
+    character = tmp_path / "character.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(character))
+    out, fbx = tmp_path / "out.blend", tmp_path / "out.fbx"
+    assert cli_command.run(["retarget", str(path), "--target", str(character), "-o", str(out), "--fbx", str(fbx),
+                            "--feet", "fk"]) == 0
+    assert "retargeted 40 frames onto Mixamo character" in capsys.readouterr().out
+    assert fbx.stat().st_size > 0
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    action = bpy.data.objects["Mixamo character"].animation_data.action
+    assert action is not None and len(action_fcurves(action)) > 50
+    assert cli_command.run(["retarget", str(path), "--target", str(tmp_path / "none.blend"), "-o", str(out)]) == 1
+    assert "target file not found" in capsys.readouterr().err
