@@ -455,6 +455,8 @@ def retarget(source: bpy.types.Object | str | os.PathLike, target: bpy.types.Obj
         raise HsmrImportError(f"{name} is not an armature: choose the character's armature as the target")
     if RIG_PROP in target:
         raise HsmrImportError(f"{target.name} is an HSMR rig itself: choose another character as the target")
+    if target.mode == "EDIT":
+        raise HsmrImportError(f"{target.name} is in Edit Mode: leave it (Tab) so its bones are up to date")
     if feet not in FEET_MODES:
         raise HsmrImportError(f"feet={feet!r}: use 'keep' (planted feet) or 'fk' (rotations only)")
     res, src_name = _retarget_source(source)

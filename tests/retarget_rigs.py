@@ -198,3 +198,36 @@ def standing_result(path: Path, n_frames: int = 60, seed: int = 2) -> dict[str, 
                meta_json=json.dumps({"mode": "synthetic", "producer": "tests/retarget_rigs.py"}))
     result_format.save(path, {k: v for k, v in res.items() if not k.startswith("_")})
     return res
+
+
+_MH_NAMES = {"Hips": "root", "Spine": "spine05", "Spine1": "spine04", "Spine2": "spine03", "Neck": "neck01",
+             "Head": "head"}
+_MH_LIMBS = {"Shoulder": "clavicle", "Arm": "upperarm", "ForeArm": "lowerarm", "Hand": "wrist", "UpLeg": "upperleg",
+             "Leg": "lowerleg", "Foot": "foot", "ToeBase": "toe1-1"}
+_MH_SPLIT = ("Arm", "ForeArm", "UpLeg", "Leg")  # MakeHuman's two segments per long bone
+
+
+def makehuman_rig(roll_seed: int = 6) -> bpy.types.Object:
+    """MakeHuman/MPFB default-rig names, two segments per long bone, T-pose, shorter legs, turned to face +x."""
+    bones: list[Bone] = []
+    renamed: dict[str, str] = {}
+    for n, parent, head, tail in humanoid(0.0, leg=0.9, arm=1.0, fingers=0):
+        if n in _MH_NAMES:
+            bones.append((_MH_NAMES[n], renamed.get(parent, parent) if parent else None, head, tail))
+            renamed[n] = _MH_NAMES[n]
+            continue
+        side = "L" if n.startswith("Left") else "R"
+        base = n.removeprefix("Left").removeprefix("Right")
+        par = renamed[parent] if parent else None
+        if base in _MH_SPLIT:
+            mid = tuple((np.array(head) + np.array(tail)) / 2)
+            first, second = f"{_MH_LIMBS[base]}01.{side}", f"{_MH_LIMBS[base]}02.{side}"
+            bones += [(first, par, head, mid), (second, first, mid, tail)]
+            renamed[n] = second
+        else:
+            bones.append((f"{_MH_LIMBS[base]}.{side}" if base != "ToeBase" else f"toe1-1.{side}", par, head, tail))
+            renamed[n] = bones[-1][0]
+    turn = np.eye(4)
+    turn[:3, :3] = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # faces +x instead of -y
+    built = [(n, p, tuple(turn[:3, :3] @ h), tuple(turn[:3, :3] @ t)) for n, p, h, t in bones]
+    return build_armature("MakeHuman character", built, np.eye(4), roll_seed, rename=lambda n: n)

@@ -302,3 +302,22 @@ def test_command_line_retarget(wild: tuple[Path, dict], tmp_path: Path, capsys: 
     assert action is not None and len(action_fcurves(action)) > 50
     assert cli_command.run(["retarget", str(path), "--target", str(tmp_path / "none.blend"), "-o", str(out)]) == 1
     assert "target file not found" in capsys.readouterr().err
+
+
+def test_makehuman_two_segment_limbs_facing_another_way(wild: tuple[Path, dict]) -> None:
+    """Two bones per long limb, a T-pose, and a character that faces +x: the motion comes in its own facing."""
+    path, res = wild
+    ob = rigs.makehuman_rig()
+    report = api.retarget(path, ob, feet="fk")
+    assert report.preset == "makehuman"
+    assert [b for r, b in report.mapped if r == "upper_arm.L"] == ["upperarm01.L", "upperarm02.L"]
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    turned = {k: v @ turn.T for k, v in source_segments(res).items()}
+    got = target_segments(ob, report, np.asarray(res["frame_index"]) + 1)
+    for key, want in turned.items():
+        err = _angle(got[key], want)
+        assert np.median(err) <= 3.0 and np.percentile(err, 95) <= 8.0, (key, np.median(err), err.max())
+    # the second segment of each long bone stays in line with the first (one rigid limb)
+    bpy.context.scene.frame_set(10)
+    a, b = ob.pose.bones["upperleg01.R"], ob.pose.bones["upperleg02.R"]
+    assert _angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 0.5
