@@ -398,7 +398,12 @@ def _retarget_source(source: bpy.types.Object | str | os.PathLike) -> tuple[dict
         if source.type != "ARMATURE" or RIG_PROP not in source:
             raise HsmrImportError(f"{source.name} is not an HSMR rig: choose the armature made by Import Result "
                                   "(or pass the result file)")
-        return rig_result(source), source.name
+        res = rig_result(source)  # the rig's curves: edits made in Blender carry over
+        m2w = np.asarray(res["model_to_world"], dtype=np.float64)
+        pelvis_model = (np.asarray(res["joints_world"])[:, 0] - m2w[:3, 3]) @ m2w[:3, :3]  # R⁻¹·(p − t), row form
+        res["trans"] = pelvis_model - np.asarray(res["rest_joints"])[0]
+        res["model_to_world"] = np.array(source.matrix_world)  # where the rig stands now
+        return res, source.name
     return load_result(Path(source)), Path(source).name
 
 

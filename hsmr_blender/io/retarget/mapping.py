@@ -61,18 +61,18 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s._\-:]", "", strip_prefix(name)).lower()
 
 
+_SIDE_WORD = re.compile(r"(?i)^(left|right)|(left|right)$|(left|right)(?=[A-Z0-9_.\-])")
+_SIDE_LETTER = re.compile(r"[._\-\s]([LlRr])$|^([LlRr])[._\-\s]|[._\-\s]([LlRr])[._\-\s]")
+
+
 def split_side(name: str) -> tuple[str | None, str]:
-    """(side 'L'/'R' or None, the name without its side marker), any position, any case."""
+    """(side 'L'/'R' or None, the name without its side marker): Left/Right or a separated L/R, any position."""
     base = strip_prefix(name)
-    for pattern, group in ((r"(?i)^(left|right)", 1), (r"(?i)(left|right)$", 1), (r"(?i)(left|right)(?=[A-Z0-9_.\-])",
-                                                                                     1)):
-        m = re.search(pattern, base)
+    for pattern in (_SIDE_WORD, _SIDE_LETTER):
+        m = pattern.search(base)
         if m:
-            return ("L" if m.group(group).lower() == "left" else "R"), base[:m.start()] + base[m.end():]
-    m = re.search(r"(?:[._\-\s]([LlRr])$)|(?:^([LlRr])[._\-\s])|(?:[._\-\s]([LlRr])[._\-\s])", base)
-    if m:
-        letter = next(g for g in m.groups() if g)
-        return letter.upper(), base[:m.start()] + base[m.end():]
+            letter = next(g for g in m.groups() if g)[0].upper()
+            return letter, base[:m.start()] + base[m.end():]
     return None, base
 
 
@@ -111,6 +111,7 @@ def _role_of(name: str) -> str | None:
     for role, words in _KEYWORDS:
         if any(w in key for w in words):
             if role in ("root", "hips", "neck", "head", "spine"):
+                # a sided "hip" bone (Hip_L) is that side's thigh in many rigs
                 return role if side is None else ("thigh." + side if role == "hips" else None)
             return f"{role}.{side}" if side else None
     return None
