@@ -523,12 +523,10 @@ def test_full_disk_while_writing_the_result(capsys, standins, tmp_path, person_c
 
 
 def test_full_disk_while_saving_a_chunk(capsys, standins, tmp_path, person_clip, monkeypatch):  # noqa: F811
-    from hsmr_backend import landmarks as L
-
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(L.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)  # the work folder's chunks are written with it
     code, _, err = _convert(capsys, person_clip, tmp_path / "r.npz")
     assert code == 1 and "disk is full" in _error_line(err)
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "r.npz").exists()

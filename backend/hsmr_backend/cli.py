@@ -128,8 +128,8 @@ def run_convert(args: argparse.Namespace):
 
 def _convert_inner(args: argparse.Namespace, reporter):
     from .convert import ConvertError, ConvertOptions, convert
+    from .landmarks import SubjectError
     from .result_format import ResultFileError
-    from .track import SubjectError
     from .video import VideoError
 
     expected: tuple[type[BaseException], ...] = (ConvertError, VideoError, SubjectError, ResultFileError)
