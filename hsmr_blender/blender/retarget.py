@@ -12,7 +12,7 @@ from ..io.retarget.rot import channels_for_mode
 from ..io.retarget.solve import TargetRig
 from .keyframes import ActionWriter
 
-_PASSES = 3  # evaluation passes: each settles one more level of constraint-driven parents
+_PASSES = 6  # at most this many corrections: each settles at least one more level of constraint-driven parents
 
 
 def read_target(ob: bpy.types.Object) -> TargetRig:
