@@ -251,6 +251,12 @@ def test_bad_targets_are_refused_and_left_alone(wild: tuple[Path, dict]) -> None
     with pytest.raises(api.HsmrImportError, match=r"could not map hips, upper_arm\.L"):
         api.retarget(path, snake)
     ob = rigs.mixamo_rig()
+    with pytest.raises(api.HsmrImportError, match="could not map hips"):
+        api.retarget(path, ob, "ue5")  # a preset that does not fit the rig
+    with pytest.raises(api.HsmrImportError, match=r"frame_range \(500, 600\) holds none"):
+        api.retarget(path, ob, frame_range=(500, 600))
+    with pytest.raises(api.HsmrImportError, match="feet='planted'"):
+        api.retarget(path, ob, feet="planted")
     ik = ob.pose.bones["mixamorig:LeftLeg"].constraints.new("IK")
     ik.chain_count = 2
     n_actions = len(bpy.data.actions)
