@@ -149,7 +149,7 @@ def standing_result(path: Path, n_frames: int = 60, seed: int = 2) -> dict[str, 
     names = list(res["dof_names"])
     t = np.linspace(0.0, 1.0, n_frames)
     sway = np.sin(np.pi * np.clip((t - 0.2) / 0.6, 0.0, 1.0)) ** 2  # 0 outside [0.2, 0.8]
-    lift = np.sin(np.pi * np.clip((t - 0.35) / 0.3, 0.0, 1.0)) ** 2  # right foot off the ground in (0.35, 0.65)
+    lift = sway  # the right foot is off the ground whenever the body sways
     wave = {"pelvis_rotation": 0.15 * sway,
             "hip_flexion_l": 0.25 * sway, "knee_angle_l": 0.4 * sway,
             "hip_flexion_r": 0.25 * sway + 0.8 * lift, "knee_angle_r": 0.4 * sway + 1.0 * lift,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .feet import plant_feet, standing_lift
+from .feet import plant_feet, settle_hips, standing_lift
 from .mapping import Mapping
 from .solve import (
     Rig,
@@ -21,7 +21,6 @@ from .solve import (
     hips_path,
     local_channels,
     role_rotations,
-    source_leg_length,
     spine_rotations,
 )
 from .source import SourceMotion
@@ -48,7 +47,10 @@ def plan(source: SourceMotion, target: TargetRig, mapping: Mapping, *, root_moti
     rig = Rig(target, mapping, source)
     deltas = {**role_rotations(rig), **spine_rotations(rig)}
     located = hips_path(rig, root_motion, standing_lift(rig))
-    planted = plant_feet(rig, deltas, located) if feet == "keep" else {}
+    planted = {}
+    if feet == "keep":
+        settle_hips(rig, deltas, located)
+        planted = plant_feet(rig, deltas, located)
     t_count = len(source.joints)
     rots = expand(rig, deltas, t_count)
     heads = forward(rig, rots, located)
@@ -62,6 +64,6 @@ def plan(source: SourceMotion, target: TargetRig, mapping: Mapping, *, root_moti
         locations={names[j]: locs[j] for j in locs},
         world_rotations={names[j]: deltas[j] for j in bones},
         world_heads={names[j]: located[j] for j in located},
-        leg_ratio=rig.leg_length() / max(source_leg_length(source), 1e-9),
+        leg_ratio=rig.leg_ratio,
         planted=planted,
     )

@@ -9,7 +9,10 @@ from .presets import SOURCE
 from .solve import Rig, expand, forward, role_offset
 
 _FADE = 4  # frames over which a plant's correction fades in and out around a spell
+_HIPS_SETTLE = 0.025  # m: the most the hips move up or down to put resting soles on the floor
+_SETTLE_SMOOTH = 5  # frames: moving average of that move
 _COLUMNS = {"L": (0, 2), "R": (1, 3)}  # (heel, foot tip) columns of foot_resting per character side
+_SKEL_POINTS = {"L": ("calcn_l", "toes_l"), "R": ("calcn_r", "toes_r")}  # SKEL's heel and foot tip per side
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -48,9 +51,14 @@ class Feet:
         ball = h[toe] if toe is not None else rig.tails_w[self.foot]
         tip = rig.tails_w[toe] if toe is not None else ball
         self.points = np.array([h[self.foot], ball, tip])  # rest: ankle, ball, tip (world)
+        # the heel: behind the ankle as far as SKEL's calcaneus is behind its talus (scaled, target's facing)
+        src, s = rig.src, side.lower()
+        back = (src.rest_joints[src.index(f"calcn_{s}")] - src.rest_joints[src.index(f"talus_{s}")]) @ rig.yaw
+        self.heel = h[self.foot] + rig.leg_ratio * back * np.array([1.0, 1.0, 0.0])
 
     def sole(self, floor: float) -> np.ndarray:
-        out = self.points.copy()
+        """Rest sole points on the floor: under the heel, the ball and the toe tip."""
+        out = np.array([self.heel, self.points[1], self.points[2]])
         out[:, 2] = floor
         return out
 
@@ -116,21 +124,52 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, goal: np.n
     return r_thigh, r_shin
 
 
-def _ankle_goals(feet: Feet, resting: np.ndarray, soles: np.ndarray, ankle: np.ndarray,
-                 floor: float) -> tuple[np.ndarray, int]:
-    """Ankle offsets (T, 3) that plant the resting sole point (heel, else ball) and keep all soles above floor."""
+def _ankle_goals(resting: np.ndarray, soles: np.ndarray, drift: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+    """Ankle offsets (T, 3) that hold the resting sole point (heel, else ball) on the floor and keep every sole
+    above it. ``drift`` (T, 2, 3): how far SKEL's heel and tip have moved (scaled, in the target's facing): a
+    target foot moves only as much as SKEL's resting foot does, whatever the two bodies' proportions."""
     heel, tip = resting[:, 0], resting[:, 1] & ~resting[:, 0]
-    offset = np.zeros_like(ankle)
+    offset = np.zeros((len(soles), 3))
     held = heel | tip
     for mask, k in ((heel, 0), (tip, 1)):
         for start, end in _runs(mask):
-            fixed = soles[start:end, k].mean(axis=0)
-            fixed[2] = floor
-            offset[start:end] = fixed - soles[start:end, k]
+            span = slice(start, end)
+            goal = (soles[span, k] - drift[span, k]).mean(axis=0) + drift[span, k]
+            goal[:, 2] = floor + soles[span, k, 2] - soles[span, :, 2].min(axis=1)  # lowest sole point on the floor
+            offset[span] = goal - soles[span, k]
     offset = _fade(offset, held)
     low = (soles[..., 2] + offset[:, None, 2]).min(axis=1)
     offset[:, 2] += np.maximum(floor - low, 0.0)
     return offset, int(held.sum())
+
+
+def settle_hips(rig: Rig, deltas: dict[int, np.ndarray], located: dict[int, np.ndarray]) -> np.ndarray:
+    """Raise or lower the hips (at most ``_HIPS_SETTLE``, smoothly) so that the resting soles meet the floor with
+    the legs as they are: a small height mismatch on a nearly straight leg would otherwise need a large knee bend.
+    Changes ``located`` in place; returns the vertical move (T,)."""
+    hips = rig.bone("hips")
+    t_count = len(located[hips])
+    floor = floor_height(rig)
+    rots = expand(rig, deltas, t_count)
+    heads = forward(rig, rots, located)
+    gaps = np.full((t_count, 2), np.nan)
+    for i, side in enumerate(("L", "R")):
+        feet = Feet(rig, side)
+        if not feet.ok:
+            continue
+        soles = _sole_paths(feet, rots, heads, floor)
+        rest = rig.src.resting[:, list(_COLUMNS[side])]
+        z = soles[:, :, 2].min(axis=1)
+        gaps[rest.any(axis=1), i] = floor - z[rest.any(axis=1)]
+    have = ~np.all(np.isnan(gaps), axis=1)
+    if not have.any():
+        return np.zeros(t_count)
+    move = np.interp(np.arange(t_count), np.flatnonzero(have), np.nanmean(gaps[have], axis=1))
+    pad = _SETTLE_SMOOTH // 2
+    move = np.convolve(np.pad(move, pad, mode="edge"), np.full(_SETTLE_SMOOTH, 1 / _SETTLE_SMOOTH), mode="valid")
+    move = np.clip(move, -_HIPS_SETTLE, _HIPS_SETTLE)
+    located[hips] = located[hips] + move[:, None] * np.array([0.0, 0.0, 1.0])
+    return move
 
 
 def plant_feet(rig: Rig, deltas: dict[int, np.ndarray], located: dict[int, np.ndarray]) -> dict[str, int]:
@@ -150,7 +189,9 @@ def plant_feet(rig: Rig, deltas: dict[int, np.ndarray], located: dict[int, np.nd
             continue
         soles = _sole_paths(feet, rots, heads, floor)
         cols = list(_COLUMNS[side])
-        offset, planted[side] = _ankle_goals(feet, rig.src.resting[:, cols], soles, heads[:, feet.foot], floor)
+        points = rig.src.joints[:, [rig.src.index(n) for n in _SKEL_POINTS[side]]]
+        drift = (points - points.mean(axis=0)) @ rig.yaw * rig.leg_ratio
+        offset, planted[side] = _ankle_goals(rig.src.resting[:, cols], soles, drift, floor)
         move = np.linalg.norm(offset, axis=1) > 1e-6
         if not move.any():
             continue

@@ -110,6 +110,11 @@ class Rig:
         end = self.heads[nxt] if nxt is not None else self.tails_w[bones[-1]]
         return end - self.heads[bones[0]]
 
+    @property
+    def leg_ratio(self) -> float:
+        """Target leg length over SKEL's (hip-knee-ankle): how the hips path is scaled."""
+        return self.leg_length() / max(source_leg_length(self.src), 1e-9)
+
     def leg_length(self) -> float:
         out = []
         for s in ("L", "R"):
@@ -197,7 +202,7 @@ def hips_path(rig: Rig, root_motion: bool, lift: float = 0.0) -> dict[int, np.nd
     src = rig.src
     hips = rig.bone("hips")
     assert hips is not None
-    ratio = rig.leg_length() / max(source_leg_length(src), 1e-9)
+    ratio = rig.leg_ratio
     pelvis = src.joints[:, src.index("pelvis")]
     move_z = pelvis[:, 2] - (src.rest_joints[src.index("pelvis"), 2] + _ground_shift(src))
     move = np.column_stack([pelvis[:, :2] - pelvis[0, :2], move_z])

@@ -12,7 +12,7 @@ from .. import rig_math
 FOOT_POINTS = ("calcn_l", "calcn_r", "toes_l", "toes_r")  # heel, heel, foot tip, foot tip: foot_resting's columns
 RESTING_FIELD = "foot_resting"
 _REST_SPEED = 0.25  # m/s: a resting foot point moves slower than this
-_REST_HEIGHT = 0.05  # m above its lowest height in the clip
+_REST_HEIGHT = 0.025  # m above its lowest height in the clip
 
 
 @dataclass
