@@ -24,10 +24,12 @@ import numpy as np
 import pytest
 from test_convert import standins  # noqa: F401  (fixture: stand-in fit/world/body)
 
-from hsmr_backend import cli, result_format
+from hsmr_backend import cli
+from hsmr_contract import result_format
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT))),
+       "OMP_NUM_THREADS": "1"}
 
 
 # ---------------------------------------------------------------- helpers

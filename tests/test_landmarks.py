@@ -192,7 +192,7 @@ def _stderr_of(code: str) -> str:
 
     backend = Path(__file__).resolve().parents[1] / "backend"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "PYTHONPATH": str(backend)})
+                         env={**__import__("os").environ, "PYTHONPATH": f"{backend}:{backend / 'contract'}"})
     assert run.returncode == 0, run.stderr
     return run.stderr
 

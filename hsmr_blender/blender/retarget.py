@@ -7,6 +7,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from hsmr_contract.rotations import special_procrustes
+
 from ..io.retarget import Plan
 from ..io.retarget.rot import channels_for_mode
 from ..io.retarget.solve import TargetRig
@@ -136,8 +138,7 @@ def _solve_against_evaluation(ob: bpy.types.Object, wanted: dict[str, np.ndarray
             pb = ob.pose.bones[n]
             pose, basis = np.array(pb.matrix), np.array(pb.matrix_basis)
             new = np.linalg.inv(pose @ np.linalg.inv(basis)) @ want[t]
-            u, _, vt = np.linalg.svd(new[:3, :3])
-            rotations[n][t] = u @ vt
+            rotations[n][t] = special_procrustes(new[:3, :3])
             if n in locations:
                 locations[n][t] = new[:3, 3]
             scale = np.cbrt(abs(np.linalg.det(pose[:3, :3])))
