@@ -42,6 +42,7 @@ class Plan:
 
 def plan(source: SourceMotion, target: TargetRig, mapping: Mapping, *, root_motion: bool = True,
          feet: str = "keep") -> Plan:
+    """Everything the target's keys need, for all of ``source``'s frames at once (see the module docstring)."""
     if feet not in FEET_MODES:
         raise ValueError(f"feet={feet!r}: use 'keep' or 'fk'")
     rig = Rig(target, mapping, source)

@@ -29,7 +29,7 @@ def _fade(offset: np.ndarray, held: np.ndarray) -> np.ndarray:
         for k in range(1, _FADE + 1):
             w = 1.0 - k / (_FADE + 1)
             for f, src in ((start - k, start), (end - 1 + k, end - 1)):
-                if 0 <= f < t_count and not held[f] and abs(w) > 0:
+                if 0 <= f < t_count and not held[f]:
                     cand = w * offset[src]
                     if np.linalg.norm(cand) > np.linalg.norm(out[f]):
                         out[f] = cand
