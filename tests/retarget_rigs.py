@@ -231,3 +231,21 @@ def makehuman_rig(roll_seed: int = 6) -> bpy.types.Object:
     turn[:3, :3] = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # faces +x instead of -y
     built = [(n, p, tuple(turn[:3, :3] @ h), tuple(turn[:3, :3] @ t)) for n, p, h, t in bones]
     return build_armature("MakeHuman character", built, np.eye(4), roll_seed, rename=lambda n: n)
+
+
+_VRM_NAMES = {"Hips": "hips", "Spine": "spine", "Spine1": "chest", "Spine2": "upperChest", "Neck": "neck",
+              "Head": "head"}
+_VRM_LIMBS = {"Shoulder": "Shoulder", "Arm": "UpperArm", "ForeArm": "LowerArm", "Hand": "Hand", "UpLeg": "UpperLeg",
+              "Leg": "LowerLeg", "Foot": "Foot", "ToeBase": "Toes"}
+
+
+def vrm_rig(roll_seed: int = 8) -> bpy.types.Object:
+    """VRM humanoid bone names (leftUpperArm...), A-pose 30°, plain object transform."""
+    def rename(n: str) -> str:
+        if n in _VRM_NAMES:
+            return _VRM_NAMES[n]
+        side = "left" if n.startswith("Left") else "right"
+        return side + _VRM_LIMBS[n.removeprefix("Left").removeprefix("Right")]
+
+    return build_armature("VRM character", humanoid(30.0, leg=1.0, arm=0.95, fingers=0), np.eye(4), roll_seed,
+                          rename=rename)

@@ -333,3 +333,19 @@ def test_makehuman_two_segment_limbs_facing_another_way(wild: tuple[Path, dict])
     bpy.context.scene.frame_set(10)
     a, b = ob.pose.bones["upperleg01.R"], ob.pose.bones["upperleg02.R"]
     assert _angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 0.5
+
+
+def test_vrm_names_and_the_spine_shares_the_bend(wild: tuple[Path, dict]) -> None:
+    path, res = wild
+    ob = rigs.vrm_rig()
+    report = api.retarget(path, ob, feet="keep")
+    assert report.preset == "vrm" and [b for r, b in report.mapped if r == "spine"] == ["spine", "chest", "upperChest"]
+    assert_directions(ob, report, res, keys=("upper_arm.R", "forearm.L", "thigh.L", "spine", "head"))
+    # lumbar + thorax spread over the three spine bones: each takes a real share of the bend
+    shares = []
+    for f in np.asarray(res["frame_index"])[::3] + 1:
+        bpy.context.scene.frame_set(int(f))
+        turn = [np.degrees(ob.pose.bones[n].matrix_basis.to_quaternion().angle) for n in ("spine", "chest",
+                                                                                        "upperChest")]
+        shares.append(np.array(turn) / max(sum(turn), 1e-9))
+    assert np.median(np.array(shares), axis=0).min() > 0.1
