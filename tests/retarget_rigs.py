@@ -249,3 +249,59 @@ def vrm_rig(roll_seed: int = 8) -> bpy.types.Object:
 
     return build_armature("VRM character", humanoid(30.0, leg=1.0, arm=0.95, fingers=0), np.eye(4), roll_seed,
                           rename=rename)
+
+
+# ---------------------------------------------------------------- measuring a retarget
+
+# target segment: (role, next role whose head ends it) ; source segment: SKEL joints
+SEGMENTS = {"upper_arm": ("forearm", "humerus", "ulna"), "forearm": ("hand", "radius", "hand"),
+            "thigh": ("shin", "femur", "tibia"), "shin": ("foot", "tibia", "talus"), "foot": ("toe", "talus", "toes")}
+
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arccos(np.clip(np.sum(unit(a) * unit(b), axis=-1), -1.0, 1.0)))
+
+
+def source_segments(res: dict) -> dict[str, np.ndarray]:
+    """SKEL's segments over the clip in the world, from the result's own joints (and FK for the head)."""
+    names = [str(n) for n in res["joint_names"]]
+    jw = np.asarray(res["joints_world"])
+    out = {f"{seg}.{s}": jw[:, names.index(f"{b}_{s.lower()}")] - jw[:, names.index(f"{a}_{s.lower()}")]
+           for seg, (_, a, b) in SEGMENTS.items() for s in "LR"}
+    out["spine"] = jw[:, names.index("head")] - jw[:, names.index("lumbar_body")]
+    g = rig_math.fk_skel(res, res["poses"], res["trans"], res["joint_offsets"])
+    r = np.asarray(res["model_to_world"])[:3, :3]
+    up = r @ (res["rest_joints"][names.index("head")] - res["rest_joints"][names.index("thorax")])
+    out["head"] = (r @ g[:, names.index("head"), :3, :3] @ r.T) @ up
+    return out
+
+
+def roles_of(report: Any) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    for role, bone in report.mapped:
+        roles.setdefault(role, []).append(bone)
+    return roles
+
+
+def target_segments(ob: bpy.types.Object, report: Any, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """The same segments on the target as Blender evaluates them (world), plus the hips' heads."""
+    roles = roles_of(report)
+    out: dict[str, list] = {k: [] for k in [*(f"{s}.{x}" for s in SEGMENTS for x in "LR"), "spine", "head", "hips"]}
+    for f in frames:
+        bpy.context.scene.frame_set(int(f))
+        pb = ob.pose.bones
+        head = {p.name: np.array(ob.matrix_world @ p.head) for p in pb}
+        for seg, (nxt, _, _) in SEGMENTS.items():
+            for s in "LR":
+                out[f"{seg}.{s}"].append(head[roles[f"{nxt}.{s}"][0]] - head[roles[f"{seg}.{s}"][0]])
+        top = (roles.get("neck") or roles["head"])[0]
+        out["spine"].append(head[top] - head[roles["spine"][0]])
+        h = pb[roles["head"][0]]
+        out["head"].append(np.array(ob.matrix_world @ h.tail) - head[h.name])
+        out["hips"].append(head[roles["hips"][0]])
+    return {k: np.array(v) for k, v in out.items()}

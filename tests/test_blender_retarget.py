@@ -16,11 +16,6 @@ import retarget_rigs as rigs  # noqa: E402
 
 from hsmr_blender import api  # noqa: E402
 from hsmr_blender.blender.keyframes import SLOTTED, action_fcurves  # noqa: E402
-from hsmr_blender.io import rig_math  # noqa: E402
-
-# target segment: (role, next role whose head ends it) ; source segment: SKEL joints
-SEGMENTS = {"upper_arm": ("forearm", "humerus", "ulna"), "forearm": ("hand", "radius", "hand"),
-            "thigh": ("shin", "femur", "tibia"), "shin": ("foot", "tibia", "talus"), "foot": ("toe", "talus", "toes")}
 
 
 @pytest.fixture(autouse=True)
@@ -41,60 +36,12 @@ def standing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return path, rigs.standing_result(path, n_frames=60)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
-def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip(np.sum(_unit(a) * _unit(b), axis=-1), -1.0, 1.0)))
-
-
-def source_segments(res: dict) -> dict[str, np.ndarray]:
-    """SKEL's segments over the clip in the world, from the result's own joints (and FK for the head)."""
-    names = [str(n) for n in res["joint_names"]]
-    jw = np.asarray(res["joints_world"])
-    out = {f"{seg}.{s}": jw[:, names.index(f"{b}_{s.lower()}")] - jw[:, names.index(f"{a}_{s.lower()}")]
-           for seg, (_, a, b) in SEGMENTS.items() for s in "LR"}
-    out["spine"] = jw[:, names.index("head")] - jw[:, names.index("lumbar_body")]
-    g = rig_math.fk_skel(res, res["poses"], res["trans"], res["joint_offsets"])
-    r = np.asarray(res["model_to_world"])[:3, :3]
-    up = r @ (res["rest_joints"][names.index("head")] - res["rest_joints"][names.index("thorax")])
-    out["head"] = (r @ g[:, names.index("head"), :3, :3] @ r.T) @ up
-    return out
-
-
-def roles_of(report: api.RetargetReport) -> dict[str, list[str]]:
-    roles: dict[str, list[str]] = {}
-    for role, bone in report.mapped:
-        roles.setdefault(role, []).append(bone)
-    return roles
-
-
-def target_segments(ob: bpy.types.Object, report: api.RetargetReport, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """The same segments on the target as Blender evaluates them (world), plus the hips' heads."""
-    roles = roles_of(report)
-    out: dict[str, list] = {k: [] for k in [*(f"{s}.{x}" for s in SEGMENTS for x in "LR"), "spine", "head", "hips"]}
-    for f in frames:
-        bpy.context.scene.frame_set(int(f))
-        pb = ob.pose.bones
-        head = {p.name: np.array(ob.matrix_world @ p.head) for p in pb}
-        for seg, (nxt, _, _) in SEGMENTS.items():
-            for s in "LR":
-                out[f"{seg}.{s}"].append(head[roles[f"{nxt}.{s}"][0]] - head[roles[f"{seg}.{s}"][0]])
-        top = (roles.get("neck") or roles["head"])[0]
-        out["spine"].append(head[top] - head[roles["spine"][0]])
-        h = pb[roles["head"][0]]
-        out["head"].append(np.array(ob.matrix_world @ h.tail) - head[h.name])
-        out["hips"].append(head[roles["hips"][0]])
-    return {k: np.array(v) for k, v in out.items()}
-
-
 def assert_directions(ob: bpy.types.Object, report: api.RetargetReport, res: dict,
                       keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    got = target_segments(ob, report, np.asarray(res["frame_index"]) + 1)
-    want = source_segments(res)
+    got = rigs.target_segments(ob, report, np.asarray(res["frame_index"]) + 1)
+    want = rigs.source_segments(res)
     for key in keys or tuple(want):
-        err = _angle(got[key], want[key])
+        err = rigs.angle(got[key], want[key])
         assert np.median(err) <= 3.0 and np.percentile(err, 95) <= 8.0, (key, np.median(err), err.max())
     return got
 
@@ -139,7 +86,7 @@ def feet_paths(ob: bpy.types.Object, report: api.RetargetReport, res: dict, side
     r = np.asarray(res["model_to_world"])[:3, :3]
     rest = np.asarray(res["rest_joints"])
     back = r @ (rest[names.index(f"calcn_{side.lower()}")] - rest[names.index(f"talus_{side.lower()}")])
-    roles = roles_of(report)
+    roles = rigs.roles_of(report)
     bones = ob.data.bones
     feet_rest = [ob.matrix_world @ p for s in "LR" for n in (roles[f"foot.{s}"][0], roles[f"toe.{s}"][0])
                  for p in (bones[n].head_local, bones[n].tail_local)]
@@ -183,7 +130,7 @@ def test_ue_rig_root_motion_on_root_and_in_place(wild: tuple[Path, dict]) -> Non
     # in place: no horizontal travel, on a fresh copy
     ob2 = rigs.ue_rig()
     report2 = api.retarget(path, ob2, feet="fk", root_motion=False)
-    hips = target_segments(ob2, report2, np.asarray(res["frame_index"]) + 1)["hips"]
+    hips = rigs.target_segments(ob2, report2, np.asarray(res["frame_index"]) + 1)["hips"]
     assert np.abs(hips[:, :2] - hips[0, :2]).max() < 0.05 < np.abs(got["hips"][:, :2] - got["hips"][0, :2]).max()
 
 
@@ -211,7 +158,7 @@ def test_rigify_generated_rig_fk_controls(rigify_blend: Path, wild: tuple[Path, 
     bpy.context.scene.frame_set(10)
     for ctrl, deform in (("upper_arm_fk.L", "DEF-upper_arm.L"), ("thigh_fk.R", "DEF-thigh.R")):
         a, b = ob.pose.bones[ctrl], ob.pose.bones[deform]
-        assert _angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 2.0
+        assert rigs.angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 2.0
 
 
 def test_rigify_metarig(rigify_blend: Path, wild: tuple[Path, dict]) -> None:
@@ -228,15 +175,15 @@ def test_fbx_round_trip_carries_the_motion(wild: tuple[Path, dict], tmp_path: Pa
     ob = rigs.mixamo_rig()
     report = api.retarget(path, ob, feet="fk")
     frames = np.asarray(res["frame_index"])[::4] + 1
-    before = target_segments(ob, report, frames)
+    before = rigs.target_segments(ob, report, frames)
     fbx = api.export_retargeted_fbx(ob, tmp_path / "character.fbx")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0)  # the importer shifts keys by 1 by default
     back = next(o for o in bpy.data.objects if o.type == "ARMATURE")
-    after = target_segments(back, report, frames)
+    after = rigs.target_segments(back, report, frames)
     for key in before:
         if key != "hips":
-            assert _angle(before[key], after[key]).max() < 1.0, key
+            assert rigs.angle(before[key], after[key]).max() < 1.0, key
     assert np.abs(after["hips"] - before["hips"]).max() < 0.01
 
 
@@ -290,7 +237,7 @@ def test_panel_operators_drive_the_same_retarget(wild: tuple[Path, dict], tmp_pa
         ob2 = rigs.mixamo_rig()
         report = api.retarget(path, ob2)
         frames = np.array([1, 12, 25])
-        from_rig, from_file = target_segments(ob, report, frames), target_segments(ob2, report, frames)
+        from_rig, from_file = rigs.target_segments(ob, report, frames), rigs.target_segments(ob2, report, frames)
         for key, want in from_file.items():
             assert np.abs(from_rig[key] - want).max() < 1e-4, key
     finally:
@@ -324,15 +271,15 @@ def test_makehuman_two_segment_limbs_facing_another_way(wild: tuple[Path, dict])
     assert report.preset == "makehuman"
     assert [b for r, b in report.mapped if r == "upper_arm.L"] == ["upperarm01.L", "upperarm02.L"]
     turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    turned = {k: v @ turn.T for k, v in source_segments(res).items()}
-    got = target_segments(ob, report, np.asarray(res["frame_index"]) + 1)
+    turned = {k: v @ turn.T for k, v in rigs.source_segments(res).items()}
+    got = rigs.target_segments(ob, report, np.asarray(res["frame_index"]) + 1)
     for key, want in turned.items():
-        err = _angle(got[key], want)
+        err = rigs.angle(got[key], want)
         assert np.median(err) <= 3.0 and np.percentile(err, 95) <= 8.0, (key, np.median(err), err.max())
     # the second segment of each long bone stays in line with the first (one rigid limb)
     bpy.context.scene.frame_set(10)
     a, b = ob.pose.bones["upperleg01.R"], ob.pose.bones["upperleg02.R"]
-    assert _angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 0.5
+    assert rigs.angle(np.array(a.tail - a.head), np.array(b.tail - b.head)) < 0.5
 
 
 def test_vrm_names_and_the_spine_shares_the_bend(wild: tuple[Path, dict]) -> None:
