@@ -9,7 +9,7 @@ Speed: ``hsmr_blender.api.retarget`` end to end (result file read, SKEL chain, p
 F-curves written), best of ``--repeat`` runs, each onto a fresh character. Footage: per segment (upper arm,
 forearm, thigh, shin, foot, spine chord, head) the median and 95th percentile of the angle between the
 character's segment and SKEL's over the clip, ``feet="keep"`` (the planting bends the legs a little: the
-rotations alone match to 0.03°). Prints the figures and writes them to benchmarks/results/retarget.json.
+rotations alone match to within 0.04°). Prints the figures and writes them to benchmarks/results/retarget.json.
 """
 
 from __future__ import annotations
