@@ -468,6 +468,9 @@ def retarget(source: bpy.types.Object | str | os.PathLike, target: bpy.types.Obj
         raise HsmrImportError(f"{name} is not an armature: choose the character's armature as the target")
     if RIG_PROP in target:
         raise HsmrImportError(f"{target.name} is an HSMR rig itself: choose another character as the target")
+    stretch = np.linalg.svd(np.array(target.matrix_world)[:3, :3], compute_uv=False)
+    if stretch.max() > 1.001 * stretch.min() or np.linalg.det(np.array(target.matrix_world)[:3, :3]) <= 0:
+        raise HsmrImportError(f"{target.name} has a non-uniform or mirrored scale: apply it (Ctrl+A › Scale) first")
     if target.mode == "EDIT":
         raise HsmrImportError(f"{target.name} is in Edit Mode: leave it (Tab) so its bones are up to date")
     if feet not in FEET_MODES:

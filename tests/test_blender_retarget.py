@@ -193,6 +193,9 @@ def test_bad_targets_are_refused_and_left_alone(wild: tuple[Path, dict]) -> None
     bpy.context.scene.collection.objects.link(mesh)
     with pytest.raises(api.HsmrImportError, match="Cube is not an armature"):
         api.retarget(path, mesh)
+    squashed = rigs.build_armature("Squashed", rigs.humanoid(), np.diag([1.0, 1.0, 0.5, 1.0]))
+    with pytest.raises(api.HsmrImportError, match="non-uniform or mirrored scale"):
+        api.retarget(path, squashed)
     snake = rigs.build_armature("Snake", [("Bone", None, (0, 0, 0), (0, 0, 1)),
                                           ("Bone.001", "Bone", (0, 0, 1), (0, 0, 2))], np.eye(4))
     with pytest.raises(api.HsmrImportError, match=r"could not map hips, upper_arm\.L"):
@@ -267,7 +270,10 @@ def test_makehuman_two_segment_limbs_facing_another_way(wild: tuple[Path, dict])
     """Two bones per long limb, a T-pose, and a character that faces +x: the motion comes in its own facing."""
     path, res = wild
     ob = rigs.makehuman_rig()
+    old = bpy.data.actions.new("the character's own walk")
+    ob.animation_data_create().action = old
     report = api.retarget(path, ob, feet="fk")
+    assert ob.animation_data.action.name == report.action != old.name and old.use_fake_user  # kept, not lost
     assert report.preset == "makehuman"
     assert [b for r, b in report.mapped if r == "upper_arm.L"] == ["upperarm01.L", "upperarm02.L"]
     turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
