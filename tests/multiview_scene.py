@@ -53,7 +53,7 @@ MODEL_TO_LAB = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  #
 
 def body_motion(frames: int, fps: float = 30.0) -> np.ndarray:
     """(T,46) a known in-limit motion: stepping in place with bending knees and swinging arms, turning slowly."""
-    from hsmr_backend.skel.dofs import DOFS, dof_index
+    from hsmr_contract.dofs import DOFS, dof_index
 
     t = np.arange(frames) / fps
     q = np.zeros((frames, len(DOFS)))

@@ -12,7 +12,7 @@ from make_result import make_result
 bpy = pytest.importorskip("bpy")
 
 from hsmr_blender import api  # noqa: E402
-from hsmr_blender.io import result_format  # noqa: E402
+from hsmr_contract import result_format  # noqa: E402
 
 N_FRAMES = 12
 

@@ -123,7 +123,7 @@ def install_standins(record: dict | None = None) -> None:
     def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
         record.update(scene=scene)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
-        return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), 0.0
+        return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), np.zeros((len(fit.poses), 4), bool)
 
     fit_mod = types.ModuleType("hsmr_backend.fit")
     fit_mod.Camera, fit_mod.FitOptions, fit_mod.default_camera, fit_mod.fit_sequence = (
@@ -317,7 +317,7 @@ def test_a_focal_from_the_scene_replaces_only_a_default_focal(standins, clip, tm
     def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
         cameras.append(camera)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
-        return fit, world_mod.to_world(fit, model, camera), 0.0
+        return fit, world_mod.to_world(fit, model, camera), np.zeros((len(fit.poses), 4), bool)
 
     def vertical_up(lines, k, prior):
         priors.append(np.asarray(prior))
@@ -442,8 +442,11 @@ def test_real_parts_end_to_end(clip, tmp_path):
     q = r["poses"][:, finite]
     assert np.all(q >= lim[finite, 0] - 1e-5) and np.all(q <= lim[finite, 1] + 1e-5)
     assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
-    views = json.loads(str(r["meta_json"]))["views"]  # the subject faces the camera, 20-50° off
+    meta = json.loads(str(r["meta_json"]))
+    views = meta["views"]  # the subject faces the camera, 20-50° off
     assert views["back"] == 0 and sum(views.values()) == 12
+    resting = r["foot_resting"]  # per frame and foot point, the spells the share in the meta counts
+    assert resting.shape == (12, 4) and resting.any(axis=1).mean() == pytest.approx(meta["feet_resting_share"])
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from multiview_scene import ring_cameras
 
-from hsmr_backend import cli, result_format
+from hsmr_backend import cli
 from hsmr_backend.multiview import read_calibration, write_toml
+from hsmr_contract import result_format
 
 CALIB = Path(__file__).parent / "data" / "pose2sim_demo_calib.toml"
 

@@ -9,7 +9,7 @@ from multiview_scene import body_landmarks, body_motion, observe, ring_cameras
 
 from hsmr_backend.multiview import fitting as F
 from hsmr_backend.multiview import triangulate_track
-from hsmr_backend.skel.dofs import dof_index
+from hsmr_contract.dofs import dof_index
 
 ANGLES = ("hip_flexion", "knee_angle", "ankle_angle", "elbow_flexion")
 

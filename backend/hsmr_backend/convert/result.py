@@ -40,7 +40,7 @@ def model_forward(model: Any, poses: np.ndarray, betas: np.ndarray, trans: np.nd
 
 
 def dof_arrays() -> dict[str, np.ndarray]:
-    """The serialised DoF table and kinematic tree (from skel.dofs, the single source)."""
+    """The serialised DoF table and kinematic tree (from hsmr_contract.dofs, the single source)."""
     return {
         "dof_names": np.array(dofs.DOF_NAMES),
         "dof_joint": np.array([d.joint for d in dofs.DOFS], np.int32),
@@ -127,6 +127,7 @@ def assemble(run: ConvertRun) -> dict[str, Any]:
         "keypoints_2d": track.kp2d.astype(np.float32),
         "reprojection_error_px": np.nan_to_num(_np(fit.reprojection_error_px).astype(np.float32), nan=0.0),
         "fit_loss": np.nan_to_num(_np(fit.fit_loss).astype(np.float32), nan=0.0),
+        "foot_resting": np.asarray(run.foot_resting, bool),
     }
     if "skin_posedirs" in rest:  # the correctives' per-frame weights go with the body's correctives
         arrays["pose_features"] = pose_features

@@ -211,9 +211,9 @@ def fit_world(run: ConvertRun) -> None:
     fit_kw: dict[str, Any] = {"device": run.device}
     if run.opts.smoothing is not None:
         fit_kw["smoothing"] = run.opts.smoothing
-    run.fit, run.world, run.resting = fit_in_world(run.track, run.model, run.regressor, run.camera,
-                                                   FitOptions(**fit_kw), init=run.init, progress=run.reporter,
-                                                   scene=run.lines)
+    run.fit, run.world, run.foot_resting = fit_in_world(run.track, run.model, run.regressor, run.camera,
+                                                        FitOptions(**fit_kw), init=run.init,
+                                                        progress=run.reporter, scene=run.lines)
     pitch, roll = pitch_roll_deg(np.asarray(run.world.camera_to_world)[2, :3])
     run.reporter.info(f"camera pitch {pitch:.0f}° (down), roll {roll:.0f}°: up from "
                       f"{run.world.up_source or 'the body'}")

@@ -48,9 +48,14 @@ class ConvertRun:
     init: dict[str, Any] | None = None
     fit: Any = None
     world: Any = None
-    resting: float = 0.0  # share of frames with a resting foot
+    foot_resting: Any = None  # (T, 4) bool: heels and foot tips resting on the ground (world.fit_in_world)
     views: dict[str, int] = field(default_factory=dict)  # front / side / back frame counts
     # outputs (save_result, write_overlay_and_plot)
     arrays: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     result_seconds: float = 0.0
+
+    @property
+    def resting(self) -> float:
+        """The share of frames with a resting foot."""
+        return 0.0 if self.foot_resting is None else float(self.foot_resting.any(axis=1).mean())

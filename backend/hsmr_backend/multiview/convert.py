@@ -268,7 +268,7 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
 
 
 def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) -> np.ndarray:
-    """The multi-view fit into ``run`` (fit, world, resting share, camera); returns the per-view errors (V,T)."""
+    """The multi-view fit into ``run`` (fit, world, resting feet, camera); returns the per-view errors (V,T)."""
     from ..export.report import view_counts
     from ..fit import FitOptions
 
@@ -278,7 +278,7 @@ def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) 
     fit_kw: dict[str, Any] = {"device": run.device}
     if run.opts.smoothing is not None:
         fit_kw["smoothing"] = run.opts.smoothing
-    run.fit, run.world, run.resting, errors = fit_views(run.track, cams, points_cam, run.model, run.regressor,
+    run.fit, run.world, run.foot_resting, errors = fit_views(run.track, cams, points_cam, run.model, run.regressor,
                                                         FitOptions(**fit_kw), progress=run.reporter, up=up)
     run.camera = run.fit.camera
     run.focal_note = f"focal length {cams[0].K[0, 0]:.0f} px (calibration)"

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from hsmr_contract.dofs import N_DOFS
 from hsmr_contract.kinematics import pelvis_angles_sequence
 from hsmr_contract.rotations import rigid_points_registration
 
 from ..camera import Camera
 from ..fit import TORSO, Body, ExtraViews, FitOptions, FitResult
-from ..skel.dofs import N_DOFS
 from ..world import WorldResult, fit_in_world
 from .cameras import CalibratedCamera
 
@@ -151,11 +151,11 @@ def fit_views(track: MultiViewTrack, cams: list[CalibratedCamera], points_cam: n
               regressor: Any, options: FitOptions | None = None, progress: Any = None, up: np.ndarray | None = None,
               ) -> tuple[FitResult, WorldResult, float, np.ndarray]:
     """The whole multi-view fit in the first camera's frame and its world. ``points_cam`` (T,33,3): the
-    triangulated keypoints (the start). Returns the fit, its world, the share of frames with a resting foot and
-    the per-view reprojection errors (V,T)."""
+    triangulated keypoints (the start). Returns the fit, its world, where the feet rest ((T,4) bool, as
+    ``world.fit_in_world``) and the per-view reprojection errors (V,T)."""
     options = multiview_options(options)
     init = initial_pose(points_cam, model, regressor, options)
     w, h = cams[0].size
     camera = Camera(K=np.asarray(cams[0].K, dtype=np.float64), width=int(w), height=int(h), focal_source="calibration")
-    fit, world, resting = fit_in_world(track, model, regressor, camera, options, init=init, progress=progress, up=up)
-    return fit, world, resting, per_view_errors(fit.landmarks_cam, track.kp2d_views, cams)
+    fit, world, feet = fit_in_world(track, model, regressor, camera, options, init=init, progress=progress, up=up)
+    return fit, world, feet, per_view_errors(fit.landmarks_cam, track.kp2d_views, cams)
