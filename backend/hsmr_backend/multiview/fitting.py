@@ -157,5 +157,6 @@ def fit_views(track: MultiViewTrack, cams: list[CalibratedCamera], points_cam: n
     init = initial_pose(points_cam, model, regressor, options)
     w, h = cams[0].size
     camera = Camera(K=np.asarray(cams[0].K, dtype=np.float64), width=int(w), height=int(h), focal_source="calibration")
-    fit, world, feet = fit_in_world(track, model, regressor, camera, options, init=init, progress=progress, up=up)
+    fit, world, feet = fit_in_world(track, model, regressor, camera, options, init=init, progress=progress, up=up,
+                                    still_in=list(track.kp2d_views[1:]))
     return fit, world, feet, per_view_errors(fit.landmarks_cam, track.kp2d_views, cams)
