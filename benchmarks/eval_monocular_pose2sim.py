@@ -19,12 +19,14 @@ definitions match the triangulated ones) are compared with the reference:
         [--views cam01 cam02] [--take Demo_SinglePerson] [--json benchmarks/results/monocular_pose2sim.json]
 
 The landmarks, the scene's edges and the focal of every view are cached (``--cache``/monocular/) so that reruns
-only fit; ``--refresh`` detects again.
+only fit; ``--refresh`` detects again. ``--set NAME=VALUE`` overrides FitOptions; ``--reference-depth`` fits
+with the reference's 3D in place of MediaPipe's world landmarks (how much of the gap is MediaPipe's depth).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pickle
 import time
@@ -41,6 +43,12 @@ ANGLES = {"knee_l": (23, 25, 27), "knee_r": (24, 26, 28), "elbow_l": (11, 13, 15
 SEGMENTS = {"torso": ((11, 23), (12, 24)), "hip_width": ((23, 24),), "shoulder_width": ((11, 12),),
             "thigh": ((23, 25), (24, 26)), "shank": ((25, 27), (26, 28)), "upper_arm": ((11, 13), (12, 14)),
             "forearm": ((13, 15), (14, 16))}
+# DoFs compared with the multi-view SKEL fit (pelvis tilt depends on each fit's own "up"; heading is left out)
+DOFS = ("knee_angle_l", "knee_angle_r", "hip_flexion_l", "hip_flexion_r", "hip_adduction_l", "hip_adduction_r",
+        "hip_rotation_l", "hip_rotation_r", "ankle_angle_l", "ankle_angle_r", "elbow_flexion_l", "elbow_flexion_r",
+        "shoulder_l_x", "shoulder_l_y", "shoulder_l_z", "shoulder_r_x", "shoulder_r_y", "shoulder_r_z", "pelvis_tilt",
+        "lumbar_extension", "lumbar_bending", "lumbar_twist")
+DOF_REFERENCE = Path("benchmarks/results/pose2sim_4view_reference.npz")  # the multi-view fit's (branch multicam)
 MIN_CONF = 0.5  # 2D landmarks below this confidence are not triangulated
 DROP_PX = 15.0  # the worst view is dropped while its reprojection error is above this
 SWAP_GAIN = 0.7  # a view's frame is relabelled when swapping left/right cuts its error to this share
@@ -204,6 +212,37 @@ def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def compare_dofs(poses: np.ndarray, reference: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Signed bias and RMSE (degrees) of each of ``DOFS`` against the multi-view fit's, over their common frames."""
+    names = [str(n) for n in reference["dof_names"]]
+    n = min(len(poses), len(reference["poses"]))
+    out = {}
+    for name in DOFS:
+        from hsmr_backend.skel.dofs import dof_index
+
+        d = np.degrees(poses[:n, dof_index(name)] - reference["poses"][:n, names.index(name)])
+        out[name] = {"bias_deg": float(d.mean()), "rmse_deg": float(np.sqrt((d**2).mean()))}
+    return out
+
+
+def dof_line(view: str, dofs: dict[str, dict[str, float]]) -> str:
+    return f"{view} DoFs, bias/RMSE (deg): " + ", ".join(
+        f"{k} {d['bias_deg']:+.1f}/{d['rmse_deg']:.1f}" for k, d in dofs.items())
+
+
+def reference_landmarks(reference: dict[str, np.ndarray]) -> np.ndarray:
+    """(T,33,3) landmarks of the multi-view fit's body (its trans is not saved: translation does not matter here)."""
+    import torch
+
+    from hsmr_backend.skel import load_body
+    from hsmr_backend.skel.landmarks import load_landmark_regressor
+
+    poses = torch.as_tensor(reference["poses"], dtype=torch.float32)
+    betas = torch.as_tensor(reference["betas"], dtype=torch.float32).expand(len(poses), -1)
+    out = load_body("open")(poses, betas, torch.zeros(len(poses), 3))
+    return load_landmark_regressor("open")(out).detach().numpy().astype(np.float64)
+
+
 def summary_line(view: str, f: dict[str, Any]) -> str:
     return (f"{view}: PA-MPJPE {f['pa_mpjpe_mm']:.0f} mm, knee bias L/R {f['knee_l_bias_deg']:+.1f}/"
             f"{f['knee_r_bias_deg']:+.1f}°, elbow bias L/R {f['elbow_l_bias_deg']:+.1f}/{f['elbow_r_bias_deg']:+.1f}°,"
@@ -223,13 +262,37 @@ def evaluate_take(take: str, views: list[str], args: argparse.Namespace) -> dict
     print(f"# {take}: reference = 4-view triangulation, RMSE {ref['rmse_px']:.1f} px; principal-point offsets "
           f"{ref['offset_px']}; left/right relabelled frames {ref['swapped_frames']}", flush=True)
     out: dict[str, Any] = {"reference": {k: v for k, v in ref.items() if k != "points"}, "views": {}}
+    dof_ref = None
+    if take == TAKES[0] and args.dof_reference.is_file():
+        dof_ref = dict(np.load(args.dof_reference))
+        out["multiview_fit"] = compare(reference_landmarks(dof_ref)[:n], ref["points"])
+        out["multiview_fit"]["fit_s"] = 0.0
+        print("multi-view fit against the triangulation: " + summary_line("4 views", out["multiview_fit"]).split(
+            ": ", 1)[1].rsplit(";", 1)[0], flush=True)
     for v in views:
-        fit, _, seconds = fit_view(inputs[v], fit_options(args.set))
+        view = inputs[v]
+        if args.reference_depth:
+            view = dict(view, track=with_reference_depth(view["track"], ref["points"], cams[v]["R"]))
+        fit, wld, seconds = fit_view(view, fit_options(args.set))
         figures = compare(fit.landmarks_cam[:n], ref["points"])
         figures["fit_s"] = seconds
         out["views"][v] = figures
         print(summary_line(v, figures), flush=True)
+        if dof_ref is not None:
+            figures["dofs"] = compare_dofs(wld.poses, dof_ref)  # the pelvis in the world, as the reference
+            print(dof_line(v, figures["dofs"]), flush=True)
     return out
+
+
+def with_reference_depth(track: Any, points: np.ndarray, rotation: np.ndarray) -> Any:
+    """A copy of ``track`` whose MediaPipe world landmarks are the reference's (hip-centred, in the view's camera
+    axes): what the fit would give if MediaPipe's 3D were right."""
+    x = points - points[:, [23, 24]].mean(1, keepdims=True)
+    x = np.einsum("ij,tkj->tki", rotation, x)
+    n = len(x)
+    kp3d = track.kp3d.copy()
+    kp3d[:n] = np.where(np.isfinite(x), x, kp3d[:n])
+    return dataclasses.replace(track, kp3d=kp3d.astype(np.float32))
 
 
 def fit_options(pairs: list[str]) -> Any:
@@ -247,6 +310,10 @@ def main() -> int:
     ap.add_argument("--take", nargs="+", default=[TAKES[0]], choices=TAKES)
     ap.add_argument("--refresh", action="store_true", help="detect the landmarks again")
     ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="FitOptions overrides")
+    ap.add_argument("--dof-reference", type=Path, default=DOF_REFERENCE,
+                    help="the multi-view fit's DoFs (bench_multiview_fit.py --reference); skipped when missing")
+    ap.add_argument("--reference-depth", action="store_true",
+                    help="fit with the reference's 3D in place of MediaPipe's world landmarks (a diagnostic)")
     ap.add_argument("--json", type=Path, default=None, help="save the figures here")
     args = ap.parse_args()
     fetch(args.cache, args.wheel)
