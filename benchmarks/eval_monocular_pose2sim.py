@@ -243,13 +243,36 @@ def reference_landmarks(reference: dict[str, np.ndarray]) -> np.ndarray:
     return load_landmark_regressor("open")(out).detach().numpy().astype(np.float64)
 
 
+FEET = (4, 5, 9, 10)  # calcaneus and toes joints, right and left
+
+
+def side_figures(fit: Any, wld: Any) -> dict[str, float]:
+    """What must not get worse: limit violations, jitter (mean |second difference| of the joints, mm per frame²),
+    foot skating (mean horizontal speed of a foot joint within 3 cm of its lowest height, mm per frame) and the
+    mean reprojection error (px)."""
+    from hsmr_backend.fit.params import count_violations
+
+    j = np.asarray(wld.joints_world, dtype=np.float64)
+    jitter = float(np.linalg.norm(np.diff(j, 2, axis=0), axis=-1).mean() * 1000)
+    feet = j[:, FEET]
+    low = feet[..., 2] < feet[..., 2].min(0) + 0.03
+    step = np.linalg.norm(np.diff(feet[..., :2], axis=0), axis=-1)
+    both = low[1:] & low[:-1]
+    return {"violations": count_violations(np.asarray(wld.poses)), "jitter_mm": jitter,
+            "foot_skate_mm": float(step[both].mean() * 1000) if both.any() else float("nan"),
+            "reprojection_px": float(np.mean(fit.reprojection_error_px))}
+
+
 def summary_line(view: str, f: dict[str, Any]) -> str:
+    f = {"violations": 0, "jitter_mm": np.nan, "foot_skate_mm": np.nan, "reprojection_px": np.nan, "fit_s": 0.0, **f}
     return (f"{view}: PA-MPJPE {f['pa_mpjpe_mm']:.0f} mm, knee bias L/R {f['knee_l_bias_deg']:+.1f}/"
             f"{f['knee_r_bias_deg']:+.1f}°, elbow bias L/R {f['elbow_l_bias_deg']:+.1f}/{f['elbow_r_bias_deg']:+.1f}°,"
             f" knee+elbow RMSE {f['knee_elbow_rmse_deg']:.1f}°; lengths thigh {f['thigh_length_pct']:+.0f} %, shank "
             f"{f['shank_length_pct']:+.0f} %, upper arm {f['upper_arm_length_pct']:+.0f} %, forearm "
             f"{f['forearm_length_pct']:+.0f} %, torso {f['torso_length_pct']:+.0f} %, hip width "
-            f"{f['hip_width_length_pct']:+.0f} %; fit {f['fit_s']:.1f} s")
+            f"{f['hip_width_length_pct']:+.0f} %; violations {f['violations']}, jitter {f['jitter_mm']:.2f} mm/f², "
+            f"foot skate {f['foot_skate_mm']:.2f} mm/f, reprojection {f['reprojection_px']:.1f} px; fit "
+            f"{f['fit_s']:.1f} s")
 
 
 def evaluate_take(take: str, views: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -266,16 +289,15 @@ def evaluate_take(take: str, views: list[str], args: argparse.Namespace) -> dict
     if take == TAKES[0] and args.dof_reference.is_file():
         dof_ref = dict(np.load(args.dof_reference))
         out["multiview_fit"] = compare(reference_landmarks(dof_ref)[:n], ref["points"])
-        out["multiview_fit"]["fit_s"] = 0.0
         print("multi-view fit against the triangulation: " + summary_line("4 views", out["multiview_fit"]).split(
-            ": ", 1)[1].rsplit(";", 1)[0], flush=True)
+            ": ", 1)[1].split("; violations", 1)[0], flush=True)
     for v in views:
         view = inputs[v]
         if args.reference_depth:
             view = dict(view, track=with_reference_depth(view["track"], ref["points"], cams[v]["R"]))
         fit, wld, seconds = fit_view(view, fit_options(args.set))
         figures = compare(fit.landmarks_cam[:n], ref["points"])
-        figures["fit_s"] = seconds
+        figures.update(side_figures(fit, wld), fit_s=seconds)
         out["views"][v] = figures
         print(summary_line(v, figures), flush=True)
         if dof_ref is not None:
