@@ -13,7 +13,8 @@ definitions match the triangulated ones) are compared with the reference:
 - PA-MPJPE of the 22 body landmarks (11-32; similarity Procrustes per frame), mm;
 - knee and elbow flexion from landmark triplets (180° minus the hip-knee-ankle / shoulder-elbow-wrist angle, the
   same on both sides): signed bias L / R (negative: less bent than the reference) and the RMSE of the four;
-- limb segment lengths (median over the clip) against the triangulated ones, %.
+- limb segment lengths (median over the clip) against the triangulated ones, %;
+- the same for MediaPipe's own world landmarks (``pose_world_landmarks``), which the fit's depth prior reads.
 
     PYTHONPATH=backend:backend/contract:. .venv/bin/python benchmarks/eval_monocular_pose2sim.py \
         [--views cam01 cam02] [--take Demo_SinglePerson] [--json benchmarks/results/monocular_pose2sim.json]
@@ -193,8 +194,8 @@ def pa_error(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
-    """Figures of one view's fitted landmarks (T,33,3) against the reference's (same frames)."""
-    ok = np.isfinite(ref[:, BODY]).all(axis=(1, 2))
+    """Figures of one view's fitted landmarks (T,33,3) against the reference's (frames where both are finite)."""
+    ok = np.isfinite(ref[:, BODY]).all(axis=(1, 2)) & np.isfinite(pred[:, BODY]).all(axis=(1, 2))
     pred, ref = pred[ok], ref[ok]
     out: dict[str, Any] = {"frames": int(ok.sum()), "pa_mpjpe_mm": float(pa_error(pred[:, BODY], ref[:, BODY]).mean()
                                                                           * 1000)}
@@ -300,6 +301,12 @@ def evaluate_take(take: str, views: list[str], args: argparse.Namespace) -> dict
         figures.update(side_figures(fit, wld), fit_s=seconds)
         out["views"][v] = figures
         print(summary_line(v, figures), flush=True)
+        track = view["track"]
+        seen = np.where(track.valid[:n, None, None], track.kp3d[:n].astype(np.float64), np.nan)  # 0 where lost
+        mediapipe = compare(seen, ref["points"])
+        out.setdefault("mediapipe_3d", {})[v] = mediapipe
+        print("  MediaPipe's own world landmarks: " + summary_line(v, mediapipe).split(": ", 1)[1].split(
+            "; violations", 1)[0], flush=True)
         if dof_ref is not None:
             figures["dofs"] = compare_dofs(wld.poses, dof_ref)  # the pelvis in the world, as the reference
             print(dof_line(v, figures["dofs"]), flush=True)
