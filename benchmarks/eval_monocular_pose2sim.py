@@ -64,8 +64,11 @@ def view_inputs(video: Path, cache: Path, refresh: bool) -> dict[str, Any]:
     """The track, camera and scene edges convert would fit, captured from convert itself (it stops there)."""
     path = cache / f"{video.parent.parent.name}_{video.stem}.pkl"
     if path.is_file() and not refresh:
-        with path.open("rb") as f:
-            return pickle.load(f)
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f)
+        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError):
+            pass  # written by older code: detect again
     from hsmr_backend import world
     from hsmr_backend.convert import ConvertOptions, convert
     from hsmr_backend.progress import Reporter
