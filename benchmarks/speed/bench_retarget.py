@@ -1,15 +1,15 @@
-"""Retargeting: speed (1,000 frames of SKEL motion onto a 62-bone Mixamo-style character: A-pose, other
-proportions, FBX transform) and, for result files of real footage, how far the character's limb segments point
-from SKEL's with the feet planted.
+"""Retargeting speed onto a 62-bone character, and limb directions against SKEL's on real footage's results.
 
-    PYTHONPATH=backend:backend/contract:.:tests .venv/bin/python benchmarks/bench_retarget.py \
-        [--frames 1000] [--feet keep] [--results CLIP.npz ...]
+Speed: 1,000 frames of SKEL motion onto a Mixamo-style character (A-pose, other proportions, FBX transform). For
+result files of real footage: how far the character's limb segments point from SKEL's with the feet planted.
+
+    python build.py bench bench_retarget -- [--frames 1000] [--feet keep] [--results CLIP.npz ...]
 
 Speed: ``hsmr_blender.api.retarget`` end to end (result file read, SKEL chain, plan with foot planting, whole
 F-curves written), best of ``--repeat`` runs, each onto a fresh character. Footage: per segment (upper arm,
 forearm, thigh, shin, foot, spine chord, head) the median and 95th percentile of the angle between the
 character's segment and SKEL's over the clip, ``feet="keep"`` (the planting bends the legs a little: the
-rotations alone match to within 0.04°). Prints the figures and writes them to benchmarks/results/retarget.json.
+rotations alone match to within 0.04°). Prints the figures (saved by benchmarks.common.record).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-import retarget_rigs
-from make_result import make_result
 
+from benchmarks.common import run_recorded
 from hsmr_blender import api
 from hsmr_blender.blender.keyframes import action_fcurves
 from hsmr_contract import result_format
-
-RESULTS = Path(__file__).resolve().parent / "results" / "retarget.json"
+from synthetic import retarget_rigs
+from synthetic.make_result import make_result
 
 
 def footage_directions(path: Path) -> dict[str, list[float]]:
@@ -80,11 +79,9 @@ def main() -> int:
         worst = max(table.items(), key=lambda kv: kv[1][1])
         print(f"{Path(clip).stem}: median ≤ {max(v[0] for v in table.values()):.2f}°, 95th percentile ≤ "
               f"{worst[1][1]:.2f}° ({worst[0]})")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    print(json.dumps(out))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_recorded(main, __spec__.name)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_result import synthetic_result
 
 from hsmr_blender.io import rig_math
 from hsmr_blender.io.retarget import Plan, plan, rot
@@ -16,6 +15,7 @@ from hsmr_blender.io.retarget.feet import two_bone_ik
 from hsmr_blender.io.retarget.presets import PRESETS
 from hsmr_blender.io.retarget.solve import TargetRig
 from hsmr_blender.io.retarget.source import resting_from_motion, source_from_result
+from synthetic.make_result import synthetic_result
 
 ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_result import make_result
 
 bpy = pytest.importorskip("bpy")
 
-import retarget_rigs as rigs  # noqa: E402
-
+import synthetic.retarget_rigs as rigs  # noqa: E402
 from hsmr_blender import api  # noqa: E402
 from hsmr_blender.blender.keyframes import SLOTTED, action_fcurves  # noqa: E402
+from synthetic.make_result import make_result  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,12 @@ from typing import Any
 
 import bpy
 import numpy as np
-from make_result import synthetic_result
 from mathutils import Matrix
 
 from hsmr_blender.io import rig_math
 from hsmr_contract import result_format
 from hsmr_contract.meta import Meta
+from synthetic.make_result import synthetic_result
 
 Bone = tuple[str, str | None, tuple[float, float, float], tuple[float, float, float]]
 _FINGERS = ("Thumb", "Index", "Middle", "Ring", "Pinky")
@@ -195,7 +195,7 @@ def standing_result(path: Path, n_frames: int = 60, seed: int = 2) -> dict[str, 
     resting[sway == 0, 1] = True
     res.update(poses=poses, trans=trans, joint_offsets=offsets, joints_world=jw, joints_cam=jc, keypoints_2d=kp,
                foot_resting=resting,
-               meta_json=Meta(producer="tests/retarget_rigs.py", mode="synthetic").to_json())
+               meta_json=Meta(producer="synthetic/retarget_rigs.py", mode="synthetic").to_json())
     result_format.save(path, {k: v for k, v in res.items() if not k.startswith("_")})
     return res
 
