@@ -1,4 +1,4 @@
-"""The monocular-accuracy evaluation's own geometry (benchmarks/eval_monocular_pose2sim.py): the triangulated
+"""The monocular-accuracy benchmark's own geometry (benchmarks/accuracy/bench_monocular_pose2sim.py): the triangulated
 reference, the angles and the aligned error it reports, on cases whose answer is known."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.eval_monocular_pose2sim import dlt, flexion_deg, pa_error, reproject, robust_points
+from benchmarks.accuracy.bench_monocular_pose2sim import dlt, flexion_deg, pa_error, reproject, robust_points
 
 
 def look_at(centre: np.ndarray, target: np.ndarray, f: float = 1500.0, c: tuple = (540.0, 960.0)) -> np.ndarray:

@@ -16,8 +16,11 @@ definitions match the triangulated ones) are compared with the reference:
 - limb segment lengths (median over the clip) against the triangulated ones, %;
 - the same for MediaPipe's own world landmarks (``pose_world_landmarks``), which the fit's depth prior reads.
 
-    PYTHONPATH=backend:backend/contract:. .venv/bin/python benchmarks/eval_monocular_pose2sim.py \
-        [--views cam01 cam02] [--take Demo_SinglePerson] [--json benchmarks/results/monocular_pose2sim.json]
+    PYTHONPATH=backend:backend/contract:. .venv/bin/python -m benchmarks.accuracy.bench_monocular_pose2sim \
+        [--views cam01 cam02] [--take Demo_SinglePerson] [--json benchmarks/results/data/monocular_pose2sim.json]
+
+What it prints goes to benchmarks/results/bench_monocular_pose2sim.json (``benchmarks.common.record``; the results
+page), the figures themselves to ``--json`` (default benchmarks/results/data/monocular_pose2sim.json).
 
 The landmarks, the scene's edges and the focal of every view are cached (``--cache``/monocular/) so that reruns
 only fit; ``--refresh`` detects again. ``--set NAME=VALUE`` overrides FitOptions; ``--reference-depth`` fits
@@ -36,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_multiview_pose2sim import VIEWS, fetch, projection, read_qca
+from benchmarks.accuracy.bench_multiview_pose2sim import VIEWS, fetch, projection, read_qca
+from benchmarks.common import RESULTS, run_recorded
 
 TAKES = ("Demo_SinglePerson", "Demo_MultiPerson")
 BODY = np.arange(11, 33)  # MediaPipe's 22 body landmarks (0-10 are the face)
@@ -49,7 +53,7 @@ DOFS = ("knee_angle_l", "knee_angle_r", "hip_flexion_l", "hip_flexion_r", "hip_a
         "hip_rotation_l", "hip_rotation_r", "ankle_angle_l", "ankle_angle_r", "elbow_flexion_l", "elbow_flexion_r",
         "shoulder_l_x", "shoulder_l_y", "shoulder_l_z", "shoulder_r_x", "shoulder_r_y", "shoulder_r_z", "pelvis_tilt",
         "lumbar_extension", "lumbar_bending", "lumbar_twist")
-DOF_REFERENCE = Path("benchmarks/results/pose2sim_4view_reference.npz")  # the multi-view fit's (branch multicam)
+DOF_REFERENCE = RESULTS / "pose2sim_4view_reference.npz"  # the multi-view fit's (branch multicam)
 MIN_CONF = 0.5  # 2D landmarks below this confidence are not triangulated
 DROP_PX = 15.0  # the worst view is dropped while its reprojection error is above this
 SWAP_GAIN = 0.7  # a view's frame is relabelled when swapping left/right cuts its error to this share
@@ -218,12 +222,12 @@ def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
 
 def compare_dofs(poses: np.ndarray, reference: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Signed bias and RMSE (degrees) of each of ``DOFS`` against the multi-view fit's, over their common frames."""
+    from hsmr_contract.dofs import dof_index
+
     names = [str(n) for n in reference["dof_names"]]
     n = min(len(poses), len(reference["poses"]))
     out = {}
     for name in DOFS:
-        from hsmr_backend.skel.dofs import dof_index
-
         d = np.degrees(poses[:n, dof_index(name)] - reference["poses"][:n, names.index(name)])
         out[name] = {"bias_deg": float(d.mean()), "rmse_deg": float(np.sqrt((d**2).mean()))}
     return out
@@ -346,16 +350,17 @@ def main() -> int:
                     help="the multi-view fit's DoFs (bench_multiview_fit.py --reference); skipped when missing")
     ap.add_argument("--reference-depth", action="store_true",
                     help="fit with the reference's 3D in place of MediaPipe's world landmarks (a diagnostic)")
-    ap.add_argument("--json", type=Path, default=None, help="save the figures here")
+    ap.add_argument("--json", type=Path, default=RESULTS / "data" / "monocular_pose2sim.json",
+                    help="save the figures here")
     args = ap.parse_args()
     fetch(args.cache, args.wheel)
     figures = {take: evaluate_take(take, args.views, args) for take in args.take}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        print(f"wrote {args.json.name}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_recorded(main, __spec__.name)
