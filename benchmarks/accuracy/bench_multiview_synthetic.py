@@ -16,14 +16,13 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
 from benchmarks.accuracy.angles_synth import MOTIONS, betas_vector, motion
 from benchmarks.common import run_recorded
+from synthetic.multiview_scene import body_landmarks
 
 GROUPS = {"hip": ["hip_flexion_r", "hip_flexion_l"], "knee": ["knee_angle_r", "knee_angle_l"],
           "ankle": ["ankle_angle_r", "ankle_angle_l"], "elbow": ["elbow_flexion_r", "elbow_flexion_l"]}
-MODEL_TO_LAB = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # model y up -> lab z up
 NOISE_PX = 3.0
 RING_DEG = (0.0, 90.0, 180.0, 270.0)  # front, side, back, other side; 2 views = the first two
 
@@ -42,30 +41,13 @@ def ring_camera(name: str, angle_deg: float, target: np.ndarray):
     return CalibratedCamera(name, k, np.zeros(4), r, -r @ centre, (1080, 1920))
 
 
-def landmarks_in_lab(model, regressor, poses: np.ndarray, betas: np.ndarray, treadmill: bool) -> np.ndarray:
-    """(T,33,3) the body's landmarks in the lab (z up), the lowest skin vertex on the floor in every frame and,
-    horizontally, the talus joints' midpoint over the origin (feet planted, as the angle benchmark's pose_clip
-    places its bodies) or, ``treadmill``, the pelvis (walking in place: the stance foot slides back)."""
-    with torch.no_grad():
-        q = torch.as_tensor(poses, dtype=torch.float32)
-        b = torch.as_tensor(betas, dtype=torch.float32)[None].expand(len(q), -1)
-        out = model(q, b, torch.zeros(len(q), 3))
-        lm = regressor.apply(out.skin_verts, out.joints).double().numpy() @ MODEL_TO_LAB.T
-        verts = out.skin_verts.double().numpy() @ MODEL_TO_LAB.T
-        joints = out.joints.double().numpy() @ MODEL_TO_LAB.T
-    shift = np.zeros((len(q), 1, 3))
-    shift[:, 0, :2] = -joints[:, 0, :2] if treadmill else -0.5 * (joints[:, 3, :2] + joints[:, 8, :2])
-    shift[:, 0, 2] = -verts[..., 2].min(axis=1)
-    return lm + shift
-
-
 def run(model, regressor, name: str, frames: int, n_views: int, seed: int) -> dict[str, float]:
     from hsmr_backend.multiview import fitting as F
     from hsmr_backend.multiview import triangulate_track
     from hsmr_contract.dofs import dof_index
 
     truth = motion(name, frames, 30.0)
-    pts = landmarks_in_lab(model, regressor, truth, betas_vector("average"), treadmill=name == "walk")
+    pts = body_landmarks(model, regressor, truth, betas_vector("average"), treadmill=name == "walk")
     target = pts[0, [23, 24]].mean(0)
     cams = [ring_camera(f"cam{i + 1}", RING_DEG[i], target) for i in range(n_views)]
     rng = np.random.default_rng(seed)
