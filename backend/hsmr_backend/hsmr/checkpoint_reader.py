@@ -342,9 +342,12 @@ class TorchZip:
             )
         start, n = self._entry_span(info)
         assert self._map is not None
-        flat = torch.frombuffer(bytearray(self._map[start : start + n]), dtype=ref.storage.dtype) if n else (
-            torch.empty(0, dtype=ref.storage.dtype))  # fmt: skip
-        return flat.as_strided(ref.size, ref.stride, ref.offset).clone()
+        with memoryview(self._map) as whole:
+            flat = torch.frombuffer(bytearray(whole[start : start + n]), dtype=ref.storage.dtype) if n else (
+                torch.empty(0, dtype=ref.storage.dtype))  # fmt: skip
+        view = flat.as_strided(ref.size, ref.stride, ref.offset)
+        # a tensor that is its whole storage, in order, keeps the one copy just read; a view into a larger one is cut
+        return view if ref.offset == 0 and view.numel() == flat.numel() and view.is_contiguous() else view.clone()
 
     def close(self) -> None:
         if getattr(self, "_map", None) is not None:
