@@ -11,7 +11,6 @@ records; :meth:`TorchZip.tensor` checks them against the zip entry they point to
 
 from __future__ import annotations
 
-import mmap
 import os
 import pickletools
 import struct
@@ -284,7 +283,6 @@ class TorchZip:
             raise CheckpointFormatError(f"not a PyTorch zip checkpoint, or truncated ({e})") from None
         self._file = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         self._size = os.fstat(self._file.fileno()).st_size
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self._size else None
         try:
             pkl = [n for n in self._zip.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
             if len(pkl) != 1:
@@ -296,7 +294,7 @@ class TorchZip:
             info = self._zip.getinfo(pkl[0])
             if info.file_size > MAX_PICKLE_BYTES:
                 raise CheckpointFormatError(f"its object tree is {info.file_size} bytes; not a model checkpoint")
-            self.root = walk_pickle(self._entry_bytes(info))
+            self.root = walk_pickle(bytes(self._entry_bytes(info)))
         except BaseException:
             self.close()
             raise
@@ -311,7 +309,7 @@ class TorchZip:
         """(start, length) of a stored entry's bytes in the file, checked against the file's size."""
         if info.compress_type != zipfile.ZIP_STORED:
             raise CheckpointFormatError(f"{info.filename} is compressed; torch.save never compresses")
-        head = self._map[info.header_offset : info.header_offset + _LOCAL_HEADER.size] if self._map else b""
+        head = os.pread(self._file.fileno(), _LOCAL_HEADER.size, info.header_offset)
         if len(head) < _LOCAL_HEADER.size:
             raise CheckpointFormatError(f"truncated file ({info.filename} lies past its end)")
         sig, name_len, extra_len = _LOCAL_HEADER.unpack(head)
@@ -322,10 +320,14 @@ class TorchZip:
             raise CheckpointFormatError(f"truncated file ({info.filename} lies past its end)")
         return start, info.file_size
 
-    def _entry_bytes(self, info: zipfile.ZipInfo) -> bytes:
+    def _entry_bytes(self, info: zipfile.ZipInfo) -> bytearray:
+        """The entry's bytes, read straight into memory of their own (no file mapping left behind)."""
         start, n = self._entry_span(info)
-        assert self._map is not None
-        return self._map[start : start + n]
+        buf = bytearray(n)
+        self._file.seek(start)
+        if self._file.readinto(buf) != n:
+            raise CheckpointFormatError(f"truncated file ({info.filename} lies past its end)")
+        return buf
 
     def tensor(self, ref: TensorRef) -> torch.Tensor:
         """The tensor ``ref`` describes, on the CPU, in memory of its own (the storage entry is read alone)."""
@@ -340,19 +342,13 @@ class TorchZip:
                 f"tensor storage {name} holds {info.file_size} bytes, not the {ref.storage.numel * itemsize} "
                 "its reference says"
             )
-        start, n = self._entry_span(info)
-        assert self._map is not None
-        with memoryview(self._map) as whole:
-            flat = torch.frombuffer(bytearray(whole[start : start + n]), dtype=ref.storage.dtype) if n else (
-                torch.empty(0, dtype=ref.storage.dtype))  # fmt: skip
+        data = self._entry_bytes(info)
+        flat = torch.frombuffer(data, dtype=ref.storage.dtype) if data else torch.empty(0, dtype=ref.storage.dtype)
         view = flat.as_strided(ref.size, ref.stride, ref.offset)
         # a tensor that is its whole storage, in order, keeps the one copy just read; a view into a larger one is cut
         return view if ref.offset == 0 and view.numel() == flat.numel() and view.is_contiguous() else view.clone()
 
     def close(self) -> None:
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
-            self._map = None
         if getattr(self, "_file", None) is not None:
             self._file.close()
         self._zip.close()

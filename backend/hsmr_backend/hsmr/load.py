@@ -267,8 +267,12 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.startswith(IGNORED_PREFIXES)}
 
 
-def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """Load weights; any missing/unexpected key or shape mismatch is one error that names them."""
+def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], where: str, *,
+                      assign: bool = False) -> None:  # fmt: skip
+    """Load weights; any missing/unexpected key or shape mismatch is one error that names them.
+
+    ``assign=True`` makes the tensors of ``state`` the module's own (no copy: for a network built on the meta
+    device)."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -284,7 +288,7 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], wher
             problems.append(f"{len(keys)} {label}: {shown}")
     if problems:
         raise HSMRWeightsError(f"{where}: weights do not match the config's network; " + "; ".join(problems))
-    net.load_state_dict(state, strict=True)
+    net.load_state_dict(state, strict=True, assign=assign)
 
 
 def load_hsmr(

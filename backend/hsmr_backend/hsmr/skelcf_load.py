@@ -111,6 +111,8 @@ def load_skelcf(source: str | os.PathLike[str] = SKELCF_REPO, filename: str = SK
     """Build the network from the checkpoint's own cfg and load its EMA weights (strict, eval mode)."""
     path = resolve_skelcf(source, filename, allow_download=allow_download)
     cfg, state = read_skelcf_checkpoint(path)
-    net = SKELCFNetwork(cfg)
-    load_state_strict(net, state, str(path))
+    with torch.device("meta"):  # no random init to overwrite, and the weights are not held twice
+        net = SKELCFNetwork(cfg)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    load_state_strict(net, state, str(path), assign=True)
     return net.eval().to(device)
