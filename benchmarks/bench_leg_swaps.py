@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "benchmarks")]
 
 from bench_fit_synthetic import random_motion, swapped_runs, synthetic_camera  # noqa: E402
 
-from hsmr_backend import landmarks  # noqa: E402
+from hsmr_backend.landmarks import relabel as landmarks  # noqa: E402  (SWITCH_SCALE is set on it)
 
 
 def projected_clips(n_clips: int, frames: int, views: list[float]) -> list[tuple[float, np.ndarray]]:

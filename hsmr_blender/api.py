@@ -9,7 +9,6 @@ Everything is synchronous; the UI's modal operator only wraps the backend proces
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,15 +19,17 @@ from typing import Any
 import bpy
 import numpy as np
 
+from hsmr_contract import result_format
+from hsmr_contract.export import csv as csv_export
+from hsmr_contract.export import mot as mot_export
+from hsmr_contract.meta import Meta, MetaError
+
 from .blender import armature as arm_build
 from .blender import camera as cam_build
 from .blender import mesh as mesh_build
-from .io import result_format, rig_math
-from .io.export import csv as csv_export
-from .io.export import mot as mot_export
+from .io import rig_math
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "cameras", "movieclips", "images", "collections")
-_META_VIDEO_KEYS = ("video", "source_video", "video_path", "source")
 RIG_PROP = "hsmr_result"  # custom property on the armature: the result file it came from
 
 
@@ -58,9 +59,9 @@ def scene_frames(frame_index: np.ndarray) -> np.ndarray:
 
 def source_fps(result: dict[str, np.ndarray]) -> float:
     """The footage's frame rate: the backend's ``source_fps`` note, else the fitted fps times the frame stride."""
-    meta = json.loads(str(result["meta_json"]))
-    if isinstance(meta.get("source_fps"), (int, float)) and meta["source_fps"] > 0:
-        return float(meta["source_fps"])
+    meta = _meta(result)
+    if isinstance(meta.source_fps, (int, float)) and meta.source_fps > 0:
+        return float(meta.source_fps)
     fi = np.asarray(result["frame_index"])
     stride = float(np.median(np.diff(fi))) if fi.size > 1 else 1.0
     return float(result["fps"]) * max(stride, 1.0)
@@ -69,12 +70,19 @@ def source_fps(result: dict[str, np.ndarray]) -> float:
 def footage_path(result: dict[str, np.ndarray], result_path: Path, footage: str | os.PathLike | None) -> Path | None:
     if footage:
         return Path(footage)
-    meta = json.loads(str(result["meta_json"]))
-    for key in _META_VIDEO_KEYS:
-        if isinstance(meta.get(key), str) and meta[key]:
-            p = Path(meta[key])
-            return p if p.is_absolute() else (result_path.parent / p)
-    return None
+    source = _meta(result).source
+    if not source:
+        return None
+    p = Path(source)
+    return p if p.is_absolute() else (result_path.parent / p)
+
+
+def _meta(result: dict[str, np.ndarray]) -> Meta:
+    """The result's notes; a meta_json this reader cannot type counts as no notes (the rig does not need them)."""
+    try:
+        return Meta.from_json(str(result["meta_json"]))
+    except MetaError:
+        return Meta()
 
 
 def _snapshot() -> dict[str, set[int]]:

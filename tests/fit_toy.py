@@ -1,10 +1,11 @@
 """A small stand-in body for fitter tests and the synthetic benchmark when no SKEL-family body is at hand.
 
-It has SKEL's 24 joints, 46 DoFs, axes, flips and composition order (from ``hsmr_backend.skel.dofs``), a
+It has SKEL's 24 joints, 46 DoFs, axes, flips and composition order (from ``hsmr_contract.dofs``), a
 hand-made T-pose skeleton (metres, model frame: y up, subject faces +z, +x = subject's left), one rest
 frame ``M = R_y(-90°)`` for every joint (BSM x anterior, y up, z right -> model frame), no spine/scapula
-translations, and 33 "skin vertices" rigidly attached to joints at the MediaPipe landmark places. Its call
-matches the body model's: ``model(poses, betas, trans, pose_correctives=..., bone_mesh=..., skin_vertex_ids=...)``.
+translations, and 33 "skin vertices" rigidly attached to joints at the MediaPipe landmark places. Like the
+body model it has ``rest_state(betas)`` and ``pose(rest, poses, trans, ...)`` (the fitter's ``BodyModel``),
+and its call is ``model(poses, betas, trans, pose_correctives=..., bone_mesh=..., skin_vertex_ids=...)``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hsmr_backend.skel.dofs import DOFS, JOINTS, PARENTS
+from hsmr_backend.fit import BodyModel
+from hsmr_contract.dofs import DOFS, JOINTS, PARENTS
 
 
 @dataclass
@@ -60,6 +62,13 @@ LANDMARK_REST = np.array([p for _, p in _LM], dtype=np.float64)
 
 
 @dataclass
+class ToyRest:
+    joints: torch.Tensor  # (Br,24,3)
+    rest_frames: torch.Tensor  # (Br,24,3,3)
+    landmarks: torch.Tensor  # (Br,33,3) the landmark "vertices" at rest
+
+
+@dataclass
 class ToyOutput:
     joints: torch.Tensor  # (B,24,3)
     joints_tpose: torch.Tensor  # (B,24,3)
@@ -78,7 +87,9 @@ def _axis_rots(axes: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
     return torch.eye(3) + s * kk + (1 - c) * (kk @ kk)
 
 
-class ToyBody(torch.nn.Module):
+class ToyBody(torch.nn.Module, BodyModel):
+    """The stand-in body; implements the fitter's BodyModel (rest_state once per shape, then pose)."""
+
     name = "toy"
 
     def __init__(self) -> None:
@@ -99,9 +110,14 @@ class ToyBody(torch.nn.Module):
         scale = torch.stack([1 + 0.04 * b0 + 0.05 * b1, 1 + 0.04 * b0 + 0 * b1, 1 + 0.04 * b0 + 0 * b1], -1)[:, 0]
         return self.rest[None] * scale, self.lm_rest[None] * scale
 
-    def forward(self, poses, betas, trans, pose_correctives=False, bone_mesh=False, skin_vertex_ids=None):
+    def rest_state(self, betas: torch.Tensor) -> ToyRest:
+        joints, lm = self.shaped_rest(torch.as_tensor(betas))
+        return ToyRest(joints, self.M.expand(len(joints), 24, 3, 3), lm)
+
+    def pose(self, rest: ToyRest, poses, trans=None, pose_correctives=False, bone_mesh=False, skin_vertex_ids=None):
         b = poses.shape[0]
-        rest, lm = self.shaped_rest(betas)
+        trans = torch.zeros(b, 3) if trans is None else trans
+        rest_j, lm = rest.joints.expand(b, 24, 3), rest.landmarks.expand(b, -1, 3)
         g = []
         rots = _axis_rots(self.axes_n, poses * self.flips)  # (B,46,3,3), all DoFs at once
         for j, jt in enumerate(JOINTS):
@@ -110,17 +126,16 @@ class ToyBody(torch.nn.Module):
                 rp = rots[:, d] if rp is None else rots[:, d] @ rp
             r = self.M @ rp @ self.M.T
             if jt.parent < 0:
-                t = rest[:, 0]
-                gr, gt = r, t
+                gr, gt = r, rest_j[:, 0]
             else:
                 pr, pt = g[jt.parent]
                 gr = pr @ r
-                gt = pt + (pr @ (rest[:, j] - rest[:, jt.parent])[..., None])[..., 0]
+                gt = pt + (pr @ (rest_j[:, j] - rest_j[:, jt.parent])[..., None])[..., 0]
             g.append((gr, gt))
         rot = torch.stack([x[0] for x in g], 1)
         pos = torch.stack([x[1] for x in g], 1)
         lj = torch.as_tensor(LANDMARK_JOINT)
-        verts = (rot[:, lj] @ (lm - rest[:, lj])[..., None])[..., 0] + pos[:, lj] + trans[:, None]
+        verts = (rot[:, lj] @ (lm - rest_j[:, lj])[..., None])[..., 0] + pos[:, lj] + trans[:, None]
         if skin_vertex_ids is not None:
             verts = verts[:, torch.as_tensor(np.asarray(skin_vertex_ids))]
         gtf = torch.zeros(b, 24, 4, 4)
@@ -129,12 +144,15 @@ class ToyBody(torch.nn.Module):
         gtf[:, :, 3, 3] = 1
         return ToyOutput(
             joints=pos + trans[:, None],
-            joints_tpose=rest.expand(b, 24, 3),
+            joints_tpose=rest_j,
             rest_frames=self.M.expand(b, 24, 3, 3),
             global_transforms=gtf,
             skin_verts=verts,
             joint_offsets=torch.zeros(b, 24, 3),
         )
+
+    def forward(self, poses, betas, trans, pose_correctives=False, bone_mesh=False, skin_vertex_ids=None):
+        return self.pose(self.rest_state(betas), poses, trans, pose_correctives, bone_mesh, skin_vertex_ids)
 
 
 @dataclass(frozen=True)

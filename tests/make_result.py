@@ -13,38 +13,14 @@ The camera is static, 4 m in front of the subject, looking at it; joints_cam/joi
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT / "backend", ROOT):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from hsmr_backend import result_format  # noqa: E402
-
-
-def _load_dofs():  # noqa: ANN202
-    """The DoF table; straight from its file where the skel package cannot import (no torch, e.g. bpy 4.2 env)."""
-    try:
-        from hsmr_backend.skel import dofs as mod
-    except ImportError:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("hsmr_dofs_table", ROOT / "backend/hsmr_backend/skel/dofs.py")
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # dataclasses look the module up while the class is created
-        spec.loader.exec_module(mod)
-    return mod
-
-
-dofs = _load_dofs()
-from hsmr_blender.io import rig_math  # noqa: E402
+from hsmr_blender.io import rig_math
+from hsmr_contract import dofs, result_format
+from hsmr_contract.meta import Meta
 
 # Model frame (SMPL): y up, subject faces +z, +x = subject's left. Rough adult T-pose joint centres.
 _TPOSE_RIGHT = {
@@ -187,7 +163,7 @@ def synthetic_result(n_frames: int = 30, seed: int = 0, n_verts: int = 1200, str
         joint_offsets=offsets, joints_cam=joints_cam, joints_world=joints_world, model_to_world=m2w,
         keypoint_names=np.array(list(dofs.JOINT_NAMES)), keypoints_2d=kp,
         reprojection_error_px=np.zeros(n_frames), fit_loss=np.zeros(n_frames),
-        meta_json=json.dumps({"mode": "synthetic", "video": video, "producer": "tests/make_result.py"}),
+        meta_json=Meta(producer="tests/make_result.py", mode="synthetic", source=video or None).to_json(),
         **cam,
     )
     if bones:  # small rigid "bone meshes": a strip of triangles near each joint
@@ -272,7 +248,7 @@ def backend_result(n_frames: int = 30, body: str = "fake", seed: int = 0, tmp_di
         "skin_weights": np.asarray(data.skin_weights, dtype=np.float64),
         "keypoint_names": np.array(list(dofs.JOINT_NAMES)), "keypoints_2d": kp,
         "reprojection_error_px": np.zeros(n_frames), "fit_loss": np.zeros(n_frames),
-        "meta_json": json.dumps({"mode": "test", "video": video, "producer": "tests/make_result.py (backend SKEL)"}),
+        "meta_json": Meta(producer="tests/make_result.py (backend SKEL)", mode="test", source=video or None).to_json(),
         "_skin": n(out.skin_verts), "_skin_nc": n(out_nc.skin_verts),
     }
     if correctives and data.posedirs is not None:

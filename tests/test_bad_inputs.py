@@ -24,10 +24,12 @@ import numpy as np
 import pytest
 from test_convert import standins  # noqa: F401  (fixture: stand-in fit/world/body)
 
-from hsmr_backend import cli, result_format
+from hsmr_backend import cli
+from hsmr_contract import result_format
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT))),
+       "OMP_NUM_THREADS": "1"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -523,12 +525,10 @@ def test_full_disk_while_writing_the_result(capsys, standins, tmp_path, person_c
 
 
 def test_full_disk_while_saving_a_chunk(capsys, standins, tmp_path, person_clip, monkeypatch):  # noqa: F811
-    from hsmr_backend import landmarks as L
-
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(L.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)  # the work folder's chunks are written with it
     code, _, err = _convert(capsys, person_clip, tmp_path / "r.npz")
     assert code == 1 and "disk is full" in _error_line(err)
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "r.npz").exists()

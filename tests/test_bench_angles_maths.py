@@ -15,7 +15,7 @@ pytest.importorskip("torch")  # hsmr_backend.skel imports torch
 syn = pytest.importorskip("angles_synth")
 from make_result import synthetic_result  # noqa: E402
 
-from hsmr_backend.skel import dofs  # noqa: E402
+from hsmr_contract import dofs  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hsmr_blender.io import backend, protocol
+from hsmr_blender.io import backend
+from hsmr_contract import protocol
 
 FAKE = """
 import sys, time

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hsmr_blender.io import backend, protocol, result_format
+from hsmr_blender.io import backend
+from hsmr_contract import protocol, result_format
 
 HELLO = '{"type":"hello","protocol":1,"backend_version":"test"}'
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,53 +17,95 @@ from make_result import make_result
 bpy = pytest.importorskip("bpy")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+PYTHONPATH = os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT)))
 
-import build_extension  # noqa: E402
+
+def _load_build_extension():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "tools" / "build_extension.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="module")
 def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_extension.build(tmp_path_factory.mktemp("dist"))
+    return _load_build_extension().build(tmp_path_factory.mktemp("dist"))
+
+
+# Runs in a fresh bpy process whose Blender user folder is a temporary one (BLENDER_USER_RESOURCES), so the
+# extension and its wheel install there. The contract package must then come from the extension's own
+# site-packages: source checkouts and editable installs of it are taken off the path first.
+INSTALL_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+zip_path, repo_dir, result, out_csv = sys.argv[1:5]
+sys.path[:] = [p for p in sys.path if not (Path(p) / "hsmr_contract").is_dir()]
+sys.meta_path[:] = [f for f in sys.meta_path if "hsmr_contract" not in repr(f)]
+import bpy
+import addon_utils
+repo = bpy.context.preferences.extensions.repos.new(name="hsmr_test", module="hsmr_test", custom_directory=repo_dir,
+                                                    source="USER")
+rc = bpy.ops.extensions.package_install_files(filepath=zip_path, repo=repo.module, enable_on_install=True)
+import hsmr_contract
+report = {"install": sorted(rc), "enabled": list(addon_utils.check("bl_ext.hsmr_test.hsmr_blender")),
+          "contract_file": hsmr_contract.__file__, "user_site": bpy.utils.user_resource("EXTENSIONS", path=".local"),
+          "panel": "HSMR_PT_main" in dir(bpy.types), "ops": hasattr(bpy.ops.hsmr, "run")}
+bpy.ops.wm.read_homefile(use_empty=True)
+report["import"] = sorted(bpy.ops.hsmr.import_result(filepath=result))
+bpy.context.view_layer.objects.active = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+report["export"] = sorted(bpy.ops.hsmr.export(format="csv", filepath=out_csv))
+try:
+    bpy.ops.hsmr.import_result(filepath=result + ".missing")
+except RuntimeError as e:
+    report["missing"] = str(e)
+addon_utils.disable("bl_ext.hsmr_test.hsmr_blender")
+report["disabled"] = not hasattr(bpy.types.Scene, "hsmr")
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_zip_carries_the_contract_wheel_listed_in_its_manifest(extension_zip: Path) -> None:
+    import tomllib
+
+    with zipfile.ZipFile(extension_zip) as zf:
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+        wheels = [n for n in zf.namelist() if n.endswith(".whl")]
+        assert [w.removeprefix("./") for w in manifest["wheels"]] == wheels
+        assert len(wheels) == 1 and Path(wheels[0]).name.startswith("hsmr_contract-")
+        assert not any(n.startswith(("io/export/", "io/protocol")) for n in zf.namelist())
+    tool = _load_build_extension().blender_ext_tool()
+    assert tool is not None  # bpy is installed (importorskip above), so Blender's extension tool is there
+    check = subprocess.run([sys.executable, str(tool), "validate", str(extension_zip)], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_zip_installs_into_a_temporary_repository_and_enables(extension_zip: Path, tmp_path: Path) -> None:
-    import addon_utils
-
-    repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="hsmr_test", module="hsmr_test", custom_directory=str(tmp_path), source="USER")
-    try:
-        rc = bpy.ops.extensions.package_install_files(filepath=str(extension_zip), repo=repo.module,
-                                                      enable_on_install=True)
-        assert rc == {"FINISHED"}
-        assert (tmp_path / "hsmr_blender" / "blender_manifest.toml").is_file()
-        assert (tmp_path / "hsmr_blender" / "backend_requirements.txt").read_text().count("==") >= 5
-        assert (tmp_path / "hsmr_blender" / "backend_src" / "hsmr_backend" / "cli.py").is_file() or not (
-            ROOT / "backend" / "hsmr_backend" / "cli.py").is_file()
-        assert (tmp_path / "hsmr_blender" / "assets" / "open_body.npz").is_file()
-        assert addon_utils.check("bl_ext.hsmr_test.hsmr_blender") == (True, True)
-        assert hasattr(bpy.types.Scene, "hsmr") and "HSMR_PT_main" in dir(bpy.types)
-        assert hasattr(bpy.ops.hsmr, "run") and hasattr(bpy.ops.hsmr, "check_backend")
-        _operators_work(tmp_path)
-        addon_utils.disable("bl_ext.hsmr_test.hsmr_blender")
-        assert not hasattr(bpy.types.Scene, "hsmr")
-    finally:
-        repos.remove(repo)
-
-
-def _operators_work(tmp_path: Path) -> None:
-    """The installed extension's operators: import, export, clear errors (Run is modal: needs a window)."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    res = tmp_path / "op.npz"
-    make_result(res, n_frames=4, n_verts=200, body="synthetic")
-    assert bpy.ops.hsmr.import_result(filepath=str(res)) == {"FINISHED"}
-    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
-    bpy.context.view_layer.objects.active = rig
-    out = tmp_path / "op.csv"
-    assert bpy.ops.hsmr.export(format="csv", filepath=str(out)) == {"FINISHED"}
-    assert out.read_text().startswith("time_s,pelvis_tilt_deg")
-    with pytest.raises(RuntimeError, match="result file not found"):
-        bpy.ops.hsmr.import_result(filepath=str(tmp_path / "none.npz"))
+    repo_dir, user = tmp_path / "repo", tmp_path / "user"
+    result = tmp_path / "op.npz"
+    make_result(result, n_frames=4, n_verts=200, body="synthetic")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BLENDER_USER_RESOURCES": str(user),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", INSTALL_SCRIPT, str(extension_zip), str(repo_dir), str(result),
+                           str(tmp_path / "op.csv")], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("REPORT ")]
+    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(lines[-1].removeprefix("REPORT "))
+    assert report["install"] == ["FINISHED"] and report["enabled"] == [True, True]
+    assert (repo_dir / "hsmr_blender" / "blender_manifest.toml").is_file()
+    assert (repo_dir / "hsmr_blender" / "backend_requirements.txt").read_text().count("==") >= 5
+    assert (repo_dir / "hsmr_blender" / "backend_src" / "contract" / "pyproject.toml").is_file()
+    assert (repo_dir / "hsmr_blender" / "assets" / "open_body.npz").is_file()
+    # the contract came from the wheel Blender installed into the (temporary) user folder, not from the checkout
+    contract = Path(report["contract_file"]).resolve()
+    assert contract.is_relative_to(Path(report["user_site"]).resolve()), contract
+    assert contract.is_relative_to(user.resolve()) and not contract.is_relative_to(ROOT.resolve())
+    assert report["panel"] and report["ops"]
+    assert report["import"] == ["FINISHED"] and report["export"] == ["FINISHED"]
+    assert (tmp_path / "op.csv").read_text().startswith("time_s,pelvis_tilt_deg")
+    assert "result file not found" in report["missing"] and report["disabled"]
 
 
 def test_manifest_declares_what_blender_needs() -> None:
@@ -88,7 +134,7 @@ def test_batch_script_exit_code(tmp_path: Path) -> None:
     make_result(res, n_frames=5, n_verts=200, body="synthetic")
     script = ("import sys; import hsmr_blender.api as api\n"
               "sc = api.import_result(sys.argv[1]); api.save_blend(sys.argv[2])\n")
-    env = {"PYTHONPATH": f"{ROOT / 'backend'}:{ROOT}", "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": PYTHONPATH, "PATH": "/usr/bin:/bin"}
     ok = subprocess.run([sys.executable, "-c", script, str(res), str(tmp_path / "a.blend")], env=env,
                         capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr

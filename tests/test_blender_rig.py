@@ -188,8 +188,8 @@ def test_bad_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_exports_csv_mot_and_animation_files(result: tuple[Path, dict], tmp_path: Path) -> None:
     path, res = result
     sc = api.import_result(path, camera=False, correctives=False)
-    from hsmr_blender.io.export import csv as csv_io
-    from hsmr_blender.io.export import mot as mot_io
+    from hsmr_contract.export import csv as csv_io
+    from hsmr_contract.export import mot as mot_io
 
     names, rows = csv_io.read_csv(api.export_csv(sc.armature, tmp_path / "dofs.csv", radians=True))
     np.testing.assert_allclose(rows[:, 1:], res["poses"], atol=1e-5)

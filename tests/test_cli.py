@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hsmr_backend import cli, protocol
+from hsmr_backend import cli
+from hsmr_contract import protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +107,8 @@ def test_delegated_subcommands_fail_cleanly_when_their_part_is_missing(capsys, m
 
 
 def test_json_error_stream_from_a_real_process(tiny_clip, tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "backend"), str(ROOT)]))
+    src = os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT)))
+    env = dict(os.environ, PYTHONPATH=src)
     p = subprocess.run([sys.executable, "-m", "hsmr_backend", "convert", str(tmp_path / "missing.mp4"), "-o",
                         str(tmp_path / "r.npz"), "--progress", "json"], capture_output=True, text=True, env=env,
                        timeout=120)

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from hsmr_backend import protocol
 from hsmr_backend.progress import Reporter
+from hsmr_contract import protocol
 
 
 def test_json_lines_are_protocol_messages_and_throttled():

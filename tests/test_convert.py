@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hsmr_backend import protocol, result_format
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs, protocol, result_format
 
 ROOT = Path(__file__).resolve().parents[1]
 V_SKIN = 50  # stand-in skin vertices
@@ -400,7 +399,8 @@ def test_cli_json_progress_is_a_clean_protocol_stream(clip, tmp_path):
         "from hsmr_backend.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     ).format(tests=str(ROOT / "tests"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "backend"), str(ROOT)]))
+    src = os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT)))
+    env = dict(os.environ, PYTHONPATH=src)
     p = subprocess.run([sys.executable, "-c", code, "convert", str(clip), "-o", str(out), "--frames", "0:8",
                         "--progress", "json", "--mode", "keypoints", "--no-overlay", "--no-plot"],
                        capture_output=True, text=True, env=env, timeout=300)
@@ -415,7 +415,7 @@ def test_cli_json_progress_is_a_clean_protocol_stream(clip, tmp_path):
 
 
 @pytest.mark.skipif(not all(
-    (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit.py", "world.py", "skel/landmarks.py")
+    (ROOT / "backend" / "hsmr_backend" / f).exists() for f in ("fit", "world.py", "skel/landmarks.py")
 ), reason="the fitter / world frame / landmark regressor parts are not merged yet")
 @pytest.mark.slow
 def test_real_parts_end_to_end(clip, tmp_path):

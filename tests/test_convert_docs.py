@@ -1,6 +1,6 @@
 """docs/result-format.md is generated from result_format.FIELDS; this keeps it up to date.
 
-Regenerate with:  PYTHONPATH=backend .venv/bin/python tests/test_convert_docs.py
+Regenerate with:  PYTHONPATH=backend:backend/contract .venv/bin/python tests/test_convert_docs.py
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ BEGIN, END = "<!-- BEGIN GENERATED FIELD TABLE -->", "<!-- END GENERATED FIELD T
 
 
 def render(current: str) -> str:
-    from hsmr_backend import result_format
+    from hsmr_contract import result_format
 
     head, rest = current.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

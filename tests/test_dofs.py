@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
 
 
 def test_table_shape_and_order():

@@ -10,9 +10,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 from test_export_synthetic import save_synthetic, synthetic_result
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.export import mot, opensim_map
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract import result_format as rf
+from hsmr_contract.export import mot, opensim_map
 
 ROOT = Path(__file__).resolve().parents[1]
 

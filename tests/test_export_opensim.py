@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from test_export_synthetic import M_REST, rest_joints, save_synthetic
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.export import markers, mot, opensim_map, trc
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract import result_format as rf
+from hsmr_contract.export import markers, mot, opensim_map, trc
 
 osim = pytest.importorskip("opensim")
 

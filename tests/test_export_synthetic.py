@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract import result_format as rf
 
 REST_RIGHT = {  # right side; the left mirrors x
     "femur": (-0.09, 0.90, 0.0),

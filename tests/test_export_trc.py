@@ -9,8 +9,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 from test_export_synthetic import rest_joints, save_synthetic, synthetic_result
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.export import markers, trc
+from hsmr_contract import result_format as rf
+from hsmr_contract.export import markers, trc
 
 
 def test_trc_header_and_round_trip(tmp_path: Path):

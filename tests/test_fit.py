@@ -8,7 +8,7 @@ import torch
 from fit_toy import ToyBody, ToyRegressor, Track
 
 from hsmr_backend import fit
-from hsmr_backend.skel.dofs import DOFS
+from hsmr_contract.dofs import DOFS
 
 
 def test_parametrisation_holds_limits_for_any_u():
@@ -295,7 +295,7 @@ def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs(
     """Seen from behind, MediaPipe's world landmarks put the toes towards the camera. Fed such feet, the
     fit must keep the true ankles and hips (before the foot check: ankles at their plantarflexion limit and
     hips rotated ~40°)."""
-    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_contract.dofs import dof_index
 
     model, reg = open_body
     t = 6
@@ -318,3 +318,62 @@ def test_reversed_world_feet_of_a_person_seen_from_behind_do_not_twist_the_legs(
     idx = [dof_index(n) for n in ("ankle_angle_r", "ankle_angle_l", "hip_rotation_r", "hip_rotation_l")]
     err = np.degrees(np.abs(res.poses[:, idx] - q[:, idx])).mean(0)
     assert err.max() < 8.0, err
+
+
+def test_body_models_implement_the_protocol(open_body):
+    """The SKEL body and the stand-in are BodyModels; anything else is refused with one clear line."""
+    assert isinstance(ToyBody(), fit.BodyModel) and isinstance(open_body[0], fit.BodyModel)
+    assert isinstance(open_body[1], fit.LandmarkRegressor)
+
+    class ForwardOnly(torch.nn.Module):
+        def forward(self, poses, betas, trans):
+            return poses
+
+    with pytest.raises(TypeError, match="rest_state"):
+        fit.Body(ForwardOnly(), ToyRegressor(), fit.FitOptions())
+
+
+def test_objective_terms_on_hand_made_cases():
+    """Each term against values worked out by hand."""
+    terms = fit.terms
+    t = 4
+    lm = torch.zeros(t, 33, 3, dtype=torch.float64)
+    lm[..., 2] = 2.0  # 2 m in front of the camera, on the optical axis
+    k = torch.tensor([1000.0, 1000.0, 320.0, 240.0], dtype=torch.float64)
+    centre = torch.tensor([320.0, 240.0], dtype=torch.float64).expand(t, 33, 2)
+    view = terms.ImageView(k, centre.clone(), torch.ones(t, 33, dtype=torch.float64), scale_px=100.0)
+    assert torch.all(terms.reprojection(lm, [view], sigma=8.0) == 0)
+    view.kp2d[:, 0, 0] += 2.0  # one landmark 2 px off = 2 units of 1 % of a 100 px person
+    one_off = 64 * 4 / (64 + 4) / 33
+    assert torch.allclose(terms.reprojection(lm, [view], sigma=8.0), torch.full((t,), one_off, dtype=torch.float64))
+    # a second camera 0.1 m to the left sees every point 50 px right of the centre, exactly where it looks
+    second = terms.ImageView(k, centre + torch.tensor([50.0, 0.0], dtype=torch.float64),
+                             torch.ones(t, 33, dtype=torch.float64), scale_px=100.0,
+                             rotation=torch.eye(3, dtype=torch.float64),
+                             translation=torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64))
+    both = terms.reprojection(lm, [view, second], sigma=8.0)  # 66 points, one of them 2 px off
+    assert torch.allclose(both, torch.full((t,), one_off / 2, dtype=torch.float64))
+
+    # ground y = 0 (normal -y in OpenCV's y-down frame: up), resting heights 0.03 m
+    hold = terms.GroundHold(torch.tensor([[1.0, 1.0, 0.0, 0.0]] * t, dtype=torch.float64),
+                            torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64), 0.0,
+                            torch.full((4,), 0.03, dtype=torch.float64))
+    feet = torch.zeros(t, 33, 3, dtype=torch.float64)
+    feet[:, [29, 30], 1] = -0.03  # resting points at their height
+    feet[:, 31, 1] = -0.02  # a free point 1 cm below its flat-foot height: within the slack
+    feet[:, 32, 1] = -0.5  # a free point in the air
+    assert torch.all(terms.ground_contact(feet, hold) == 0)
+    feet[:, 32, 1] = 0.02  # 5 cm below its flat-foot height: 3 cm past the slack
+    h = 0.03 / (1.7 * 0.01)
+    delta = 0.05 / (1.7 * 0.01)
+    expected = 2 * delta**2 * (np.sqrt(1 + h**2 / delta**2) - 1)
+    assert torch.allclose(terms.ground_contact(feet, hold), torch.full((t,), expected, dtype=torch.float64))
+
+    # constant velocities have no acceleration
+    ramp = torch.arange(t, dtype=torch.float64)[:, None]
+    qb = 0.1 * ramp.expand(t, 43)
+    rot = torch.eye(3, dtype=torch.float64).expand(t, 3, 3)
+    joints = (0.02 * ramp)[..., None].expand(t, 24, 3)
+    assert torch.allclose(terms.q_acceleration(qb, rot), torch.zeros(t - 2, dtype=torch.float64))
+    assert torch.allclose(terms.joint_acceleration(joints, 1.0), torch.zeros(t - 2, dtype=torch.float64))
+    assert float(terms.shape_prior(torch.tensor([3.0, 4.0]))) == 25.0

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from fit_toy import Track  # noqa: E402
 
 from hsmr_backend import fit, world  # noqa: E402
-from hsmr_backend.skel.dofs import dof_index  # noqa: E402
+from hsmr_contract.dofs import dof_index  # noqa: E402
 
 FEET = list(fit.FOOT_CONTACT_LANDMARKS)
 

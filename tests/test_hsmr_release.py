@@ -115,9 +115,9 @@ try:
 except HSMRWeightsError as e:
     print("ERR", e)
 """
+    src = os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT)))
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub"), HF_HOME=str(tmp_path / "hf"),
-               HSMR_CACHE=str(tmp_path / "hsmr"), PYTHONPATH=f"{ROOT / 'backend'}{os.pathsep}{ROOT}",
-               OMP_NUM_THREADS="1")  # fmt: skip
+               HSMR_CACHE=str(tmp_path / "hsmr"), PYTHONPATH=src, OMP_NUM_THREADS="1")  # fmt: skip
     env.pop("HSMR_WEIGHTS", None)
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hsmr_backend.hsmr import q_to_rep, rep_to_q
-from hsmr_backend.skel.dofs import DOFS
+from hsmr_contract.dofs import DOFS
 
 # Written from reference/hsmr.md §1 and skel.md §4, independently of the module's derivation from the DoF table.
 DOF_COUNTS = [3, 3, 1, 1, 1, 1, 3, 1, 1, 1, 1, 3, 3, 3, 3, 3, 1, 1, 2, 3, 3, 1, 1, 2]

@@ -87,7 +87,7 @@ def test_open_body_turning_round_while_moving_its_limbs(open_body):
     import torch
 
     from hsmr_backend import fit
-    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_contract.dofs import dof_index
 
     model, reg = open_body
     t = 60
@@ -122,7 +122,7 @@ def _side_walk(open_body, t: int = 60, seed: int = 0) -> tuple[np.ndarray, np.nd
     import torch
 
     from hsmr_backend import fit
-    from hsmr_backend.skel.dofs import dof_index
+    from hsmr_contract.dofs import dof_index
 
     model, reg = open_body
     ph = np.linspace(0, 4 * np.pi, t)

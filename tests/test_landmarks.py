@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from hsmr_backend import landmarks as L
-from hsmr_backend import track as T
 from hsmr_backend import video as V
+from hsmr_backend.landmarks import people as T
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +192,7 @@ def _stderr_of(code: str) -> str:
 
     backend = Path(__file__).resolve().parents[1] / "backend"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "PYTHONPATH": str(backend)})
+                         env={**__import__("os").environ, "PYTHONPATH": f"{backend}:{backend / 'contract'}"})
     assert run.returncode == 0, run.stderr
     return run.stderr
 
@@ -216,7 +216,7 @@ def test_mediapipe_says_nothing_on_stderr_when_it_starts():
     err = _stderr_of(
         "import numpy as np\n"
         "from hsmr_backend import landmarks as L\n"
-        "pose = L._new_pose(static=False)\n"
+        "pose = L.new_pose(static=False)\n"
         "for _ in range(4):\n"
         "    pose.process(np.zeros((256, 256, 3), np.uint8))\n"
         "pose.reset()\n"

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from hsmr_backend.skel import SkelData, load_body
-from hsmr_backend.skel.dofs import DOFS, JOINT_NAMES, N_DOFS, dof_index
 from hsmr_backend.skel.landmarks import MEDIAPIPE_POSE_LANDMARKS, load_landmark_regressor
 from hsmr_backend.skel.open_body_build.body import MIRROR_JOINT
+from hsmr_contract.dofs import DOFS, JOINT_NAMES, N_DOFS, dof_index
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = ROOT / "assets" / "open_body.npz"
@@ -334,7 +334,8 @@ def test_runtime_does_not_import_anny():
         "getattr(s, 'load_body', lambda n: None)('open');"
         "assert 'anny' not in sys.modules, 'anny imported at run time'"
     )
-    env = {"PYTHONPATH": f"{ROOT / 'backend'}:{ROOT}", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    src = f"{ROOT / 'backend'}:{ROOT / 'backend' / 'contract'}:{ROOT}"
+    env = {"PYTHONPATH": src, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
 
 

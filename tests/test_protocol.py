@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsmr_backend import protocol as p
+from hsmr_contract import protocol as p
 
 
 def test_round_trip_of_every_message_type():

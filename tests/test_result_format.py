@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hsmr_backend import result_format as rf
-from hsmr_backend.skel import dofs
+from hsmr_contract import dofs
+from hsmr_contract import result_format as rf
 
 
 def minimal_result(T: int = 4, V: int = 10, F: int = 6, K: int = 3, N: int = 33) -> dict[str, np.ndarray]:
@@ -204,3 +204,31 @@ def test_saved_file_has_the_usual_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_optional_foot_resting_is_a_bool_per_frame_and_foot_point(tmp_path):
+    res = minimal_result(T=4)
+    resting = np.zeros((4, 4), bool)
+    resting[1:3, [0, 2]] = True
+    out = rf.load(rf.save(tmp_path / "r.npz", {**res, "foot_resting": resting}))
+    assert out["foot_resting"].dtype == np.bool_ and np.array_equal(out["foot_resting"], resting)
+    assert "foot_resting" not in rf.load(rf.save(tmp_path / "s.npz", res))  # optional: older files stay valid
+    with pytest.raises(rf.ResultFileError, match="foot_resting"):
+        rf.save(tmp_path / "t.npz", {**res, "foot_resting": np.zeros((4, 2), bool)})
+    with pytest.raises(rf.ResultFileError, match="foot_resting"):
+        rf.save(tmp_path / "u.npz", {**res, "foot_resting": np.zeros((5, 4), bool)})
+    with pytest.raises(rf.ResultFileError, match="foot_resting"):
+        rf.save(tmp_path / "v.npz", {**res, "foot_resting": np.zeros((4, 4), np.float32)})
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "sub" / "x.bin"
+    assert rf.atomic_write(target, lambda fh: fh.write(b"abc")).read_bytes() == b"abc"
+
+    def fail(fh):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        rf.atomic_write(target, fail)
+    assert target.read_bytes() == b"abc" and sorted(p.name for p in target.parent.iterdir()) == ["x.bin"]

@@ -7,7 +7,7 @@ import pytest
 from make_result import dofs, synthetic_result
 
 from hsmr_blender.io import rig_math
-from hsmr_blender.io.export.kinematics import rotvec_to_matrix
+from hsmr_contract.rotations import rotvec_to_rotmat as rotvec_to_matrix
 
 
 @pytest.fixture(scope="module")

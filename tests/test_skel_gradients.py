@@ -9,7 +9,8 @@ import pytest
 import torch
 from fake_skel import write_fake_skel_pkl
 
-from hsmr_backend.skel import SKEL, dofs
+from hsmr_backend.skel import SKEL
+from hsmr_contract import dofs
 
 IDS = torch.tensor([0, 410, 3027, 5000, 6179, 6889])
 

@@ -14,8 +14,9 @@ from fake_skel import F_MODEL, build_fake_skel_dict, write_fake_skel_pkl
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from hsmr_backend.skel import SKEL, dofs
+from hsmr_backend.skel import SKEL
 from hsmr_backend.skel.data import SkelData
+from hsmr_contract import dofs
 
 PARENTS = list(dofs.PARENTS)
 CHILD = [next((c for c in range(24) if PARENTS[c] == j), 0) for j in range(24)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hsmr_backend import track as T
+from hsmr_backend.landmarks import people as T
 
 
 def test_box_iou_analytic():

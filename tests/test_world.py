@@ -8,20 +8,21 @@ import numpy as np
 import torch
 from fit_toy import ToyBody
 
-from hsmr_backend import rotations_np as rn
 from hsmr_backend import world
+from hsmr_contract import kinematics as kin
+from hsmr_contract import rotations as rn
 
 
 def test_pelvis_angles_round_trip_and_continuity():
     rng = np.random.default_rng(0)
     q = np.stack([rng.uniform(-np.pi, np.pi, 200), rng.uniform(-1.5, 1.5, 200), rng.uniform(-np.pi, np.pi, 200)], 1)
-    np.testing.assert_allclose(rn.pelvis_matrix(rn.pelvis_angles(rn.pelvis_matrix(q))), rn.pelvis_matrix(q),
+    np.testing.assert_allclose(kin.pelvis_matrix(kin.pelvis_angles(kin.pelvis_matrix(q))), kin.pelvis_matrix(q),
                                atol=1e-9)
     # a turning sequence through +-pi stays continuous
     seq = np.stack([np.full(50, np.pi), np.zeros(50), np.linspace(0, 3 * np.pi, 50)], 1)
-    out = rn.pelvis_angles_sequence(rn.pelvis_matrix(seq))
+    out = kin.pelvis_angles_sequence(kin.pelvis_matrix(seq))
     assert np.abs(np.diff(out, axis=0)).max() < 0.3
-    np.testing.assert_allclose(rn.pelvis_matrix(out), rn.pelvis_matrix(seq), atol=1e-9)
+    np.testing.assert_allclose(kin.pelvis_matrix(out), kin.pelvis_matrix(seq), atol=1e-9)
 
 
 def test_ground_plane_from_points():
@@ -108,9 +109,9 @@ def _seen_by_camera(body: ToyBody, q_m: np.ndarray, trans_m: np.ndarray) -> Fake
     j0, m0 = world._rest_root(body, betas)
     r_mc = rn.rot_z(np.radians(3)) @ rn.rot_x(np.radians(-12)) @ np.diag([1.0, -1.0, -1.0])
     t_mc = -r_mc @ np.array([0.3, 1.3, 4.0])
-    r_root_c = r_mc @ m0 @ rn.pelvis_matrix(q_m[:, :3]) @ m0.T
+    r_root_c = r_mc @ m0 @ kin.pelvis_matrix(q_m[:, :3]) @ m0.T
     q_c = q_m.copy()
-    q_c[:, :3] = rn.pelvis_angles_sequence(m0.T @ r_root_c @ m0)
+    q_c[:, :3] = kin.pelvis_angles_sequence(m0.T @ r_root_c @ m0)
     trans_c = (r_mc @ (j0 + trans_m).T).T + t_mc - j0
     with torch.no_grad():
         f32 = torch.float32

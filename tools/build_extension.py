@@ -3,8 +3,10 @@
 
 Stages ``hsmr_blender/`` + the top-level ``blender_manifest.toml`` + the backend source and its pinned
 requirements (generated from build.py's REQUIREMENTS, the single source of versions) into a temporary folder,
-then builds with Blender's own extension tool (``bl_pkg/cli/blender_ext.py build`` from the bpy wheel, the same
-code as ``blender --command extension build``). Without the bpy wheel it falls back to a plain zip and says so.
+builds the contract package (``backend/contract``, ``hsmr_contract``) as a wheel into the staged ``wheels/`` and
+lists it in the staged manifest (``wheels = [...]``; Blender installs it with the extension), then builds
+with Blender's own extension tool (``bl_pkg/cli/blender_ext.py build`` from the bpy wheel, the same code as
+``blender --command extension build``). Without the bpy wheel it falls back to a plain zip and says so.
 
     python tools/build_extension.py [--output-dir dist]
 """
@@ -45,10 +47,37 @@ def blender_ext_tool() -> Path | None:
     return None
 
 
+def contract_wheel(dest: Path) -> Path:
+    """Build the hsmr-contract wheel (pure Python + numpy) into ``dest``; returns its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # a copy: setuptools writes build/ and *.egg-info into the source
+        src = Path(tmp) / "contract"
+        shutil.copytree(ROOT / "backend" / "contract", src, ignore=IGNORE)
+        cp = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                             "--wheel-dir", str(dest), str(src)], capture_output=True, text=True, check=False)
+    if cp.returncode != 0:
+        raise SystemExit(f"build_extension: building the contract wheel failed: {cp.stdout}{cp.stderr}".strip())
+    wheels = sorted(dest.glob("hsmr_contract-*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"build_extension: expected one hsmr_contract wheel in {dest}, found {len(wheels)}")
+    return wheels[0]
+
+
+def write_manifest(src: Path, dest: Path, wheels: list[str]) -> None:
+    """The top-level manifest plus the ``wheels`` list (relative to the extension), which only the build writes."""
+    text = src.read_text()
+    if any(line.startswith("wheels") for line in text.splitlines()):
+        raise SystemExit(f"build_extension: {src} must not list wheels; the build writes them")
+    line = "wheels = [" + ", ".join(f'"{w}"' for w in wheels) + "]\n"
+    head, sep, tail = text.partition("\n[")  # top-level keys must precede the first table
+    dest.write_text(head.rstrip("\n") + "\n" + line + (sep + tail if sep else ""))
+
+
 def stage(dest: Path) -> Path:
     pkg = dest / "hsmr_blender"
     shutil.copytree(ROOT / "hsmr_blender", pkg, ignore=IGNORE)
-    shutil.copy2(ROOT / "blender_manifest.toml", pkg / "blender_manifest.toml")
+    wheel = contract_wheel(pkg / "wheels")
+    write_manifest(ROOT / "blender_manifest.toml", pkg / "blender_manifest.toml", [f"./wheels/{wheel.name}"])
     shutil.copytree(ROOT / "backend", pkg / "backend_src", ignore=IGNORE)
     # the open default body + landmark tables (and their licence): the backend, installed editable from
     # backend_src, finds them at <extension>/assets (its source-checkout location)

@@ -127,9 +127,10 @@ def run_convert(args: argparse.Namespace):
 
 
 def _convert_inner(args: argparse.Namespace, reporter):
+    from hsmr_contract.result_format import ResultFileError
+
     from .convert import ConvertError, ConvertOptions, convert
-    from .result_format import ResultFileError
-    from .track import SubjectError
+    from .landmarks import SubjectError
     from .video import VideoError
 
     expected: tuple[type[BaseException], ...] = (ConvertError, VideoError, SubjectError, ResultFileError)

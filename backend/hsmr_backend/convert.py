@@ -23,8 +23,8 @@ import numpy as np
 
 from . import __version__, result_format
 from . import landmarks as L
-from . import track as T
 from . import video as V
+from .landmarks import people as T
 from .progress import Reporter
 from .scene import FrameSampler, camera_motion, focal_from_scene, pitch_roll_deg, scene_lines, vertical_up
 from .skel import dofs

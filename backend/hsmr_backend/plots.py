@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from . import result_format
+from hsmr_contract.result_format import atomic_write
 
 
 def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: int = 70) -> Path:
@@ -56,16 +55,7 @@ def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: 
         ax.tick_params(labelsize=6, length=2, pad=1)
     fig.suptitle(f"SKEL joint angles (deg) over time (s); green = limits, grey = subject lost ({len(t)} frames)",
                  fontsize=10, y=0.985)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, result_format._default_file_mode())  # mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"), suffix=".png")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -23,7 +23,9 @@ import threading
 import time
 from typing import IO, Any
 
-from . import __version__, protocol
+from hsmr_contract import protocol
+
+from . import __version__
 
 MODES = ("json", "bar", "none")
 

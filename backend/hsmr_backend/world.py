@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hsmr_contract.dofs import dof_index
+from hsmr_contract.kinematics import pelvis_angles_sequence, pelvis_matrix
+
 from .fit import (
     FOOT_CONTACT_LANDMARKS,
     FOOT_JOINTS,
@@ -40,9 +43,7 @@ from .fit import (
     rest_foot_heights,
     spells,
 )
-from .rotations_np import pelvis_angles_sequence, pelvis_matrix
 from .scene import SceneLines, vertical_up
-from .skel.dofs import dof_index
 
 MODEL_TO_WORLD_ROT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 HEAD_JOINT, PELVIS_JOINT = 13, 0

@@ -1,1 +1,1 @@
-"""bpy-free parts of the add-on: the result schema (vendored), rig maths, backend runner, file writers."""
+"""bpy-free parts of the add-on: rig maths and the backend runner (the contract itself is ``hsmr_contract``)."""

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from hsmr_contract import protocol
 
 REQUIREMENTS_FILE = "backend_requirements.txt"  # written into the extension by tools/build_extension.py
 BACKEND_SOURCE_DIR = "backend_src"  # the backend package staged beside it (pip-installable)
+CONTRACT_SOURCE_DIR = "contract"  # inside BACKEND_SOURCE_DIR: the hsmr-contract distribution
 
 
 class BackendError(RuntimeError):
@@ -341,6 +342,8 @@ def setup_commands(env_dir: Path, base_python: str | os.PathLike, package_dir: P
         [str(base_python), "-m", "venv", str(env_dir)],
         [py, "-m", "pip", "install", "--upgrade", "pip"],
         [py, "-m", "pip", "install", "-r", str(req)],
-        # editable: the backend then finds the open body in <extension>/assets, as in a source checkout
+        # the contract first (the backend depends on it), then the backend, editable: the backend then finds the
+        # open body in <extension>/assets, as in a source checkout
+        [py, "-m", "pip", "install", "--no-deps", "-e", str(src / CONTRACT_SOURCE_DIR)],
         [py, "-m", "pip", "install", "--no-deps", "-e", str(src)],
     ]

@@ -12,8 +12,8 @@ lists the joint's DoF channels in composition order.
 
 Everything here is numpy only (float64) so that it can be tested without Blender; ``fk_blender`` simulates
 Blender's pose evaluation so the layout can be checked against ``fk_skel`` analytically. Rotations, DoF
-rotations and the chain come from ``export/kinematics.py`` (vendored from the backend, one implementation);
-this module adds what is rig-specific: bone layout, channels, Blender's evaluation and the limit table.
+rotations and the chain come from ``hsmr_contract`` (shared with the backend, one implementation); this module
+adds what is rig-specific: bone layout, channels, Blender's evaluation and the limit table.
 """
 
 from __future__ import annotations
@@ -24,27 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from .export.kinematics import (
-    chain_transforms,
-    joint_rotations_bsm,
-    local_rotations_model,
-    orthonormal,
-    rot_x,
-    rot_y,
-    rot_z,
-)
+from hsmr_contract.kinematics import chain_transforms, joint_rotations_bsm, local_rotations_model
+from hsmr_contract.rotations import euler_to_rotmat, special_procrustes
 
 AXES = "XYZ"
-_AXIS_ROT = {"X": rot_x, "Y": rot_y, "Z": rot_z}
 
 
 def euler_matrix(angles: np.ndarray, order: str) -> np.ndarray:
     """Blender's Euler matrix for mode ``order`` ('XYZ', 'ZXY', ...): the first letter is applied first."""
     angles = np.asarray(angles, dtype=np.float64)
-    out = np.broadcast_to(np.eye(3), (*angles.shape[:-1], 3, 3)).copy()
-    for letter in order:
-        out = _AXIS_ROT[letter](angles[..., AXES.index(letter)]) @ out
-    return out
+    return euler_to_rotmat(order.lower(), angles[..., [AXES.index(letter) for letter in order]])
 
 
 @dataclass(frozen=True)
@@ -75,7 +64,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _rest_frames(result: dict[str, Any]) -> np.ndarray:
     """The stored rest frames M_j as exact rotations: guards against float32 drift in the file."""
-    return np.stack([orthonormal(m) for m in np.asarray(result["rest_frames"])])
+    return special_procrustes(np.asarray(result["rest_frames"]))
 
 
 def _children(parents: np.ndarray) -> list[list[int]]:

@@ -1,31 +1,5 @@
-"""Biomechanics exports of a result file: OpenSim ``.mot``/``.trc``, CSV, and an HTML joint-angle report.
+"""Biomechanics exports of a result file: the numpy writers live in ``hsmr_contract.export`` (re-exported here,
+the stable names); this package adds the HTML joint-angle report (matplotlib) and the ``export`` command."""
 
-Everything here except ``report`` (matplotlib) and ``cli`` (the backend's result loader) imports numpy alone,
-so the Blender add-on can vendor the folder: the writers take the result as a dict of arrays.
-"""
-
-from .csv import read_csv, write_angles_csv, write_csv
-from .mot import MotTable, read_mot, write_mot, write_rajagopal_mot, write_skel_mot
-from .opensim_map import OFFSETS, RAJAGOPAL_COORDINATES, ExportError, rajagopal_motion, skel_motion, times
-from .trc import TrcTable, read_trc, write_markers_trc, write_trc
-
-__all__ = [
-    "OFFSETS",
-    "RAJAGOPAL_COORDINATES",
-    "ExportError",
-    "MotTable",
-    "TrcTable",
-    "rajagopal_motion",
-    "read_csv",
-    "read_mot",
-    "read_trc",
-    "skel_motion",
-    "times",
-    "write_angles_csv",
-    "write_csv",
-    "write_markers_trc",
-    "write_mot",
-    "write_rajagopal_mot",
-    "write_skel_mot",
-    "write_trc",
-]
+from hsmr_contract.export import *  # noqa: F403
+from hsmr_contract.export import __all__  # noqa: F401

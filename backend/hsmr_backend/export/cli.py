@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..result_format import ResultFileError, load
-from .opensim_map import ExportError
+from hsmr_contract.export.opensim_map import ExportError
+from hsmr_contract.result_format import ResultFileError, load
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -69,9 +69,9 @@ def export(
     skin_markers: bool = True,
 ) -> list[Path]:
     """Load (and validate) a result file and write the chosen exports; nothing chosen = everything."""
-    from .csv import write_angles_csv
-    from .mot import write_rajagopal_mot, write_skel_mot
-    from .trc import write_markers_trc
+    from hsmr_contract.export.csv import write_angles_csv
+    from hsmr_contract.export.mot import write_rajagopal_mot, write_skel_mot
+    from hsmr_contract.export.trc import write_markers_trc
 
     result_path = Path(result_path)
     result = load(result_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .opensim_map import dof_names, rajagopal_motion, times
+from hsmr_contract.export.opensim_map import dof_names, rajagopal_motion, times
 
 # Uncertainty rules (documented in docs/biomechanics-export.md).
 LOW_CONFIDENCE = 0.5  # mean 2D keypoint confidence below this

@@ -1,7 +1,7 @@
 """HSMR's 144-D pose representation (24 joints x 6 numbers) <-> SKEL's 46 DoF values q.
 
 Facts (reference/hsmr.md §1, "Pose representation"), with the per-joint axes and flips read from the DoF
-table (``hsmr_backend.skel.dofs``):
+table (``hsmr_contract.dofs``):
 
 - 3-DoF joints: the 6 numbers are the first two ROWS of the joint rotation ``Rp = R_last ... R_first``
   (Gram-Schmidt on rows; third row = row1 x row2). ``Rp`` is a Tait-Bryan product whose Euler convention is
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..skel.dofs import DOFS, JOINTS, dofs_of_joint
+from hsmr_contract.dofs import DOFS, JOINTS, dofs_of_joint
 
 _AXIS_LETTER = {(1.0, 0.0, 0.0): "X", (0.0, 1.0, 0.0): "Y", (0.0, 0.0, 1.0): "Z"}
 _GIMBAL_EPS = 1e-9  # cos(middle angle) below this is treated as exact gimbal lock (float64)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hsmr_contract import dofs  # noqa: F401  (``from hsmr_backend.skel import dofs`` keeps working)
+from hsmr_contract.dofs import DOF_NAMES, DOFS, JOINT_NAMES, JOINTS, N_DOFS, N_JOINTS, PARENTS, Dof, Joint, dof_index
+
 from .data import SkelData, SkelFileError
-from .dofs import DOF_NAMES, DOFS, JOINT_NAMES, JOINTS, N_DOFS, N_JOINTS, PARENTS, Dof, Joint, dof_index
 from .model import SKEL, RestState, SKELOutput
 
 _PKG = Path(__file__).resolve().parent

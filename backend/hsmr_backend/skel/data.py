@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .dofs import JOINT_NAMES, N_JOINTS, PARENTS
+from hsmr_contract.dofs import JOINT_NAMES, N_JOINTS, PARENTS
 
 SUPPORTED_VERSION = "1.1.1"
 WHERE_TO_GET = 'download skel_male.pkl / skel_female.pkl v1.1.1 ("SKEL and BSM models") from https://skel.is.tue.mpg.de'

@@ -19,7 +19,8 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.spatial import cKDTree
 
-from ..dofs import JOINT_NAMES, N_JOINTS, PARENTS
+from hsmr_contract.dofs import JOINT_NAMES, N_JOINTS, PARENTS
+
 from .anny_source import SHAPE_PHENOTYPES, AnnySource
 from .geometry import about, apply, ellipsoid, rot_align, rot_x, rot_y, rot_z
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...export.kinematics import rot_x, rot_y, rot_z, rotvec_to_matrix
-from ...export.kinematics import to_homogeneous_apply as apply
+from hsmr_contract.kinematics import to_homogeneous_apply as apply
+from hsmr_contract.rotations import rot_x, rot_y, rot_z, rotvec_to_rotmat
 
 __all__ = ["about", "apply", "axis_angle", "ellipsoid", "rot_align", "rot_x", "rot_y", "rot_z", "skew"]
 
@@ -34,7 +34,7 @@ def skew(v: np.ndarray) -> np.ndarray:
 def axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
     """Rotation by ``angle`` about ``axis`` (any length)."""
     axis = np.asarray(axis, dtype=float)
-    return rotvec_to_matrix(axis / np.linalg.norm(axis) * angle)
+    return rotvec_to_rotmat(axis / np.linalg.norm(axis) * angle)
 
 
 def about(pivot: np.ndarray, r: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dofs import dof_index
+from hsmr_contract.dofs import dof_index
+
 from . import render
 
 

@@ -1,6 +1,6 @@
 """SKEL q -> coordinates of a Rajagopal-style OpenSim full-body model (and the raw SKEL coordinates).
 
-Numpy only (vendored by the Blender add-on). ``docs/biomechanics-export.md`` explains every choice; in short:
+Numpy only. ``docs/biomechanics-export.md`` explains every choice; in short:
 
 - 1-DoF joints with identical names (knee, ankle, subtalar, mtp, pro_sup) and the elbow/wrist are copied
   (SKEL's pin axes for ankle/subtalar/mtp are the Rajagopal ones).
@@ -22,25 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kinematics import (
+from ..dofs import JOINT_NAMES
+from ..kinematics import (
     BLENDER_TO_OPENSIM,
     euler_zxy_sequence,
     joint_rotations_bsm,
     local_rotations_model,
-    orthonormal,
 )
+from ..rotations import special_procrustes
 
-# Joint indices in SKEL's tree (shared/reference/skel.md §3); checked against the result's joint_names.
+# Joint indices in SKEL's tree, from the DoF table; checked against the result's joint_names.
 _J = {
-    "pelvis": 0,
-    "femur_r": 1,
-    "femur_l": 6,
-    "lumbar_body": 11,
-    "thorax": 12,
-    "scapula_r": 14,
-    "humerus_r": 15,
-    "scapula_l": 19,
-    "humerus_l": 20,
+    name: JOINT_NAMES.index(name)
+    for name in ("pelvis", "femur_r", "femur_l", "lumbar_body", "thorax", "scapula_r", "humerus_r", "scapula_l",
+                 "humerus_l")
 }
 
 # Rajagopal coordinates, in the model's CoordinateSet order.
@@ -200,7 +195,7 @@ def rajagopal_motion(result: Mapping[str, np.ndarray]) -> tuple[list[str], np.nd
     out: dict[str, np.ndarray] = {}
 
     # pelvis: orientation of its BSM frame in the ground = C A M_0 Rp_0 (A: rotation of model_to_world)
-    a = orthonormal(result["model_to_world"])
+    a = special_procrustes(np.asarray(result["model_to_world"])[:3, :3])
     r_pelvis = BLENDER_TO_OPENSIM @ a @ m[0] @ rp[:, 0]
     e = euler_zxy_sequence(r_pelvis)
     out["pelvis_tilt"], out["pelvis_list"], out["pelvis_rotation"] = e.T

@@ -3,8 +3,6 @@
 Format (OpenSim Storage, as the IK tool writes it): a header of ``key=value`` lines closed by ``endheader``,
 then one tab-separated line of column names (``time`` first, coordinate names exactly as in the model),
 then one row per frame. Rotations are in degrees when ``inDegrees=yes``; translations are always metres.
-
-This module imports nothing but numpy so the Blender add-on can vendor it unchanged.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Marker trajectories (``.trc``): writer and an independent reader, numpy only (vendored by the add-on).
+"""Marker trajectories (``.trc``): writer and an independent reader, numpy only.
 
 Layout (OpenSim / Pose2Sim / OpenCap style, tab-separated):
 

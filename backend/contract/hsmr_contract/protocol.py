@@ -1,8 +1,7 @@
 """The line protocol between the Blender add-on and the backend child process.
 
 The backend writes one JSON object per line on stdout (``--progress json``); stderr is a free-form log.
-No sockets. Pure Python (no numpy), so the add-on ships a byte-identical copy
-(``hsmr_blender/io/protocol.py``; a test keeps the two equal).
+No sockets. Pure Python (no numpy); the backend writes it and the add-on reads it.
 
 Messages (every one has ``type``; unknown extra keys are ignored, wrong types are errors):
 - ``hello``    first line: ``protocol`` (int), ``backend_version`` (str), optional ``device`` (str).

@@ -1,4 +1,4 @@
-"""Subject choice and identity keeping: boxes, the ``--subject`` option, appearance, gap bridging.
+"""People and subject choice: boxes, plausibility, the ``--subject`` option, appearance, gap bridging.
 
 Pure numpy + OpenCV; no MediaPipe here so the logic is testable on synthetic data.
 Boxes are ``xyxy`` float pixels in the upright full frame.
@@ -11,10 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
-class SubjectError(ValueError):
-    """A ``--subject`` value that cannot be used; the message says what to pass instead."""
-
+from .names import SubjectError
 
 # ---------------------------------------------------------------- boxes
 
@@ -83,6 +80,20 @@ def contains(window: np.ndarray, box: np.ndarray, margin: float, image_size: tup
     lo = [window[0] + (m if window[0] > 0 else -np.inf), window[1] + (m if window[1] > 0 else -np.inf)]
     hi = [window[2] - (m if window[2] < w else -np.inf), window[3] - (m if window[3] < h else -np.inf)]
     return bool(box[0] >= lo[0] and box[1] >= lo[1] and box[2] <= hi[0] and box[3] <= hi[1])
+
+
+MIN_PERSON_FRACTION = 0.08  # people smaller than this share of the frame's long side are too small to fit
+
+
+def plausible_person(box: np.ndarray, kp2d: np.ndarray, image_size: tuple[int, int]) -> bool:
+    """Reject MediaPipe's occasional 'person' on clutter: too small, or a torso out of proportion."""
+    size = box_size(box)
+    if size < MIN_PERSON_FRACTION * max(image_size):
+        return False
+    if np.any(kp2d[[11, 12, 23, 24], 2] < 0.5):
+        return False
+    shoulders, hips = kp2d[[11, 12], :2].mean(0), kp2d[[23, 24], :2].mean(0)
+    return bool(np.linalg.norm(shoulders - hips) < 0.55 * size)
 
 
 # ---------------------------------------------------------------- appearance

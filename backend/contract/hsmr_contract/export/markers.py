@@ -1,6 +1,6 @@
 """Virtual markers for the ``.trc``: the 24 SKEL joint centres and skin landmarks, in the OpenSim ground.
 
-Numpy only (vendored by the add-on). The skin landmarks are chosen on the subject's rest skin by a geometric
+Numpy only. The skin landmarks are chosen on the subject's rest skin by a geometric
 rule that works for any mesh topology (the bundled open body and the official SKEL skins differ): among the
 vertices bound mostly to the given joints and lying within ``radius`` of a reference joint centre, take the one
 furthest along a direction (model frame at rest: +x = subject's left, +y up, +z anterior). The vertex is then
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kinematics import (
+from ..kinematics import (
     BLENDER_TO_OPENSIM,
     global_rotations,
     joint_rotations_bsm,

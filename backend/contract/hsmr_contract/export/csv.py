@@ -1,4 +1,4 @@
-"""Joint angles as CSV (one row per frame: time, then one column per DoF), numpy only (vendored by the add-on)."""
+"""Joint angles as CSV (one row per frame: time, then one column per DoF), numpy only."""
 
 from __future__ import annotations
 
