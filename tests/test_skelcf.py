@@ -16,8 +16,10 @@ from hsmr_backend.hsmr import (
     HSMRWeightsError,
     SKELCFConfig,
     SKELCFNetwork,
+    find_skelcf_cached,
     is_skelcf_checkpoint,
     load_skelcf,
+    network_kind,
     rep_to_q,
 )
 from hsmr_backend.hsmr.config import HSMRConfigError
@@ -171,7 +173,9 @@ def test_load_by_path_folder_and_repo_id(tiny, tmp_path, monkeypatch):
     with pytest.raises(HSMRWeightsError, match="could not fetch") as e:
         load_skelcf(REPO)  # not cached: asks the hub, which fails with one line
     assert "\n" not in str(e.value)
+    assert find_skelcf_cached() is None
     populate_hub_cache(tmp_path / "hub", ckpt, REPO)
+    assert find_skelcf_cached() is not None and find_skelcf_cached().name == "best.pth"
     _same(load_skelcf(REPO), net)  # from the cache, no network
     _same(load_skelcf(f"hf://{REPO}/best.pth"), net)
     with pytest.raises(HSMRWeightsError, match="not in the Hugging Face cache"):
@@ -186,6 +190,7 @@ def test_checkpoint_layout_detection(tiny, tmp_path):
     assert not is_skelcf_checkpoint(tmp_path / "hsmr.ckpt")
     assert not is_skelcf_checkpoint(tmp_path / "notes.txt")
     assert not is_skelcf_checkpoint(tmp_path / "missing.pth")
+    assert network_kind(ckpt) == "skelcf" and network_kind(tmp_path / "hsmr.ckpt") == "hsmr"
 
 
 # ---------------------------------------------------------------- ONNX and the predictor
@@ -210,6 +215,7 @@ def test_onnx_matches_torch_within_1e4(tiny, onnx_model):
     assert cfg == net.cfg and not fp16
     with pytest.raises(ValueError, match="bbox_info"):
         sess.run(x.numpy())
+    assert network_kind(onnx_model) == "skelcf"
 
 
 def test_crop_box_conditioning_and_camera_by_hand():

@@ -12,7 +12,15 @@ from .load import HF_FILENAME, HF_REPO, HSMRWeightsError, find_weights, load_hsm
 from .network import HSMRNetwork, cam_to_translation
 from .rep import q_to_rep, rep_to_q
 from .skelcf import SKELCFConfig, SKELCFNetwork
-from .skelcf_load import SKELCF_FILENAME, SKELCF_REPO, is_skelcf_checkpoint, load_skelcf, resolve_skelcf
+from .skelcf_load import (
+    SKELCF_FILENAME,
+    SKELCF_REPO,
+    find_skelcf_cached,
+    is_skelcf_checkpoint,
+    load_skelcf,
+    network_kind,
+    resolve_skelcf,
+)
 
 __all__ = [
     "HF_FILENAME",
@@ -26,10 +34,12 @@ __all__ = [
     "SKELCF_FILENAME",
     "SKELCF_REPO",
     "cam_to_translation",
+    "find_skelcf_cached",
     "find_weights",
     "is_skelcf_checkpoint",
     "load_hsmr",
     "load_skelcf",
+    "network_kind",
     "q_to_rep",
     "rep_to_q",
     "resolve_release",

@@ -106,6 +106,30 @@ def is_skelcf_checkpoint(path: str | os.PathLike[str]) -> bool:
     return _is_skelcf_file(str(p.resolve()), st.st_size, st.st_mtime_ns)
 
 
+def find_skelcf_cached() -> Path | None:
+    """The release checkpoint if it is already in the Hugging Face cache, else None (never downloads)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(SKELCF_REPO, SKELCF_FILENAME)
+    except Exception:  # a broken cache must not break the other modes
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def network_kind(path: str | os.PathLike[str]) -> str:
+    """"skelcf" for a SKEL-CF checkpoint (or a folder holding one) or SKEL-CF ONNX export, else "hsmr"."""
+    if str(path).endswith(".onnx"):
+        from .export import read_onnx_config
+
+        try:
+            cfg, _ = read_onnx_config(path)
+        except Exception:  # not ours, unreadable: the HSMR path reports it as it always has
+            return "hsmr"
+        return "skelcf" if isinstance(cfg, SKELCFConfig) else "hsmr"
+    return "skelcf" if is_skelcf_checkpoint(path) else "hsmr"
+
+
 def load_skelcf(source: str | os.PathLike[str] = SKELCF_REPO, filename: str = SKELCF_FILENAME, *,
                 device: str | torch.device = "cpu", allow_download: bool = True) -> SKELCFNetwork:  # fmt: skip
     """Build the network from the checkpoint's own cfg and load its EMA weights (strict, eval mode)."""
