@@ -32,11 +32,12 @@ def box_to_square(boxes_xyxy: np.ndarray) -> np.ndarray:
 def crop_affine(cx: float, cy: float, side: float, out: int = 256) -> np.ndarray:
     """2x3 image -> patch map through three float32 point pairs: the centre, centre + (0, side/2) and
     centre + (side/2, 0) go to the patch's centre, bottom-centre and right-centre."""
-    c = np.array([cx, cy], np.float32)
-    half, o = np.float32(side * 0.5), np.float32(out * 0.5)
-    src = np.stack((c, c + np.array([0, half], np.float32), c + np.array([half, 0], np.float32)))
+    c = np.array([cx, cy], np.float64)
+    half = float(np.float32(side * 0.5))  # the half side is a float32, the sums are rounded once (as released)
+    src = np.stack((c, c + (0.0, half), c + (half, 0.0))).astype(np.float32)
+    o = out * 0.5
     dst = np.array([[o, o], [o, 2 * o], [2 * o, o]], np.float32)
-    return cv2.getAffineTransform(src.astype(np.float32), dst)
+    return cv2.getAffineTransform(src, dst)
 
 
 def crop_patch(image_rgb: np.ndarray, cx: float, cy: float, side: float, out: int = 256) -> np.ndarray:
