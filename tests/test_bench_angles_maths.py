@@ -1,4 +1,4 @@
-"""The comparison maths of benchmarks/bench_angles_synthetic.py (benchmarks/angles_synth.py)."""
+"""The comparison maths of benchmarks/accuracy/bench_angles_synthetic.py (benchmarks/accuracy/angles_synth.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests")]
 
 pytest.importorskip("torch")  # hsmr_backend.skel imports torch
-syn = pytest.importorskip("angles_synth")
+syn = pytest.importorskip("benchmarks.accuracy.angles_synth")
 from make_result import synthetic_result  # noqa: E402
 
 from hsmr_contract import dofs  # noqa: E402

@@ -1,19 +1,12 @@
-"""The FLOP count behind benchmarks/bench_cpu_gemm.py matches the network it describes."""
+"""The FLOP count behind benchmarks/speed/bench_cpu_gemm.py matches the network it describes."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "benchmarks")]
-
-import bench_cpu_gemm as bench  # noqa: E402
-
-from hsmr_backend.hsmr.config import BackboneConfig, DecoderConfig, HSMRConfig  # noqa: E402
-from hsmr_backend.hsmr.network import HSMRNetwork  # noqa: E402
+from benchmarks.speed import bench_cpu_gemm as bench
+from hsmr_backend.hsmr.config import BackboneConfig, DecoderConfig, HSMRConfig
+from hsmr_backend.hsmr.network import HSMRNetwork
 
 
 def test_backbone_shapes_are_the_networks_linear_layers():

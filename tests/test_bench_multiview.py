@@ -1,21 +1,14 @@
-"""The Qualisys calibration reader of benchmarks/bench_multiview_pose2sim.py, on a calibration written here from a
-known OpenCV camera."""
+"""The Qualisys calibration reader of benchmarks/accuracy/bench_multiview_pose2sim.py, on a calibration written
+here from a known OpenCV camera."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import bench_multiview_pose2sim as mv  # noqa: E402
-
-from hsmr_backend.scene import pitch_roll_deg  # noqa: E402
+from benchmarks.accuracy import bench_multiview_pose2sim as mv
+from hsmr_backend.scene import pitch_roll_deg
 
 SUB = 64.0  # sensor sub-pixels per image pixel, as in the Pose2Sim demo's calibration
 

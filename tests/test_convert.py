@@ -48,13 +48,20 @@ class StandInBody:
         import torch
 
         rng = np.random.default_rng(1)
+        self.name, self.device = "standin", torch.device("cpu")
         self.rest = torch.tensor(rng.normal(0, 0.3, (24, 3)), dtype=torch.float32)
         w = rng.random((V_SKIN, 24))
-        self.data = types.SimpleNamespace(
-            name="standin", skin_weights=w / w.sum(1, keepdims=True), posedirs=None,
-            skel_template_f=np.array([[0, 1, 2], [1, 2, 3]]), skel_weights=np.eye(24)[[0, 1, 2, 3]],
-        )
+        self.skin_weights = (w / w.sum(1, keepdims=True)).astype(np.float32)
         self.calls: list[dict] = []
+
+    def rest_arrays(self, betas) -> dict[str, np.ndarray]:
+        """The rest fields of the result file: a 50-vertex skin and four one-joint bone vertices."""
+        return {
+            "rest_joints": self.rest.numpy(), "rest_frames": np.tile(np.eye(3, dtype=np.float32), (24, 1, 1)),
+            "skin_rest_verts": np.zeros((V_SKIN, 3), np.float32), "skin_faces": np.array([[0, 1, 2]], np.int32),
+            "skin_weights": self.skin_weights, "bone_rest_verts": np.zeros((4, 3), np.float32),
+            "bone_faces": np.array([[0, 1, 2], [1, 2, 3]], np.int32), "bone_vertex_joint": np.arange(4, dtype=np.int32),
+        }
 
     def __call__(self, poses, betas, trans, pose_correctives=True, bone_mesh=False, skin=True):
         import torch
@@ -89,6 +96,7 @@ def install_standins(record: dict | None = None) -> None:
     @dataclass
     class FitOptions:
         smoothing: float = 1.0
+        device: str = "cpu"
 
     def default_camera(width, height, focal_px=None):
         f = focal_px or 1.2 * max(width, height)
@@ -109,12 +117,13 @@ def install_standins(record: dict | None = None) -> None:
 
     def to_world(fit, model, camera):
         return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
-                                     camera_to_world=np.eye(4), joints_world=fit.joints_cam, notes="stand-in")
+                                     camera_to_world=np.eye(4), joints_world=fit.joints_cam, notes="stand-in",
+                                     up_source="balance")
 
     def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
         record.update(scene=scene)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
-        return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), 0.0
+        return fit, sys.modules["hsmr_backend.world"].to_world(fit, model, camera), np.zeros((len(fit.poses), 4), bool)
 
     fit_mod = types.ModuleType("hsmr_backend.fit")
     fit_mod.Camera, fit_mod.FitOptions, fit_mod.default_camera, fit_mod.fit_sequence = (
@@ -259,7 +268,8 @@ def test_a_subject_seen_from_behind_is_reported(standins, clip, tmp_path, monkey
         for k, x, z in ((0, 0.0, 1.0), (1, -0.1, 0.92), (6, 0.1, 0.92), (15, -0.18, 1.5), (20, 0.18, 1.5)):
             j[:, k] = (side * x, 3.0, z)
         return types.SimpleNamespace(poses=fit.poses, trans=fit.trans, model_to_world=np.eye(4),
-                                     camera_to_world=np.eye(4), joints_world=j, notes=[])
+                                     camera_to_world=np.eye(4), joints_world=j, notes=[],
+                                     up_source="balance")
 
     monkeypatch.setattr(sys.modules["hsmr_backend.world"], "to_world", to_world)  # the stand-in module
     meta, warnings = _convert_keeping_warnings(clip, tmp_path / "res.npz", "0:6")
@@ -298,6 +308,7 @@ def test_a_focal_from_the_scene_replaces_only_a_default_focal(standins, clip, tm
     from the default, the clip is fitted once, with that focal (focal_source "scene"); a focal the user gave is
     never replaced, nor asked about."""
     from hsmr_backend import convert as C
+    from hsmr_backend.convert import stages
     from hsmr_backend.scene import SceneFocal, SceneUp
 
     world_mod = sys.modules["hsmr_backend.world"]
@@ -306,7 +317,7 @@ def test_a_focal_from_the_scene_replaces_only_a_default_focal(standins, clip, tm
     def fit_in_world(track, model, regressor, camera, options=None, init=None, progress=None, scene=None):
         cameras.append(camera)
         fit = sys.modules["hsmr_backend.fit"].fit_sequence(track, model, regressor, camera, options, init, progress)
-        return fit, world_mod.to_world(fit, model, camera), 0.0
+        return fit, world_mod.to_world(fit, model, camera), np.zeros((len(fit.poses), 4), bool)
 
     def vertical_up(lines, k, prior):
         priors.append(np.asarray(prior))
@@ -317,8 +328,8 @@ def test_a_focal_from_the_scene_replaces_only_a_default_focal(standins, clip, tm
         return SceneFocal(focal_px=1200.0, support=1.0, support_second=1.0, from_vertical_px=1210.0)
 
     monkeypatch.setattr(world_mod, "fit_in_world", fit_in_world)
-    monkeypatch.setattr(C, "vertical_up", vertical_up)
-    monkeypatch.setattr(C, "focal_from_scene", focal_from_scene)
+    monkeypatch.setattr(stages, "vertical_up", vertical_up)
+    monkeypatch.setattr(stages, "focal_from_scene", focal_from_scene)
     out = tmp_path / "res.npz"
     C.convert(C.ConvertOptions(str(clip), str(out), mode="keypoints", frames="0:6", focal_px=given, overlay=False,
                                plot=False))
@@ -431,8 +442,11 @@ def test_real_parts_end_to_end(clip, tmp_path):
     q = r["poses"][:, finite]
     assert np.all(q >= lim[finite, 0] - 1e-5) and np.all(q <= lim[finite, 1] + 1e-5)
     assert np.median(r["reprojection_error_px"][r["valid"]]) < 40
-    views = json.loads(str(r["meta_json"]))["views"]  # the subject faces the camera, 20-50° off
+    meta = json.loads(str(r["meta_json"]))
+    views = meta["views"]  # the subject faces the camera, 20-50° off
     assert views["back"] == 0 and sum(views.values()) == 12
+    resting = r["foot_resting"]  # per frame and foot point, the spells the share in the meta counts
+    assert resting.shape == (12, 4) and resting.any(axis=1).mean() == pytest.approx(meta["feet_resting_share"])
 
 
 @pytest.mark.slow
@@ -450,6 +464,9 @@ def test_an_official_format_skel_file_runs_end_to_end(clip, tmp_path):
                            plot=False))
     r = result_format.load(out)
     assert str(r["body"]) == "skel_male" and r["valid"].all() and r["skin_rest_verts"].shape == (6890, 3)
+    # the file's pose correctives and their per-frame weights travel to the add-on (shape keys)
+    assert r["skin_posedirs"].shape == (207, 6890, 3) and r["pose_features"].shape == (20, 207)
+    assert np.abs(r["pose_features"]).max() > 0
     assert r["reprojection_error_px"].mean() < 15  # 7 px here; a regressor reading the wrong vertices: 220
     lim = r["dof_limits"]
     finite = np.isfinite(lim).all(1)
@@ -481,7 +498,6 @@ def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
     reproduce the body model's own posed skin and bones through plain LBS with its global transforms."""
     import torch
 
-    from hsmr_backend.convert import rest_arrays
     from hsmr_backend.skel import load_body
 
     try:
@@ -490,7 +506,7 @@ def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
         pytest.skip(f"open body not available: {e}")
     betas = np.zeros(model.num_betas, np.float32)
     betas[0] = 1.0
-    a = rest_arrays(model, betas)
+    a = model.rest_arrays(betas)
     q = torch.tensor(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 46)), dtype=torch.float32)
     out = model(q, torch.tensor(betas)[None], torch.zeros(1, 3), pose_correctives=False, bone_mesh=True)
     G = out.global_transforms[0].double().numpy()
@@ -508,6 +524,27 @@ def test_rest_arrays_rebuild_the_posed_body_by_linear_blend_skinning():
     bones = np.einsum("nab,nb->na", A[k, :3, :3], a["bone_rest_verts"]) + A[k, :3, 3]
     np.testing.assert_allclose(bones, out.bone_verts[0].numpy(), atol=1e-5)
     assert a["skin_faces"].max() < len(a["skin_rest_verts"]) and a["bone_faces"].max() < len(k)
+    assert "skin_posedirs" not in a  # the open body has no pose correctives
+
+
+def test_rest_arrays_carry_an_official_bodys_pose_correctives(tmp_path):
+    """A body file with pose correctives (official layout): the result's (207, V, 3) blend shapes are the file's
+    (V, 3, 207) ``posedirs``, and the bone mesh's posing joints are its one-hot ``skel_weights``."""
+    import pickle
+
+    from fake_skel import write_fake_skel_pkl
+
+    from hsmr_backend.skel import SKEL
+
+    path = write_fake_skel_pkl(tmp_path / "skel_male.pkl")
+    with path.open("rb") as fh:
+        raw = pickle.load(fh)
+    a = SKEL.from_file(path).rest_arrays(np.zeros(10, np.float32))
+    np.testing.assert_array_equal(a["skin_posedirs"], np.asarray(raw["posedirs"], np.float32).transpose(2, 0, 1))
+    w = raw["skel_weights"]
+    w = w.toarray() if hasattr(w, "toarray") else np.asarray(w)
+    np.testing.assert_array_equal(a["bone_vertex_joint"], np.argmax(w, axis=1))
+    assert a["skin_posedirs"].dtype == np.float32 and a["bone_vertex_joint"].dtype == np.int32
 
 
 def test_auto_mode_runs_the_hsmr_network_when_weights_are_found(standins, clip, tmp_path, monkeypatch):

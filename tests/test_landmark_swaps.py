@@ -194,11 +194,7 @@ def test_leg_pairs_are_the_legs_of_the_mirror():
 def test_injected_leg_swaps_over_views_at_6px_noise(open_body):
     """The detection benchmark's first four motions over five views (0-180°), 6 px noise and 10 % of points
     dropped: every swapped frame is found and no other, and clean clips have none."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import bench_leg_swaps as bench
+    from benchmarks.accuracy import bench_leg_swaps as bench
 
     clips = bench.projected_clips(4, 150, [0.0, 45.0, 90.0, 135.0, 180.0])
     assert bench.count(clips, 6.0, 0.0)["wrongly"] == 0

@@ -130,22 +130,12 @@ def _convert_inner(args: argparse.Namespace, reporter):
     from hsmr_contract.result_format import ResultFileError
 
     from .convert import ConvertError, ConvertOptions, convert
+    from .hsmr.load import HSMRWeightsError
     from .landmarks import SubjectError
+    from .skel.data import SkelFileError
     from .video import VideoError
 
-    expected: tuple[type[BaseException], ...] = (ConvertError, VideoError, SubjectError, ResultFileError)
-    try:
-        from .skel.data import SkelFileError
-
-        expected += (SkelFileError,)
-    except ImportError:
-        pass
-    try:
-        from .hsmr.load import HSMRWeightsError
-
-        expected += (HSMRWeightsError,)
-    except ImportError:  # a backend without torch still runs keypoints mode
-        pass
+    expected = (ConvertError, VideoError, SubjectError, ResultFileError, SkelFileError, HSMRWeightsError)
     if args.stride < 1:
         reporter.error(f"--stride must be 1 or more (got {args.stride})")
         return 2, None

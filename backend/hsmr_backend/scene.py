@@ -3,7 +3,7 @@
 Rooms, doors, shelves, poles and buildings are full of vertical edges. In the image they all point at one
 vanishing point, the image of the world's vertical, so where enough of them are seen that point gives the
 camera's pitch and roll, independently of the body. From the body alone (balance, foot contacts) "up" was 8-11°
-off on the four calibrated views of a real lab (`benchmarks/bench_multiview_pose2sim.py`).
+off on the four calibrated views of a real lab (`benchmarks/accuracy/bench_multiview_pose2sim.py`).
 
 - :class:`FrameSampler` keeps a few downscaled grey frames spread over the clip as the frames stream past.
 - :func:`scene_lines` finds straight edges in them (OpenCV's LSD), away from the subject's box.

@@ -355,21 +355,20 @@ def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None)
 
 def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: FitOptions | None = None,
                  init: dict | None = None, progress: Any = None,
-                 scene: SceneLines | None = None) -> tuple[FitResult, WorldResult, float]:
+                 scene: SceneLines | None = None) -> tuple[FitResult, WorldResult, np.ndarray]:
     """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame (``scene``: the
     footage's straight edges, see :func:`to_world`), then, where feet rest (:func:`foot_contacts`),
     ``fit.refine_with_contacts`` with them held on that ground and the world frame found again. Returns the fit,
-    its world and the share of frames with a resting foot."""
+    its world and where the feet rest: (T, 4) bool, FOOT_CONTACT_LANDMARKS (left/right heel, left/right foot tip)."""
     options = options or FitOptions()
     result = fit_sequence(track, model, regressor, camera, options, init=init, progress=progress)
     world = to_world(result, model, camera, scene)
     fps = float(getattr(track, "fps", 30.0) or 30.0)
     contacts = foot_contacts(track.kp2d, track.valid, fps, result.landmarks_cam, world,
                              rest_foot_heights(model, regressor, result.betas, options))
-    resting = float(contacts.mask.any(axis=1).mean())
-    if resting > 0:
+    if contacts.mask.any():
         result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress,
                                       init=init)
         world = to_world(result, model, camera, scene)
-    return result, world, resting
+    return result, world, contacts.mask.astype(bool)
 

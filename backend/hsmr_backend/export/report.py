@@ -124,6 +124,163 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
 
 
+@dataclass
+class _Curves:
+    """What the report draws, read once from the result."""
+
+    t: np.ndarray  # (T,) seconds
+    names: list[str]  # SKEL DoF names
+    deg: np.ndarray  # (T, 46) degrees
+    limits_deg: np.ndarray  # (46, 2)
+    error_px: np.ndarray  # (T,) reprojection error
+    loss: np.ndarray  # (T,) fit loss
+    unc: Uncertainty
+
+    @classmethod
+    def of(cls, result: Mapping[str, np.ndarray]) -> _Curves:
+        return cls(times(result), dof_names(result), np.degrees(np.asarray(result["poses"], dtype=np.float64)),
+                   np.degrees(np.asarray(result["dof_limits"], dtype=np.float64)),
+                   np.asarray(result["reprojection_error_px"], dtype=np.float64),
+                   np.asarray(result["fit_loss"], dtype=np.float64), uncertain_frames(result))
+
+
+def _plot_dof_curves(plt, result: Mapping[str, np.ndarray], c: _Curves, out_dir: Path) -> list[tuple[str, str]]:
+    """One PNG per joint: its DoFs over time with the limit band and the uncertain frames; (joint, file) pairs."""
+    figs: list[tuple[str, str]] = []
+    for joint, idx in _joint_groups(result):
+        height = 1.9 * len(idx) + 0.4
+        fig, axes = plt.subplots(len(idx), 1, figsize=(8, height), sharex=True, squeeze=False)
+        # fixed margins in inches: tight_layout costs most of the report's time
+        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.35)
+        for ax, i in zip(axes[:, 0], idx, strict=True):
+            lo, hi = c.limits_deg[i]
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.axhspan(lo, hi, color="tab:green", alpha=0.12, lw=0, label="limits")
+                ax.axhline(lo, color="tab:green", lw=0.8)
+                ax.axhline(hi, color="tab:green", lw=0.8)
+            _shade(ax, c.t, c.unc.any, "tab:red", "uncertain")
+            ax.plot(c.t, c.deg[:, i], color="tab:blue", lw=1.4, label=c.names[i])
+            ax.set_ylabel("deg")
+            ax.set_title(c.names[i], fontsize=9, loc="left")
+            ax.grid(alpha=0.3)
+        axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
+        axes[-1, 0].set_xlabel("time (s)")
+        fname = f"dof_{joint}.png"
+        fig.savefig(out_dir / fname, dpi=80)
+        plt.close(fig)
+        figs.append((joint, fname))
+    return figs
+
+
+def _plot_fit_diagnostics(plt, c: _Curves, path: Path) -> None:
+    fig, axes = plt.subplots(3, 1, figsize=(8, 6.4), sharex=True)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.08, hspace=0.12)
+    series = (
+        (c.error_px, "reprojection error (px)", c.unc.error_threshold_px),
+        (c.unc.mean_confidence, "mean keypoint confidence", LOW_CONFIDENCE),
+        (c.loss, "fit loss", None),
+    )
+    for ax, (y, label, thr) in zip(axes, series, strict=True):
+        _shade(ax, c.t, c.unc.lost, "0.5", "subject lost")
+        _shade(ax, c.t, c.unc.any & ~c.unc.lost, "tab:red", "uncertain")
+        ax.plot(c.t, y, lw=1.2)
+        if thr is not None:
+            ax.axhline(thr, color="tab:red", ls="--", lw=0.8, label="threshold")
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[-1].set_xlabel("time (s)")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _plot_rom(plt, c: _Curves, path: Path) -> None:
+    """Range-of-motion bars per SKEL DoF over its limits."""
+    fig, ax = plt.subplots(figsize=(8, 11))
+    fig.subplots_adjust(left=0.2, right=0.97, top=0.99, bottom=0.05)
+    y = np.arange(len(c.names))[::-1]
+    for k, i in enumerate(range(len(c.names))):
+        lo, hi = c.limits_deg[i]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [y[k], y[k]], color="tab:green", lw=6, alpha=0.3, solid_capstyle="butt")
+        ax.plot([c.deg[:, i].min(), c.deg[:, i].max()], [y[k], y[k]], color="tab:blue", lw=2.5)
+    ax.set_yticks(y, c.names, fontsize=7)
+    ax.set_xlabel("degrees (blue: used range, green: limits)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _flagged_rows(frames: np.ndarray, c: _Curves) -> list[list[str]]:
+    unc = c.unc
+    reasons = (("subject lost", unc.lost), ("low confidence", unc.low_confidence),
+               ("high reprojection error", unc.high_error), ("seen from behind", unc.from_behind))
+    return [[str(int(frames[k])), f"{c.t[k]:.3f}", ", ".join(w for w, m in reasons if m[k]),
+             f"{unc.mean_confidence[k]:.2f}", f"{c.error_px[k]:.1f}"] for k in np.flatnonzero(unc.any)]
+
+
+def _summary_rows(result: Mapping[str, np.ndarray], c: _Curves) -> list[list[str]]:
+    unc, err, t = c.unc, c.error_px, c.t
+    return [
+        ["frames", str(len(t))],
+        ["fps (fitted)", f"{float(result['fps']):g}"],
+        ["duration (s)", f"{t[-1] - t[0]:.2f}"],
+        ["body", str(result["body"])],
+        ["subject lost", f"{int(unc.lost.sum())} frames"],
+        [f"low confidence (< {LOW_CONFIDENCE})", f"{int(unc.low_confidence.sum())} frames"],
+        [f"high reprojection error (> {unc.error_threshold_px:.1f} px)", f"{int(unc.high_error.sum())} frames"],
+        [f"seen from behind (facing > {BACK_VIEW_DEG:.0f}° from the camera)", f"{int(unc.from_behind.sum())} frames"],
+        ["valid frames seen from the front / side / behind", " / ".join(str(v) for v in view_counts(result).values())],
+        ["reprojection error median / 95th pct (px)", f"{np.median(err):.2f} / {np.percentile(err, 95):.2f}"],
+        ["fit loss median / max", f"{np.median(c.loss):.4g} / {c.loss.max():.4g}"],
+    ]
+
+
+def _meta_text(result: Mapping[str, np.ndarray]) -> str:
+    try:
+        return json.dumps(json.loads(str(result["meta_json"])), indent=2)
+    except ValueError:
+        return str(result["meta_json"])
+
+
+_STYLE = ("<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
+          "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+          "th{background:#eee}img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;overflow:auto}</style>")
+
+
+def _html(result: Mapping[str, np.ndarray], c: _Curves, title: str, rel: str, figs: list[tuple[str, str]]) -> str:
+    raj_names, raj = rajagopal_motion(result)
+    raj_rows = [r for r in _rom_rows(raj_names, raj, None) if r[0] not in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
+    flagged_rows = _flagged_rows(np.asarray(result["frame_index"]), c)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)} — joint-angle report</title>",
+        _STYLE,
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<h2>Summary and fit diagnostics</h2>",
+        _table(["item", "value"], _summary_rows(result, c)),
+        f"<img src='{rel}/fit_diagnostics.png' alt='fit diagnostics'>",
+        "<h2>Range of motion (SKEL DoFs, degrees)</h2>",
+        "<p>'at limit' = share of frames within 0.5° of a limit.</p>",
+        _table(["DoF", "min", "max", "range", "limits", "at limit"], _rom_rows(c.names, c.deg, c.limits_deg)),
+        f"<img src='{rel}/rom.png' alt='range of motion'>",
+        "<h2>Range of motion (Rajagopal-style coordinates, degrees)</h2>",
+        "<p>Mapped as in docs/biomechanics-export.md; pelvis angles are in the OpenSim ground.</p>",
+        _table(["coordinate", "min", "max", "range"], raj_rows),
+        "<h2>DoF curves</h2><p>Green band: joint limits. Red: frames flagged as uncertain.</p>",
+        *(f"<h3>{html.escape(j)}</h3><img src='{rel}/{f}' alt='{html.escape(j)}'>" for j, f in figs),
+        f"<h2>Uncertain frames ({len(flagged_rows)} of {len(c.t)})</h2>",
+        _table(["frame", "time (s)", "why", "mean confidence", "reprojection error (px)"], flagged_rows)
+        if flagged_rows
+        else "<p>None.</p>",
+        "<h2>Producer metadata</h2>",
+        f"<pre>{html.escape(_meta_text(result))}</pre>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
 def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, title: str | None = None) -> Path:
     """Write ``<stem>.report.html`` and its PNGs in ``<stem>.report/``; returns the HTML path."""
     import matplotlib
@@ -135,147 +292,9 @@ def write_report(result: Mapping[str, np.ndarray], stem: str | os.PathLike, titl
     out_dir = stem.parent / (stem.name + ".report")
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = stem.parent / (stem.name + ".report.html")
-    t = times(result)
-    names = dof_names(result)
-    deg = np.degrees(np.asarray(result["poses"], dtype=np.float64))
-    lim = np.degrees(np.asarray(result["dof_limits"], dtype=np.float64))
-    unc = uncertain_frames(result)
-    flagged = unc.any
-    views = view_counts(result)
-
-    # --- per-joint DoF curves with limit bands ---
-    figs: list[tuple[str, str]] = []
-    for joint, idx in _joint_groups(result):
-        height = 1.9 * len(idx) + 0.4
-        fig, axes = plt.subplots(len(idx), 1, figsize=(8, height), sharex=True, squeeze=False)
-        # fixed margins in inches: tight_layout costs most of the report's time
-        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.35)
-        for ax, i in zip(axes[:, 0], idx, strict=True):
-            lo, hi = lim[i]
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax.axhspan(lo, hi, color="tab:green", alpha=0.12, lw=0, label="limits")
-                ax.axhline(lo, color="tab:green", lw=0.8)
-                ax.axhline(hi, color="tab:green", lw=0.8)
-            _shade(ax, t, flagged, "tab:red", "uncertain")
-            ax.plot(t, deg[:, i], color="tab:blue", lw=1.4, label=names[i])
-            ax.set_ylabel("deg")
-            ax.set_title(names[i], fontsize=9, loc="left")
-            ax.grid(alpha=0.3)
-        axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
-        axes[-1, 0].set_xlabel("time (s)")
-        fname = f"dof_{joint}.png"
-        fig.savefig(out_dir / fname, dpi=80)
-        plt.close(fig)
-        figs.append((joint, fname))
-
-    # --- fit diagnostics ---
-    err = np.asarray(result["reprojection_error_px"], dtype=np.float64)
-    loss = np.asarray(result["fit_loss"], dtype=np.float64)
-    fig, axes = plt.subplots(3, 1, figsize=(8, 6.4), sharex=True)
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.08, hspace=0.12)
-    series = (
-        (err, "reprojection error (px)", unc.error_threshold_px),
-        (unc.mean_confidence, "mean keypoint confidence", LOW_CONFIDENCE),
-        (loss, "fit loss", None),
-    )
-    for ax, (y, label, thr) in zip(axes, series, strict=True):
-        _shade(ax, t, unc.lost, "0.5", "subject lost")
-        _shade(ax, t, unc.any & ~unc.lost, "tab:red", "uncertain")
-        ax.plot(t, y, lw=1.2)
-        if thr is not None:
-            ax.axhline(thr, color="tab:red", ls="--", lw=0.8, label="threshold")
-        ax.set_ylabel(label, fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
-    axes[-1].set_xlabel("time (s)")
-    fig.savefig(out_dir / "fit_diagnostics.png", dpi=80)
-    plt.close(fig)
-
-    # --- ROM bars per DoF (SKEL) ---
-    fig, ax = plt.subplots(figsize=(8, 11))
-    fig.subplots_adjust(left=0.2, right=0.97, top=0.99, bottom=0.05)
-    y = np.arange(len(names))[::-1]
-    for k, i in enumerate(range(len(names))):
-        lo, hi = lim[i]
-        if np.isfinite(lo) and np.isfinite(hi):
-            ax.plot([lo, hi], [y[k], y[k]], color="tab:green", lw=6, alpha=0.3, solid_capstyle="butt")
-        ax.plot([deg[:, i].min(), deg[:, i].max()], [y[k], y[k]], color="tab:blue", lw=2.5)
-    ax.set_yticks(y, names, fontsize=7)
-    ax.set_xlabel("degrees (blue: used range, green: limits)")
-    ax.grid(axis="x", alpha=0.3)
-    fig.savefig(out_dir / "rom.png", dpi=80)
-    plt.close(fig)
-
-    # --- HTML ---
-    raj_names, raj = rajagopal_motion(result)
-    raj_rows = [r for r in _rom_rows(raj_names, raj, None) if r[0] not in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
-    frames = np.asarray(result["frame_index"])
-    flagged_rows = [
-        [
-            str(int(frames[k])),
-            f"{t[k]:.3f}",
-            ", ".join(
-                w
-                for w, m in (
-                    ("subject lost", unc.lost),
-                    ("low confidence", unc.low_confidence),
-                    ("high reprojection error", unc.high_error),
-                    ("seen from behind", unc.from_behind),
-                )
-                if m[k]
-            ),
-            f"{unc.mean_confidence[k]:.2f}",
-            f"{err[k]:.1f}",
-        ]
-        for k in np.flatnonzero(flagged)
-    ]
-    try:
-        meta = json.dumps(json.loads(str(result["meta_json"])), indent=2)
-    except ValueError:
-        meta = str(result["meta_json"])
-    rel = out_dir.name
-    n = len(t)
-    summary = [
-        ["frames", str(n)],
-        ["fps (fitted)", f"{float(result['fps']):g}"],
-        ["duration (s)", f"{t[-1] - t[0]:.2f}"],
-        ["body", str(result["body"])],
-        ["subject lost", f"{int(unc.lost.sum())} frames"],
-        [f"low confidence (< {LOW_CONFIDENCE})", f"{int(unc.low_confidence.sum())} frames"],
-        [f"high reprojection error (> {unc.error_threshold_px:.1f} px)", f"{int(unc.high_error.sum())} frames"],
-        [f"seen from behind (facing > {BACK_VIEW_DEG:.0f}° from the camera)", f"{int(unc.from_behind.sum())} frames"],
-        ["valid frames seen from the front / side / behind", " / ".join(str(v) for v in views.values())],
-        ["reprojection error median / 95th pct (px)", f"{np.median(err):.2f} / {np.percentile(err, 95):.2f}"],
-        ["fit loss median / max", f"{np.median(loss):.4g} / {loss.max():.4g}"],
-    ]
-    title = title or stem.name
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)} — joint-angle report</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "th{background:#eee}img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;overflow:auto}</style>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<h2>Summary and fit diagnostics</h2>",
-        _table(["item", "value"], summary),
-        f"<img src='{rel}/fit_diagnostics.png' alt='fit diagnostics'>",
-        "<h2>Range of motion (SKEL DoFs, degrees)</h2>",
-        "<p>'at limit' = share of frames within 0.5° of a limit.</p>",
-        _table(["DoF", "min", "max", "range", "limits", "at limit"], _rom_rows(names, deg, lim)),
-        f"<img src='{rel}/rom.png' alt='range of motion'>",
-        "<h2>Range of motion (Rajagopal-style coordinates, degrees)</h2>",
-        "<p>Mapped as in docs/biomechanics-export.md; pelvis angles are in the OpenSim ground.</p>",
-        _table(["coordinate", "min", "max", "range"], raj_rows),
-        "<h2>DoF curves</h2><p>Green band: joint limits. Red: frames flagged as uncertain.</p>",
-        *(f"<h3>{html.escape(j)}</h3><img src='{rel}/{f}' alt='{html.escape(j)}'>" for j, f in figs),
-        f"<h2>Uncertain frames ({len(flagged_rows)} of {n})</h2>",
-        _table(["frame", "time (s)", "why", "mean confidence", "reprojection error (px)"], flagged_rows)
-        if flagged_rows
-        else "<p>None.</p>",
-        "<h2>Producer metadata</h2>",
-        f"<pre>{html.escape(meta)}</pre>",
-        "</body></html>",
-    ]
-    html_path.write_text("\n".join(parts), encoding="utf-8")
+    curves = _Curves.of(result)
+    figs = _plot_dof_curves(plt, result, curves, out_dir)
+    _plot_fit_diagnostics(plt, curves, out_dir / "fit_diagnostics.png")
+    _plot_rom(plt, curves, out_dir / "rom.png")
+    html_path.write_text(_html(result, curves, title or stem.name, out_dir.name, figs), encoding="utf-8")
     return html_path

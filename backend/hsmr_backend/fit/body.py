@@ -13,7 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..skel.dofs import N_DOFS
+from hsmr_contract.dofs import N_DOFS
+
 from .options import FitOptions
 
 

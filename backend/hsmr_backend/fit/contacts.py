@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..skel.dofs import N_DOFS
+from hsmr_contract.dofs import N_DOFS
+
 from .body import Body, BodyModel, LandmarkRegressor
 from .inputs import FOOT_LANDMARKS
 from .options import FitOptions

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hsmr_contract.rotations import rigid_points_registration
+
 from ..camera import Camera
-from ..rotations_np import kabsch
 from .options import FitOptions
 
 N_LANDMARKS = 33
@@ -156,7 +157,7 @@ def initial_root(
     for i in range(t):
         w = conf[i, pts] * (np.linalg.norm(kp3d[i, pts], axis=-1) > 1e-6)
         if (w > 0).sum() >= 3:
-            rots[i] = kabsch(lm_rest[pts], kp3d[i, pts], w)
+            rots[i] = rigid_points_registration(lm_rest[pts], kp3d[i, pts], w)[0]
             have[i] = True
     rots = fill_invalid(rots, have)
     pos = np.zeros((t, 3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..skel.dofs import DOFS, N_DOFS
+from hsmr_contract.dofs import DOFS, N_DOFS
 
 LOWER = np.array([d.lower for d in DOFS])
 UPPER = np.array([d.upper for d in DOFS])

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from hsmr_contract.dofs import N_DOFS
+from hsmr_contract.kinematics import pelvis_angles_sequence, pelvis_matrix
+from hsmr_contract.rotations import special_procrustes
+
 from ..camera import Camera
-from ..rotations_np import orthonormalize, pelvis_angles_sequence, pelvis_matrix
-from ..skel.dofs import N_DOFS
 from .body import Body, BodyModel, LandmarkRegressor
 from .contacts import FootContacts
 from .inputs import FitData, initial_root, prepare
@@ -257,7 +259,7 @@ def _blend_window(prob: Problem, done: _Blended, s: int, e: int) -> None:
         a = ((np.arange(ov) + 1) / (ov + 1))[:, None]
         u_w[:ov] = (1 - a) * done.u[s : done.end] + a * u_w[:ov]
         p_w[:ov] = (1 - a) * done.pos[s : done.end] + a * p_w[:ov]
-        r_w[:ov] = orthonormalize((1 - a)[..., None] * done.rots[s : done.end] + a[..., None] * r_w[:ov])
+        r_w[:ov] = special_procrustes((1 - a)[..., None] * done.rots[s : done.end] + a[..., None] * r_w[:ov])
         l_w[:ov] = (1 - a[:, 0]) * done.loss[s : done.end] + a[:, 0] * l_w[:ov]
     done.u[s:e], done.rots[s:e], done.pos[s:e], done.loss[s:e] = u_w, r_w, p_w, l_w
     done.end = e

@@ -4,13 +4,13 @@ HSMR network) save their own chunks in the same folder."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from hsmr_contract.result_format import atomic_write
 
 from .tracker import TrackerState
 
@@ -53,7 +53,8 @@ class WorkDir:
         self.path.mkdir(parents=True, exist_ok=True)
         for c in self.path.glob("*.npz"):  # landmark chunks and later stages' chunks (hsmr_*) of another run
             c.unlink()
-        _atomic_write(self.path / "key.json", json.dumps({"key": self.key, **header}).encode())
+        key = json.dumps({"key": self.key, **header}).encode()
+        atomic_write(self.path / "key.json", lambda fh: fh.write(key))
 
     def save_chunk(self, n: int, arrays: dict[str, np.ndarray], state: TrackerState) -> None:
         self.save_arrays(f"chunk_{n:06d}", **arrays, **{f"state_{k}": v for k, v in state.to_arrays().items()})
@@ -61,9 +62,7 @@ class WorkDir:
     def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
         """``name.npz`` in the work folder, written atomically: landmark chunks and later stages' chunks (cleared
         with them)."""
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        _atomic_write(self.path / f"{name}.npz", buf.getvalue())
+        atomic_write(self.path / f"{name}.npz", lambda fh: np.savez(fh, **arrays))
 
     def remove(self) -> None:
         if self.path.is_dir():
@@ -71,17 +70,3 @@ class WorkDir:
                 f.unlink()
             self.path.rmdir()
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temporary file, flushed to the disk, then renamed: a crash leaves the old file or the new one, and a failed
-    write (full disk) leaves no temporary file behind."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -242,6 +242,8 @@ class SKEL(nn.Module):
         # official files: every bone vertex follows one bone -> one composite affine map per group
         one_hot = Vb > 0 and bool(np.all(nnz == 1)) and bool(np.allclose(w.max(axis=1), 1.0, atol=1e-6))
         self.bone_one_hot = one_hot
+        # the one joint that poses each bone vertex (None when the posing weights are blended)
+        self.bone_vertex_joint = np.argmax(w, axis=1).astype(np.int32) if one_hot else None
         key = rigid * N_J + (np.argmax(w, axis=1) if one_hot else 0)
         order = np.argsort(key, kind="stable")
         keys, starts = np.unique(key[order], return_index=True)
@@ -538,6 +540,36 @@ class SKEL(nn.Module):
             o = o.addcmul_(T[:, 1], vv[:, 1:2]).addcmul_(T[:, 2], vv[:, 2:3]).add_(trans[:, :, None])
             out[:, s : s + chunk] = o.transpose(1, 2)
         return out if self.bone_sorted else out[:, self.bone_unsort]
+
+    def rest_arrays(self, betas: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """The shaped body at rest as numpy arrays (float32, faces and joint ids int32), named as in the result
+        file: ``rest_joints``, ``rest_frames``, ``skin_rest_verts``, ``skin_faces``, ``skin_weights``;
+        ``skin_posedirs`` (207, V, 3) when the body has pose correctives; ``bone_rest_verts``, ``bone_faces`` and
+        ``bone_vertex_joint`` when it has a bone mesh posed by one joint per vertex (else those keys are absent)."""
+        with_bones = self.bone_vertex_joint is not None and self.bone_faces.numel() > 0
+        zeros = torch.zeros(1, dofs.N_DOFS, dtype=self.dtype, device=self.device)
+        b = torch.as_tensor(betas, dtype=self.dtype, device=self.device).reshape(1, -1)
+        with torch.no_grad():
+            out = self(zeros, b, zeros[:, :3], pose_correctives=False, bone_mesh=with_bones)
+
+        def f32(t: Tensor) -> np.ndarray:
+            return t.detach().cpu().numpy().astype(np.float32)
+
+        arrays = {
+            "rest_joints": f32(out.joints[0]),
+            "rest_frames": f32(out.rest_frames[0]),
+            "skin_rest_verts": f32(out.v_shaped[0]),
+            "skin_faces": out.skin_faces.cpu().numpy().astype(np.int32).reshape(-1, 3),
+            "skin_weights": f32(self.skin_weights),
+        }
+        if self.has_posedirs:  # stored coordinate-major (207, 3V)
+            arrays["skin_posedirs"] = np.ascontiguousarray(
+                f32(self.posedirs_cm).reshape(207, 3, self.num_verts).transpose(0, 2, 1))
+        if with_bones and out.bone_verts is not None:
+            arrays["bone_rest_verts"] = f32(out.bone_verts[0])
+            arrays["bone_faces"] = self.bone_faces.cpu().numpy().astype(np.int32).reshape(-1, 3)
+            arrays["bone_vertex_joint"] = self.bone_vertex_joint.copy()
+        return arrays
 
     def forward(
         self,

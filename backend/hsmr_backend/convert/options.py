@@ -1,0 +1,126 @@
+"""What the user asks of a conversion, what it reports back, and the choices made from the options."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..progress import Reporter
+
+
+class ConvertError(RuntimeError):
+    """An expected failure of the conversion; the message is one line for the user."""
+
+
+@dataclass
+class ConvertOptions:
+    video: str
+    output: str
+    mode: str = "auto"  # keypoints | hsmr | auto
+    body: str = "open"  # "open" or a path to skel_male.pkl / skel_female.pkl
+    device: str = "auto"  # auto | cpu | cuda
+    frames: str | None = None  # "START:END"
+    stride: int = 1
+    subject: str | None = None
+    focal_px: float | None = None
+    smoothing: float | None = None  # None = the fitter's default
+    fps: float | None = None  # override (image sequences)
+    overlay: bool = True
+    plot: bool = True
+    resume: bool = True
+    weights: str | None = None  # HSMR weights (else hsmr.find_weights())
+    up: str = "auto"  # auto: the scene's vertical edges when they decide, else the body | body: the body alone
+
+
+@dataclass
+class ConvertSummary:
+    result: str
+    outputs: list[str]
+    mode: str
+    device: str
+    frames: int
+    valid_frames: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    subject_note: str = ""
+    focal_note: str = ""
+    result_seconds: float = 0.0  # decode -> result file on disk (before the overlay and the plot)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def output_paths(result: str | os.PathLike) -> dict[str, Path]:
+    r = Path(result)
+    stem = r.with_suffix("") if r.suffix == ".npz" else r
+    return {"result": r, "overlay": Path(f"{stem}.overlay.mp4"), "plot": Path(f"{stem}.angles.png"),
+            "work": Path(f"{r}.work")}
+
+
+def resolve_device(device: str, reporter: Reporter) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConvertError(f"--device must be auto, cpu or cuda (got {device!r})")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = bool(torch.cuda.is_available())
+    except Exception:
+        has_cuda = False
+    if has_cuda:
+        return "cuda"
+    if device == "cuda":
+        reporter.info("CUDA is not available here: running on the CPU instead", level="warning")
+    return "cpu"
+
+
+def resolve_mode(mode: str, weights: str | None, reporter: Reporter) -> tuple[str, Any]:
+    """('keypoints' | 'hsmr', weights path or None); says which ran and why."""
+    if mode not in ("auto", "keypoints", "hsmr"):
+        raise ConvertError(f"--mode must be auto, keypoints or hsmr (got {mode!r})")
+    if mode == "keypoints":
+        reporter.info("mode: keypoints (MediaPipe landmarks -> SKELify)")
+        return "keypoints", None
+    from ..hsmr import HSMRWeightsError, find_weights
+
+    try:
+        found = find_weights(weights)
+    except HSMRWeightsError as e:  # a given path that does not exist
+        raise ConvertError(str(e)) from None
+    if found is None:
+        if mode == "hsmr":
+            raise ConvertError(
+                "--mode hsmr needs the HSMR weights: set $HSMR_WEIGHTS or pass --weights (release folder/tarball), "
+                "or use --mode keypoints"
+            )
+        reporter.info("mode: keypoints (no HSMR weights found; set $HSMR_WEIGHTS to use the network)")
+        return "keypoints", None
+    _check_weights_file(found)
+    reporter.info(f"mode: hsmr (weights: {found})")
+    return "hsmr", found
+
+
+def _check_weights_file(found: Any) -> None:
+    """Cheap checks before the long landmark stage: the release layout and a checkpoint that is a whole zip."""
+    if str(found).endswith(".onnx"):
+        return
+    from ..hsmr.load import CKPT_REL, HSMRWeightsError, resolve_release
+
+    try:
+        release = resolve_release(found, allow_download=False)
+    except HSMRWeightsError as e:
+        raise ConvertError(f"{e} (or use --mode keypoints)") from None
+    ckpt = release / CKPT_REL
+    if ckpt.is_file() and not zipfile.is_zipfile(ckpt):
+        raise ConvertError(f"{ckpt}: truncated or not a PyTorch checkpoint; download the HSMR release again "
+                           "(or use --mode keypoints)")
+
+
+def body_label(body: str, model: Any) -> str:
+    """The result file's ``body``: "open", or the loaded body's own name (e.g. skel_male)."""
+    return "open" if body == "open" else str(model.name)
