@@ -25,6 +25,12 @@ SKELCF_FILENAME = "best.pth"
 EMA_PREFIX = "model."
 NETWORK_PREFIXES = ("backbone.", "decoder.")  # cam_model.* and skel_model.* are never read
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FILE_SUFFIXES = (".pth", ".pt", ".ckpt", ".onnx", ".gz", ".tar", ".tgz", ".zip")
+
+
+def is_repo_id(source: str) -> bool:
+    """Whether ``source`` reads as a Hugging Face repo id (owner/name) rather than a relative file path."""
+    return bool(_REPO_ID.match(source)) and not source.lower().endswith(_FILE_SUFFIXES)
 
 
 def resolve_skelcf(source: str | os.PathLike[str] = SKELCF_REPO, filename: str = SKELCF_FILENAME, *,
@@ -33,7 +39,7 @@ def resolve_skelcf(source: str | os.PathLike[str] = SKELCF_REPO, filename: str =
     src = str(source)
     path = Path(src).expanduser()
     hf = parse_hf_source(src)
-    if hf is None and not path.exists() and _REPO_ID.match(src) and not src.endswith((".pth", ".pt", ".onnx")):
+    if hf is None and not path.exists() and is_repo_id(src):
         hf = (src, filename)
     if hf is not None:
         return _hf_download(hf[0], hf[1], allow_download, instead="pass the SKEL-CF checkpoint (best.pth)")
