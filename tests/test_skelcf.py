@@ -248,6 +248,22 @@ def test_predictor_onnx_and_torch_agree(tiny, onnx_model):
     assert empty["poses"].shape == (0, 46) and empty["cam_t_full"].shape == (0, 3)
 
 
+def test_export_onnx_command_takes_a_skelcf_checkpoint(tiny, tmp_path, capsys):
+    import argparse
+
+    from hsmr_backend.hsmr.export import add_cli_arguments, run_cli
+
+    net, ckpt = tiny
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    out = tmp_path / "cli" / "skelcf.onnx"
+    assert run_cli(parser.parse_args([str(ckpt), "-o", str(out)])) == 0
+    cfg, _ = read_onnx_config(out)
+    assert cfg == net.cfg and OnnxHSMR(out, device="cpu").needs_box
+    assert run_cli(parser.parse_args([str(ckpt), "-o", str(out), "--int8"])) == 1
+    assert "HSMR exports only" in capsys.readouterr().err
+
+
 def test_predictor_exports_a_checkpoint_once(tiny, tmp_path):
     _, ckpt = tiny
     p = SKELCFPredictor(ckpt, device="cpu")

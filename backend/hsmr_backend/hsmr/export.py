@@ -172,8 +172,8 @@ def read_onnx_config(path: str | os.PathLike[str]) -> tuple[HSMRConfig | SKELCFC
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", default=None,
-                        help="HSMR release folder or tarball, or hf://owner/repo/file (default: the weights "
-                             "found via $HSMR_WEIGHTS or the Hugging Face cache)")  # fmt: skip
+                        help="HSMR release folder or tarball, a SKEL-CF checkpoint (best.pth), or hf://owner/repo/file "
+                             "(default: the weights found via $HSMR_WEIGHTS or the Hugging Face cache)")  # fmt: skip
     parser.add_argument("-o", "--output", required=True, help="output .onnx path (weights go beside it)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     parser.add_argument("--fp16", action="store_true", help="fp16 weights/compute (for the CUDA provider)")
@@ -199,8 +199,15 @@ def run_cli(args: argparse.Namespace) -> int:
         if str(source).endswith(".onnx"):
             print(f"export-onnx: {source} is already an ONNX model", file=sys.stderr)
             return 2
-        path = export_onnx(source, args.output, opset=args.opset, fp16=args.fp16, int8=getattr(args, "int8", False),
-                           allow_download=args.download)  # fmt: skip
+        from .skelcf_load import network_kind
+
+        if not isinstance(source, tuple) and network_kind(source) == "skelcf":
+            if getattr(args, "int8", False):
+                raise ValueError("--int8 is for HSMR exports only; export SKEL-CF in fp32 or --fp16")
+            path = export_skelcf_onnx(source, args.output, opset=args.opset, fp16=args.fp16)
+        else:
+            path = export_onnx(source, args.output, opset=args.opset, fp16=args.fp16,
+                               int8=getattr(args, "int8", False), allow_download=args.download)  # fmt: skip
     except (HSMRWeightsError, ValueError, OSError) as e:
         print(f"export-onnx: {e}", file=sys.stderr)
         return 1
