@@ -94,7 +94,8 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
     saved, done_rows = _load_hsmr_chunks(work, weights, n)
     poses, betas, cam_t = saved["poses"], saved["betas"], saved["cam_t"]
     if done_rows:
-        reporter.info(f"resuming: HSMR predictions for {len(done_rows)} frames already done")
+        name = "SKEL-CF" if network == "skelcf" else "HSMR"
+        reporter.info(f"resuming: {name} predictions for {len(done_rows)} frames already done")
     row = {int(f): i for i, f in enumerate(track.frame_index)}
     focal = float(np.asarray(camera.K)[0, 0])
     batch_imgs: list[np.ndarray] = []
