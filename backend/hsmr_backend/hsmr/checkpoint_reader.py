@@ -71,11 +71,6 @@ class TensorRef:
     stride: tuple[int, ...]
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
 _CONSTANTS = {
     "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "STRING", "BINSTRING",
     "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
@@ -90,15 +85,18 @@ class _Machine:
 
     def __init__(self) -> None:
         self.stack: list[Any] = []
+        self.marks: list[int] = []  # stack heights at each MARK (pickle's own metastack, as indices)
         self.memo: dict[int, Any] = {}
 
     def pop_mark(self) -> list[Any]:
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i] is _MARK:
-                items = self.stack[i + 1 :]
-                del self.stack[i:]
-                return items
-        raise CheckpointFormatError("pickle pops a mark it never set")
+        if not self.marks:
+            raise CheckpointFormatError("pickle pops a mark it never set")
+        i = self.marks.pop()
+        if i > len(self.stack):
+            raise CheckpointFormatError("pickle pops below its last mark")
+        items = self.stack[i:]
+        del self.stack[i:]
+        return items
 
     def step(self, name: str, arg: Any) -> None:
         st = self.stack
@@ -111,7 +109,7 @@ class _Machine:
         elif name == "EMPTY_TUPLE":
             st.append(())
         elif name == "MARK":
-            st.append(_MARK)
+            self.marks.append(len(st))
         elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
             n = int(name[-1])
             items = tuple(st[-n:])
@@ -171,7 +169,10 @@ class _Machine:
         elif name in ("EXT1", "EXT2", "EXT4"):
             st.append(Global("copyreg-extension", str(arg)))
         elif name == "POP":
-            st.pop()
+            if self.marks and self.marks[-1] == len(st):
+                self.pop_mark()  # POP right after MARK discards the mark, as pickle does
+            else:
+                st.pop()
         elif name == "POP_MARK":
             self.pop_mark()
         elif name == "DUP":
