@@ -10,9 +10,9 @@ _registered: list[object] = []
 
 
 def register() -> None:
-    from . import cli_command, operators, panels, preferences
+    from . import cli_command, operators, panels, preferences, retarget_ui
 
-    for mod in (preferences, operators, panels):
+    for mod in (preferences, operators, panels, retarget_ui):
         mod.register()
         _registered.append(mod)
     cli_command.register()

@@ -371,3 +371,229 @@ def convert(video: str | os.PathLike, result_path: str | os.PathLike, *, python:
     cmd = backend.convert_command(video, result_path, python=python, **(options or {}))
     backend.run_blocking(cmd, on_event=on_progress, log_path=Path(result_path).with_suffix(".log"))
     return import_result(result_path, footage=video, **import_kw)
+
+
+# ---------------------------------------------------------------- retargeting onto other rigs
+
+
+@dataclass
+class RetargetReport:
+    """What ``retarget`` did: which bones it drove and how, and anything the user should know."""
+
+    target: str
+    action: str
+    frames: int
+    preset: str
+    mapped: list[tuple[str, str]]  # (role, bone) pairs that were driven
+    guessed: list[str]  # bones the name/hierarchy guess chose (check them)
+    unmapped: list[str]  # target bones left alone
+    leg_ratio: float
+    planted: dict[str, int]  # frames with a planted foot per side (feet="keep")
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"retargeted {self.frames} frames onto {self.target} (action {self.action!r}, mapping {self.preset})",
+                 f"mapped {len(self.mapped)} bones, guessed {len(self.guessed)}, unmapped {len(self.unmapped)}; "
+                 f"leg-length ratio {self.leg_ratio:.3f}"]
+        if self.guessed:
+            lines.append("guessed: " + ", ".join(self.guessed))
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+def _retarget_source(source: bpy.types.Object | str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
+    if isinstance(source, bpy.types.Object):
+        if source.type != "ARMATURE" or RIG_PROP not in source:
+            raise HsmrImportError(f"{source.name} is not an HSMR rig: choose the armature made by Import Result "
+                                  "(or pass the result file)")
+        res = rig_result(source)  # the rig's curves: edits made in Blender carry over
+        m2w = np.asarray(res["model_to_world"], dtype=np.float64)
+        pelvis_model = (np.asarray(res["joints_world"])[:, 0] - m2w[:3, 3]) @ m2w[:3, :3]  # R⁻¹·(p − t), row form
+        res["trans"] = pelvis_model - np.asarray(res["rest_joints"])[0]
+        res["model_to_world"] = np.array(source.matrix_world)  # where the rig stands now
+        return res, source.name
+    return load_result(Path(source)), Path(source).name
+
+
+def _retarget_mapping(target: bpy.types.Object, mapping: Any) -> Any:
+    from .io.retarget import mapping as mp
+    from .io.retarget.presets import PRESETS
+
+    parents = {b.name: (b.parent.name if b.parent else None) for b in target.data.bones}
+    if isinstance(mapping, mp.Mapping):
+        out = mapping
+    elif mapping == "auto":
+        out = mp.auto_mapping(parents)
+    elif isinstance(mapping, str) and mapping in PRESETS:
+        out = mp.preset_mapping(mapping, list(parents))
+    elif isinstance(mapping, (str, os.PathLike)):
+        out = mp.load_mapping(mapping)
+    elif isinstance(mapping, (list, tuple)):
+        out = mp.Mapping([(str(r), str(b)) for r, b in mapping])
+    else:
+        raise HsmrImportError(f"mapping={mapping!r}: use 'auto', a preset ({', '.join(PRESETS)}), a JSON path or "
+                              "(role, bone) pairs")
+    mp.check_mapping(out, list(parents))
+    return out
+
+
+def _frame_selection(res: dict[str, np.ndarray], frame_range: tuple[int, int] | None) -> np.ndarray:
+    frames = scene_frames(res["frame_index"])
+    if frame_range is None:
+        return np.arange(len(frames))
+    sel = np.flatnonzero((frames >= frame_range[0]) & (frames <= frame_range[1]))
+    if len(sel) == 0:
+        raise HsmrImportError(f"frame_range {frame_range} holds none of the result's frames "
+                              f"({int(frames[0])}-{int(frames[-1])}): choose a range inside them")
+    return sel
+
+
+def retarget(source: bpy.types.Object | str | os.PathLike, target: bpy.types.Object, mapping: Any = "auto", *,
+             root_motion: bool = True, feet: str = "keep", frame_range: tuple[int, int] | None = None,
+             scene: bpy.types.Scene | None = None) -> RetargetReport:
+    """Drive ``target`` (any humanoid armature) with the motion of an HSMR rig or result file.
+
+    Keys go onto a new action assigned to the target (its previous action is kept, with a fake user), in the
+    target bones' own rotation modes; the target object's transform is never touched and nothing else is
+    created. On any error the target is left as it was.
+    """
+    from .blender import retarget as rt_build
+    from .io.retarget import FEET_MODES, plan
+    from .io.retarget.mapping import MappingError
+    from .io.retarget.presets import RIGIFY_FK_SWITCHES
+    from .io.retarget.source import source_from_result
+
+    if not isinstance(target, bpy.types.Object) or target.type != "ARMATURE":
+        name = getattr(target, "name", repr(target))
+        raise HsmrImportError(f"{name} is not an armature: choose the character's armature as the target")
+    if RIG_PROP in target:
+        raise HsmrImportError(f"{target.name} is an HSMR rig itself: choose another character as the target")
+    stretch = np.linalg.svd(np.array(target.matrix_world)[:3, :3], compute_uv=False)
+    if stretch.max() > 1.001 * stretch.min() or np.linalg.det(np.array(target.matrix_world)[:3, :3]) <= 0:
+        raise HsmrImportError(f"{target.name} has a non-uniform or mirrored scale: apply it (Ctrl+A › Scale) first")
+    if target.mode == "EDIT":
+        raise HsmrImportError(f"{target.name} is in Edit Mode: leave it (Tab) so its bones are up to date")
+    if feet not in FEET_MODES:
+        raise HsmrImportError(f"feet={feet!r}: use 'keep' (planted feet) or 'fk' (rotations only)")
+    res, src_name = _retarget_source(source)
+    try:
+        mapping = _retarget_mapping(target, mapping)
+    except MappingError as e:
+        raise HsmrImportError(f"{target.name}: {e}") from None
+    bones = [b for _, b in mapping.pairs]
+    busy = rt_build.active_constraints(target, bones)
+    if busy:
+        listed = "; ".join(f"{b} ({', '.join(c)})" for b, c in list(busy.items())[:4])
+        raise HsmrImportError(f"{target.name} has constraints of its own on mapped bones: {listed}: mute them or "
+                              "leave those bones out of the mapping (they were left as they are)")
+    sel = _frame_selection(res, frame_range)
+    try:
+        src = source_from_result(res, sel)
+    except ValueError as e:
+        raise HsmrImportError(str(e)) from None
+    rig = rt_build.read_target(target)
+    result = plan(src, rig, mapping, root_motion=root_motion, feet=feet)
+    return _write_retarget(target, rig, result, mapping, scene or bpy.context.scene,
+                           scene_frames(res["frame_index"])[sel], src, src_name, RIGIFY_FK_SWITCHES)
+
+
+def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: Any, scene: bpy.types.Scene,
+                    frames: np.ndarray, src: Any, src_name: str, fk_switches: tuple[str, ...]) -> RetargetReport:
+    from .blender import retarget as rt_build
+
+    ad = target.animation_data
+    old_action = ad.action if ad is not None else None
+    old_slot = getattr(ad, "action_slot", None) if ad is not None else None
+    writer = None
+    try:
+        writer = rt_build.PlanWriter(target, f"{target.name} from {src_name}", frames)
+        writer.write(result.rotations, result.locations)
+        switches = [b for b in fk_switches if b in target.pose.bones and "IK_FK" in target.pose.bones[b]]
+        for b in switches:
+            writer.hold(b, "IK_FK", 1.0)
+        residual = 0.0
+        if rt_build.needs_evaluation(target, list(result.rotations)):
+            residual = rt_build.refine_by_evaluation(target, rig, result, writer, scene)
+    except BaseException:
+        if writer is not None:
+            bpy.data.actions.remove(writer.writer.action)
+        if target.animation_data is not None:
+            target.animation_data.action = old_action
+            if old_slot is not None:
+                target.animation_data.action_slot = old_slot
+        raise
+    if old_action is not None:
+        old_action.use_fake_user = True  # kept for the user, not lost on save
+    driven = set(result.rotations)
+    notes = []
+    if switches:
+        notes.append(f"Rigify IK/FK switches held at FK (1.0) in the action: {', '.join(switches)}")
+    if residual > 1.0:
+        notes.append(f"the target's own rig mechanics leave up to {residual:.1f}° off the planned pose")
+    if src.resting_derived:
+        notes.append("the result has no foot_resting field: resting feet found from the feet's speed and height")
+    if abs(rig.scale - 1.0) > 1e-6:
+        notes.append(f"target object scale {rig.scale:g} taken into account")
+    return RetargetReport(
+        target=target.name, action=writer.writer.action.name, frames=len(frames), preset=mapping.preset,
+        mapped=[(r, b) for r, b in mapping.pairs if b in driven], guessed=sorted(mapping.guessed & driven),
+        unmapped=[b.name for b in target.data.bones if b.name not in driven], leg_ratio=result.leg_ratio,
+        planted=dict(result.planted), notes=notes)
+
+
+def find_target_armature(name: str | None = None) -> bpy.types.Object:
+    """The named armature, or the one armature in the file that maps as a humanoid (not an HSMR rig)."""
+    from .io.retarget import mapping as mp
+
+    if name:
+        ob = bpy.data.objects.get(name)
+        if ob is None or ob.type != "ARMATURE":
+            arms = ", ".join(o.name for o in bpy.data.objects if o.type == "ARMATURE") or "none"
+            raise HsmrImportError(f"no armature named {name!r} (armatures: {arms}): pass --armature NAME")
+        return ob
+    found = []
+    for ob in bpy.data.objects:
+        if ob.type != "ARMATURE" or RIG_PROP in ob:
+            continue
+        parents = {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+        try:
+            mp.check_mapping(mp.auto_mapping(parents), list(parents))
+        except mp.MappingError:
+            continue
+        found.append(ob)
+    if len(found) != 1:
+        names = ", ".join(o.name for o in found) or "none"
+        raise HsmrImportError(f"{len(found)} humanoid armatures in the file ({names}): pass --armature NAME")
+    return found[0]
+
+
+def export_retargeted_fbx(target: bpy.types.Object, path: str | os.PathLike) -> Path:
+    """FBX of the target armature, its meshes and its action (over the action's frame range)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scene = bpy.context.scene
+    action = target.animation_data.action if target.animation_data else None
+    if action is None:
+        raise HsmrImportError(f"{target.name} has no action: retarget first")
+    start, end = (int(round(x)) for x in action.frame_range)
+    meshes = [o for o in bpy.data.objects if o.type == "MESH" and (o.parent == target or any(
+        m.type == "ARMATURE" and m.object == target for m in o.modifiers))]
+    keep = (scene.frame_start, scene.frame_end, bpy.context.view_layer.objects.active)
+    selected = [o for o in bpy.context.view_layer.objects if o.select_get()]
+    try:
+        scene.frame_start, scene.frame_end = start, end
+        for ob in selected:
+            ob.select_set(False)
+        for ob in [target, *meshes]:
+            ob.select_set(True)
+        bpy.context.view_layer.objects.active = target
+        bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, bake_anim=True, add_leaf_bones=False,
+                                 object_types={"ARMATURE", "MESH"}, bake_anim_use_nla_strips=False,
+                                 bake_anim_use_all_actions=False)
+    finally:
+        for ob in [target, *meshes]:
+            ob.select_set(False)
+        for ob in selected:
+            ob.select_set(True)
+        scene.frame_start, scene.frame_end, bpy.context.view_layer.objects.active = keep
+    return path

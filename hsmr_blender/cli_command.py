@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("result")
     i.add_argument("-o", "--output", required=True)
     i.add_argument("--footage", default=None)
+    r = sub.add_parser("retarget", help="result .npz -> a character's armature -> .blend (and FBX)")
+    r.add_argument("result")
+    r.add_argument("--target", required=True, help="the .blend holding the character")
+    r.add_argument("--armature", default=None, help="its armature object (default: the one humanoid armature)")
+    r.add_argument("-o", "--output", required=True, help="the .blend to write")
+    r.add_argument("--fbx", default=None, help="also export the retargeted character as FBX")
+    r.add_argument("--mapping", default="auto", help="auto, a preset name, or a mapping JSON")
+    r.add_argument("--in-place", action="store_true", help="no root motion: the hips stay in place")
+    r.add_argument("--feet", default="keep", choices=("keep", "fk"))
     return p
 
 
@@ -38,6 +47,8 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.output)
     try:
+        if args.cmd == "retarget":
+            return _retarget(args, out)
         bpy.ops.wm.read_homefile(use_empty=True)  # keeps the preferences (and this extension) loaded
         if args.cmd == "convert":
             result = Path(args.result) if args.result else out.with_suffix(".npz")
@@ -47,9 +58,29 @@ def run(argv: list[str]) -> int:
         else:
             api.import_result(args.result, footage=args.footage)
         api.save_blend(out)
-    except (api.HsmrImportError, backend.BackendError, OSError) as e:
+    except (api.HsmrImportError, backend.BackendError, OSError, RuntimeError) as e:
         print(f"hsmr: error: {e}", file=sys.stderr)
         return 1
+    print(f"hsmr: wrote {out}")
+    return 0
+
+
+def _retarget(args: argparse.Namespace, out: object) -> int:
+    from pathlib import Path
+
+    from . import api
+
+    target = Path(args.target)
+    if not target.is_file():
+        raise api.HsmrImportError(f"target file not found: {target}: pass the .blend that holds the character")
+    bpy.ops.wm.open_mainfile(filepath=str(target))
+    rig = api.find_target_armature(args.armature)
+    report = api.retarget(args.result, rig, args.mapping, root_motion=not args.in_place, feet=args.feet)
+    print(report.summary())
+    api.save_blend(Path(str(out)))
+    if args.fbx:
+        api.export_retargeted_fbx(rig, args.fbx)
+        print(f"hsmr: wrote {args.fbx}")
     print(f"hsmr: wrote {out}")
     return 0
 
