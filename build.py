@@ -154,9 +154,8 @@ def cmd_bench(args: list[str]) -> int:
 
 
 def cmd_results(_: list[str]) -> int:
-    """Regenerate docs/results.md from the figures in benchmarks/results/ (tests/test_results_page.py checks it)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from results_page import write  # noqa: PLC0415
+    """Regenerate docs/results.md from benchmarks/results/*.json (tests/tools/test_results_page.py checks it)."""
+    from tools.results_page import write  # noqa: PLC0415  (the root is on the path: this script's folder)
 
     print(f"build.py results: wrote {write().relative_to(ROOT)}")
     return 0
@@ -172,8 +171,8 @@ def cmd_extension(args: list[str]) -> int:
     return run([venv_python(), ROOT / "tools" / "build_extension.py", *args], env=env_with_paths())
 
 
-BLENDER_TESTS = ("tests/test_rig_math.py", "tests/test_blender_rig.py", "tests/test_blender_extension.py",
-                 "tests/test_blender_backend_runner.py")
+BLENDER_TESTS = ("tests/blender/test_rig_math.py", "tests/blender/test_blender_rig.py",
+                 "tests/blender/test_blender_extension.py", "tests/blender/test_blender_backend_runner.py")
 
 
 def cmd_test_blender_lts(args: list[str]) -> int:

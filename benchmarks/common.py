@@ -26,7 +26,8 @@ from typing import TextIO
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FOOTAGE = ROOT.parent / "shared" / "footage"
-# where a child process finds this checkout's packages (hsmr_backend, hsmr_contract, hsmr_blender, benchmarks)
+# where a child process finds this checkout's packages (hsmr_backend, hsmr_contract; from the root hsmr_blender,
+# benchmarks, synthetic)
 SOURCE_PATHS = (ROOT / "backend", ROOT / "backend" / "contract", ROOT)
 
 

@@ -1,15 +1,14 @@
-"""Shared test set-up: import paths and the location of ../shared."""
+"""Fixtures every test folder may use: the location of ../shared and the open body.
 
-import sys
+Imports come from the installed packages (hsmr_backend, hsmr_contract) and the repository root (hsmr_blender,
+synthetic, tests.support): see ``pythonpath`` in pyproject.toml's pytest options.
+"""
+
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT / "backend", ROOT):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
 SHARED = ROOT.parent / "shared"
 
 

@@ -3,7 +3,7 @@
 The page's text above the generated block is written by hand; the block itself is made here: one section per
 benchmark script (speed, then accuracy), each run with the command that printed it, the machine, the date and
 the printed figures. A script without a results file is listed as not run, with the command that runs it.
-tests/test_results_page.py checks that the committed page equals what this makes now.
+tests/tools/test_results_page.py checks that the committed page equals what this makes now.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The picture in docs/retargeting.md: a result's motion on the SKEL rig, a generated Rigify rig and a
 Mixamo-style character side by side, seen from the footage's camera, at a few frames.
 
-    PYTHONPATH=backend:.:tests .venv/bin/python tools/retarget_figure.py RESULT.npz [--out docs/figures/retargeting.png]
+    PYTHONPATH=backend:backend/contract:. .venv/bin/python -m tools.retarget_figure RESULT.npz \
+        [--out docs/figures/retargeting.png]
 
 Draws the evaluated bones with matplotlib (the SKEL rig: joint centre to joint centre; Rigify: its deform bones;
 Mixamo-style: every bone), so it needs no GPU or render engine.
@@ -15,10 +16,10 @@ from pathlib import Path
 import bpy
 import matplotlib
 import numpy as np
-import retarget_rigs
 
 from hsmr_blender import api
 from hsmr_blender.io import result_format
+from synthetic import retarget_rigs
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -50,9 +50,9 @@ ANGLES = {
 
 def load(body: str):
     if body == "toy":
-        from tests.fit_toy import ToyBody, ToyRegressor  # a shared synthetic-data home is the lead's call
+        from synthetic.fit_toy import ToyBody, ToyRegressor
 
-        return ToyBody(), ToyRegressor(), "toy stand-in body (tests/fit_toy.py)"
+        return ToyBody(), ToyRegressor(), "toy stand-in body (synthetic/fit_toy.py)"
     from hsmr_backend.skel import load_body
     from hsmr_backend.skel.landmarks import load_landmark_regressor
 

@@ -19,7 +19,7 @@ from benchmarks.common import run_recorded
 from hsmr_blender import api
 from hsmr_blender.io import rig_math
 from hsmr_contract import result_format
-from tests.make_result import make_result  # a shared synthetic-data home is the lead's call
+from synthetic.make_result import make_result
 
 
 def slow_import(path: Path, n_frames: int) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.common import run_recorded
 from hsmr_backend.export import write_angles_csv, write_markers_trc, write_rajagopal_mot, write_skel_mot
 from hsmr_backend.export.report import write_report
-from tests.test_export_synthetic import synthetic_result  # a shared synthetic-data home is the lead's call
+from synthetic.export_clip import synthetic_result
 
 
 def main() -> int:

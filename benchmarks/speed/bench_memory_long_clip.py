@@ -10,7 +10,7 @@ per stage for each, the growth per 1,000 frames of each stage's peak, and the pe
 minutes (18,000 frames at 30 fps) -- labelled as an extrapolation unless ``--minutes 10`` was run.
 
 The fit: ``--fit auto`` (default) runs the fitter in the source tree when it is there, else the stand-in fit of
-tests/test_convert.py (same per-frame arrays, no optimisation); ``--fit standin`` forces the stand-in to measure
+synthetic/standins.py (same per-frame arrays, no optimisation); ``--fit standin`` forces the stand-in to measure
 the pipeline alone. The output says which ran.
 """
 
@@ -37,7 +37,7 @@ DEFAULT_CLIP = ROOT.parent / "shared" / "footage" / "single_person_cam01.mp4"
 RUNNER = """
 import sys
 if {standin}:
-    from tests.test_convert import install_standins  # a shared stand-in home is the lead's call
+    from synthetic.standins import install_standins
     install_standins()
 from hsmr_backend import cli
 sys.exit(cli.main(sys.argv[1:]))
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> None:
     standin = args.fit == "standin" or (args.fit == "auto" and not have_fit)
     if args.fit == "real" and not have_fit:
         sys.exit("--fit real: the fitter (hsmr_backend.fit/world) is not in this source tree")
-    print("fit: " + ("STAND-IN (tests/test_convert.py; no optimisation, same per-frame arrays)" if standin
+    print("fit: " + ("STAND-IN (synthetic/standins.py; no optimisation, same per-frame arrays)" if standin
                      else "the real fitter"))
     runs = [measure(args, args.minutes, work, standin)]
     ten = int(10 * 60 * args.fps)

@@ -2,7 +2,7 @@
 
     python build.py bench bench_skel -- [--pkl skel_male.pkl] [--threads N]
 
-Without --pkl it times a generated official-format body (tests/fake_skel.py) with 6890 skin vertices and
+Without --pkl it times a generated official-format body (synthetic/fake_skel.py) with 6890 skin vertices and
 a full-size 247k-vertex bone mesh, so the figures hold for a real file of the same sizes. Reports frames
 per second for B = 1 and B = 64: skin + joints + pose correctives (forward, i.e. shape included), the
 same posed from a precomputed rest state (the fitter's path), a 100-vertex subset, and with the bone mesh.
@@ -96,7 +96,7 @@ def main() -> None:
     if args.pkl:
         model = SKEL.from_file(args.pkl)
     else:
-        from tests.fake_skel import write_fake_skel_pkl  # a shared synthetic-data home is the lead's call
+        from synthetic.fake_skel import write_fake_skel_pkl
 
         with tempfile.TemporaryDirectory() as tmp:
             path = write_fake_skel_pkl(Path(tmp) / "skel_male.pkl", bone_verts_per_bone=10302)

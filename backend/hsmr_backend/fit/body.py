@@ -1,7 +1,7 @@
 """The body the fit poses: a body model and a landmark regressor behind one call.
 
 :class:`BodyModel` is what the fit needs of a body model; ``hsmr_backend.skel.SKEL`` (and so the open body)
-and the fitter tests' stand-in (tests/fit_toy.py) implement it. Poses are evaluated with the pelvis at q = 0
+and the fitter tests' stand-in (synthetic/fit_toy.py) implement it. Poses are evaluated with the pelvis at q = 0
 (root rotation = identity); the fit applies the root itself.
 """
 

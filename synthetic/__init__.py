@@ -1,0 +1,1 @@
+"""Synthetic data and stand-in parts that tests and benchmarks both build on (never imports either)."""

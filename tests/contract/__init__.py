@@ -1,0 +1,1 @@
+"""Tests of the contract package (hsmr_contract) and the documents generated from it."""

@@ -1,0 +1,1 @@
+"""Tests of the biomechanics exports (hsmr_backend.export)."""

@@ -1,0 +1,1 @@
+"""Tests of the HSMR network (hsmr_backend.hsmr)."""

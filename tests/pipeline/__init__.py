@@ -1,0 +1,1 @@
+"""Tests of footage to result file: video, landmarks, fit, world, scene, convert, cli, progress, bad inputs."""
