@@ -18,7 +18,6 @@ Figures are printed and saved to JSON. Without CUDA it says so, writes ``{"cuda"
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from tests.support import hsmr_release, skelcf_release  # the tiny release-layout writers the tests use
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 8, 64)
@@ -69,18 +70,6 @@ class Check:
     def fail(self, msg: str) -> None:
         self.failures.append(msg)
         print(f"gpu_check: FAILED {msg}", flush=True)
-
-
-def _test_module(name: str) -> Any:
-    """A helper module from tests/ (the tiny release writers), loaded by file path."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _ort_session(path: Path, device: str, tf32: bool = True):
@@ -132,7 +121,7 @@ def provider_check(chk: Check) -> dict[str, Any]:
                            "torch_cuda": torch.cuda.is_available()}  # fmt: skip
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
-    net = HSMRNetwork(HSMRConfig.from_hydra(_test_module("test_hsmr_net").TINY)).eval()
+    net = HSMRNetwork(HSMRConfig.from_hydra(hsmr_release.TINY)).eval()
     path = export_onnx(net, chk.work / "provider" / "tiny.onnx")
     sess = OnnxHSMR(path, device=chk.device)
     out["provider"] = sess.provider
@@ -164,9 +153,9 @@ def _release_network(kind: str, dry_run: bool) -> torch.nn.Module:
 
     torch.manual_seed(0)
     if kind == "hsmr":
-        cfg = HSMRConfig.from_hydra(_test_module("test_hsmr_net").TINY) if dry_run else HSMRConfig()
+        cfg = HSMRConfig.from_hydra(hsmr_release.TINY) if dry_run else HSMRConfig()
         return HSMRNetwork(cfg).eval()
-    cfg = SKELCFConfig.from_training_config(_test_module("skelcf_release").TINY_CFG) if dry_run else SKELCFConfig()
+    cfg = SKELCFConfig.from_training_config(skelcf_release.TINY_CFG) if dry_run else SKELCFConfig()
     return SKELCFNetwork(cfg).eval()
 
 
@@ -266,10 +255,9 @@ def _tiny_release(kind: str, work: Path) -> tuple[Path, torch.nn.Module]:
     from hsmr_backend.hsmr import load_hsmr, load_skelcf
 
     if kind == "hsmr":
-        rel_mod = _test_module("test_hsmr_release")
-        rel = rel_mod.write_release(work / "tiny_hsmr", rel_mod._random_net(seed=4))
+        rel = hsmr_release.write_release(work / "tiny_hsmr", hsmr_release.random_net(seed=4))
         return rel, load_hsmr(rel)
-    sk = _test_module("skelcf_release")
+    sk = skelcf_release
     path = sk.write_checkpoint(work / "tiny_skelcf" / "best.pth", sk.random_network(seed=4))
     return path, load_skelcf(path)
 

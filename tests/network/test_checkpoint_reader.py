@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 import torch
-from skelcf_release import random_network, write_checkpoint
 
 from hsmr_backend.hsmr import HSMRWeightsError, load_skelcf
 from hsmr_backend.hsmr.checkpoint_reader import CheckpointFormatError, Opaque, TorchZip, walk_pickle
+from tests.support.skelcf_release import random_network, write_checkpoint
 
 
 class _Evil:

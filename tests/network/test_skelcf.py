@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from skelcf_release import TINY_CFG, populate_hub_cache, random_network, write_checkpoint
-from test_hsmr_net import _attend, _lin, _ln
 
 from hsmr_backend.hsmr import (
     HSMRWeightsError,
@@ -26,6 +24,7 @@ from hsmr_backend.hsmr.config import HSMRConfigError
 from hsmr_backend.hsmr.export import export_skelcf_onnx, read_onnx_config
 from hsmr_backend.hsmr.runtime import OnnxHSMR
 from hsmr_backend.hsmr.skelcf_predictor import SKELCFPredictor, bbox_info, box_to_square, crop_patch, full_cam_t
+from tests.support.skelcf_release import TINY_CFG, populate_hub_cache, random_network, write_checkpoint
 
 REPO = "Intellindust/SKEL_CF_vitpose_H"
 
@@ -92,6 +91,22 @@ def test_config_comes_from_the_checkpoint_cfg():
         SKELCFConfig.from_training_config(bad)
     with pytest.raises(HSMRConfigError, match="hub.backbones.vit_h"):
         SKELCFConfig.from_training_config({"hub": {}})
+
+
+def _ln(x, sd, p, eps):
+    return F.layer_norm(x, x.shape[-1:], sd[p + ".weight"], sd[p + ".bias"], eps)
+
+
+def _lin(x, sd, p, bias=True):
+    return x @ sd[p + ".weight"].T + (sd[p + ".bias"] if bias else 0)
+
+
+def _attend(q, k, v, heads):
+    """Multi-head softmax attention written out (scale 1/sqrt(head width))."""
+    split = lambda t: t.reshape(t.shape[0], t.shape[1], heads, -1).permute(0, 2, 1, 3)  # noqa: E731
+    q, k, v = split(q), split(k), split(v)
+    a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+    return (a @ v).permute(0, 2, 1, 3).reshape(q.shape[0], q.shape[2], -1)
 
 
 def _vit_tokens(sd: dict, x: torch.Tensor, heads: int) -> torch.Tensor:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from skelcf_release import populate_hub_cache, random_network, write_checkpoint
-from test_hsmr_release import _random_net, write_release
 
 from hsmr_backend.convert import ConvertError, ConvertOptions, convert, resolve_mode
 from hsmr_backend.progress import Reporter
 from hsmr_contract import result_format
+from tests.support.hsmr_release import random_net, write_release
+from tests.support.skelcf_release import populate_hub_cache, random_network, write_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO = "Intellindust/SKEL_CF_vitpose_H"
 
 
@@ -21,7 +21,7 @@ REPO = "Intellindust/SKEL_CF_vitpose_H"
 def weights(tmp_path_factory):
     """(a SKEL-CF checkpoint, an HSMR release folder), both tiny and in their release layouts."""
     base = tmp_path_factory.mktemp("weights")
-    return write_checkpoint(base / "skelcf" / "best.pth", random_network(seed=2)), write_release(base, _random_net())
+    return write_checkpoint(base / "skelcf" / "best.pth", random_network(seed=2)), write_release(base, random_net())
 
 
 @pytest.fixture(autouse=True)
