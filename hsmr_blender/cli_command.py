@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("video")
     c.add_argument("-o", "--output", required=True, help="the .blend to write")
     c.add_argument("--python", default=None, help="the backend's Python (default: the preferences' one)")
-    c.add_argument("--mode", default="auto", choices=("auto", "hsmr", "keypoints"))
+    c.add_argument("--mode", default="auto", choices=("auto", "hsmr", "skelcf", "keypoints"))
+    c.add_argument("--weights", default=None, help="HSMR release or SKEL-CF checkpoint (default: found by the backend)")
     c.add_argument("--body", default="open")
     c.add_argument("--device", default="auto")
     c.add_argument("--result", default=None, help="where the result .npz goes (default: beside the .blend)")
@@ -53,7 +54,7 @@ def run(argv: list[str]) -> int:
             result = Path(args.result) if args.result else out.with_suffix(".npz")
             python = args.python or preferences.backend_python()
             api.convert(args.video, result, python=python,
-                        options={"mode": args.mode, "body": args.body, "device": args.device})
+                        options={"mode": args.mode, "body": args.body, "device": args.device, "weights": args.weights})
         else:
             api.import_result(args.result, footage=args.footage)
         api.save_blend(out)

@@ -28,8 +28,9 @@ class HsmrSettings(bpy.types.PropertyGroup):
     frame_end: IntProperty(name="End", default=0, min=0)  # type: ignore[valid-type]
     mode: EnumProperty(  # type: ignore[valid-type]
         name="Mode",
-        items=[("auto", "Auto", "HSMR when its weights are found, else keypoints"),
+        items=[("auto", "Auto", "The network whose weights are found (HSMR or SKEL-CF), else keypoints"),
                ("hsmr", "HSMR", "HSMR network + SKELify refinement"),
+               ("skelcf", "SKEL-CF", "SKEL-CF network + SKELify refinement (its checkpoint set in the preferences)"),
                ("keypoints", "Keypoints", "MediaPipe keypoints + SKELify (offline, no weights)")],
         default="auto")
     body: EnumProperty(  # type: ignore[valid-type]
@@ -109,8 +110,9 @@ class HSMR_OT_run(bpy.types.Operator):
             cmd = backend.convert_command(
                 footage, result, python=preferences.backend_python(context), mode=s.mode, body=body,
                 device=s.device, start=s.frame_start if s.use_range else None,
-                end=s.frame_end if s.use_range else None, smoothing=s.smoothing, up=s.up, more_videos=others,
-                calibration=calibration)
+                end=s.frame_end if s.use_range else None, smoothing=s.smoothing, up=s.up,
+                weights=bpy.path.abspath(p.weights_path) if p is not None and p.weights_path else None,
+                more_videos=others, calibration=calibration)
             log = result.with_suffix(".log")
             self._proc = backend.BackendProcess(cmd, stall_s=preferences.stall_seconds(context), log_path=log)
             s.log_path = str(self._proc.log_path)

@@ -65,6 +65,11 @@ class HsmrPreferences(bpy.types.AddonPreferences):
         name="SKEL model", subtype="FILE_PATH", default="",
         description="Your own skel_male.pkl / skel_female.pkl (from skel.is.tue.mpg.de; never bundled)",
     )
+    weights_path: StringProperty(  # type: ignore[valid-type]
+        name="Network weights", subtype="FILE_PATH", default="",
+        description="HSMR release (folder, tarball or .onnx) or SKEL-CF checkpoint (best.pth); empty: $HSMR_WEIGHTS "
+                    "or the Hugging Face cache",
+    )
     stall_seconds: FloatProperty(  # type: ignore[valid-type]
         name="Hung after (s)", default=backend.DEFAULT_STALL_S, min=10.0, max=3600.0,
         description="Stop the backend and report it as hung when it sends nothing for this long",
@@ -82,6 +87,7 @@ class HsmrPreferences(bpy.types.AddonPreferences):
             row.operator("hsmr.setup_backend", icon="CONSOLE")
             row.label(text=str(user_dir() / "backend-env"))
         layout.prop(self, "skel_path")
+        layout.prop(self, "weights_path")
         layout.prop(self, "stall_seconds")
         layout.operator("hsmr.check_backend", icon="CHECKMARK")
         for line in self.check_report.split("; "):

@@ -1,6 +1,6 @@
 """``hsmr-backend``: the command line (also ``python -m hsmr_backend`` and ``python -m hsmr_backend.cli``).
 
-    hsmr-backend convert VIDEO -o RESULT.npz [--mode auto|keypoints|hsmr] [--body open|PATH] [--device ...]
+    hsmr-backend convert VIDEO -o RESULT.npz [--mode auto|keypoints|hsmr|skelcf] [--body open|PATH] [--device ...]
                  [--frames START:END] [--stride N] [--subject largest|most-central|N|x,y,w,h] [--focal-px F]
                  [--smoothing S] [--progress json|bar|none] [--no-overlay] [--no-plot] [--no-resume]
     hsmr-backend convert VIDEO1 VIDEO2 [...] --calibration CALIB -o RESULT.npz [--offsets auto|0|A,B,...] [...]
@@ -35,9 +35,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="with several clips: frame offsets against the first clip (default auto: estimated and "
                         "printed; 0: the clips start together)")
     p.add_argument("-o", "--output", required=True, help="result file to write (.npz)")
-    p.add_argument("--mode", choices=("auto", "keypoints", "hsmr"), default="auto",
-                   help="auto (default): HSMR network when its weights are found, else keypoints")
-    p.add_argument("--weights", default=None, help="HSMR weights (release folder/tarball/.onnx) for --mode hsmr")
+    p.add_argument("--mode", choices=("auto", "keypoints", "hsmr", "skelcf"), default="auto",
+                   help="auto (default): the network whose weights are found (HSMR or SKEL-CF), else keypoints")
+    p.add_argument("--weights", default=None,
+                   help="network weights: HSMR release folder/tarball/.onnx, or SKEL-CF checkpoint (best.pth, a folder "
+                        "holding it, its cached Hugging Face repo id) or .onnx; the kind is detected")  # fmt: skip
     p.add_argument("--body", default="open", help="'open' (bundled default body) or a path to skel_male.pkl")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--frames", default=None, metavar="START:END", help="frame range, END exclusive (e.g. 0:300)")

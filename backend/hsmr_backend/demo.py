@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hsmr_backend.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     parser.add_argument("--progress", choices=("json", "bar", "none"), default="bar")
-    parser.add_argument("--mode", choices=("auto", "keypoints", "hsmr"), default="auto")
+    parser.add_argument("--mode", choices=("auto", "keypoints", "hsmr", "skelcf"), default="auto")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args(argv)
     sample = find_sample()

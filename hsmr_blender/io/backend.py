@@ -50,6 +50,7 @@ def convert_command(
     end: int | None = None,
     smoothing: float | None = None,
     up: str = "auto",
+    weights: str | os.PathLike | None = None,
     extra: Sequence[str] = (),
     more_videos: Sequence[str | os.PathLike] = (),
     calibration: str | os.PathLike | None = None,
@@ -67,6 +68,8 @@ def convert_command(
         cmd += ["--smoothing", f"{float(smoothing):g}"]
     if up != "auto":  # only when asked: a backend from before --up still runs the default
         cmd += ["--up", up]
+    if weights:  # an HSMR release / .onnx or a SKEL-CF checkpoint; the backend tells them apart
+        cmd += ["--weights", str(weights)]
     return cmd + list(extra)
 
 

@@ -91,6 +91,10 @@ def test_convert_command_line() -> None:
 
     args = build_parser().parse_args(cmd[3:])
     assert args.up == "body" and args.video == ["a.mp4"]
+    assert "--weights" not in cmd
+    cmd = backend.convert_command("a.mp4", "r.npz", python="py", mode="skelcf", weights="/models/best.pth")
+    args = build_parser().parse_args(cmd[3:])
+    assert args.weights == "/models/best.pth" and args.mode == "skelcf"
 
 
 def test_check_environment_reports_versions() -> None:

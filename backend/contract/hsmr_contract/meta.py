@@ -22,7 +22,7 @@ class MetaError(ValueError):
 class Meta:
     producer: str = ""  # "hsmr-backend"
     versions: dict[str, str] = field(default_factory=dict)  # package -> version of the producer's environment
-    mode: str = ""  # "keypoints" | "hsmr"
+    mode: str = ""  # "keypoints" | "hsmr" | "skelcf": which network (if any) started the fit
     body: str = ""  # "open" | "skel_male" | "skel_female" | a path
     device: str = ""  # "cpu" | "cuda"
     source: str | None = None  # absolute path of the source video

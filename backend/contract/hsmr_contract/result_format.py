@@ -51,7 +51,7 @@ FIELDS: tuple[Field, ...] = (
         (),
         "U",
         True,
-        "JSON object (typed by hsmr_contract.meta.Meta): producer versions, mode (keypoints/hsmr), body, source "
+        "JSON object (typed by hsmr_contract.meta.Meta): producer versions, mode (keypoints/hsmr/skelcf), body, source "
         "video path, focal source, options.",
     ),
     Field("body", (), "U", True, "Body model: 'open' (bundled default) or 'skel_male' / 'skel_female'."),

@@ -60,29 +60,42 @@ def _load_hsmr_chunks(work: L.WorkDir | None, weights: Any, n: int) -> tuple[dic
     return out, done
 
 
+def _load_predictor(network: str, weights: Any, device: str, reporter: Reporter) -> Any:
+    """The HSMR or SKEL-CF predictor (both: ``predict(images, boxes, focal_px=)`` and ``batch_size``)."""
+    name = "SKEL-CF" if network == "skelcf" else "HSMR"
+    reporter.info(f"loading the {name} network (the first run also converts it to ONNX, which takes minutes)")
+    try:
+        with keepalive(reporter, "hsmr-load"):
+            if network == "skelcf":
+                from ..hsmr.skelcf_predictor import SKELCFPredictor
+
+                return SKELCFPredictor(weights, device=device)
+            from ..hsmr.predictor import HSMRPredictor
+
+            return HSMRPredictor(weights, device=device)
+    except (OSError, ValueError, RuntimeError) as e:  # HSMRWeightsError is a RuntimeError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConvertError(f"cannot load the {name} weights: {msg} (fix --weights / $HSMR_WEIGHTS or use --mode "
+                           "keypoints)") from None
+
+
 def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.LandmarkTrack, weights: Any,
-              device: str, camera: Any, reporter: Reporter, work: L.WorkDir | None = None) -> dict[str, np.ndarray]:
-    """Per-frame HSMR predictions on the subject's crops (second pass over the footage).
+              device: str, camera: Any, reporter: Reporter, work: L.WorkDir | None = None, *,
+              network: str = "hsmr") -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-frame predictions of the network (``network``: "hsmr" or "skelcf") on the subject's crops (second pass
+    over the footage).
 
     With ``work``, every batch is saved (atomically) beside the landmark chunks, so a rerun after a crash or a
     cancel predicts only the frames not done yet."""
     import cv2
 
-    from ..hsmr.predictor import HSMRPredictor
-
-    reporter.info("loading the HSMR network (the first run also converts it to ONNX, which takes minutes)")
-    try:
-        with keepalive(reporter, "hsmr-load"):
-            predictor = HSMRPredictor(weights, device=device)
-    except (OSError, ValueError, RuntimeError) as e:  # HSMRWeightsError is a RuntimeError
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConvertError(f"cannot load the HSMR weights: {msg} (fix --weights / $HSMR_WEIGHTS or use --mode "
-                           "keypoints)") from None
+    predictor = _load_predictor(network, weights, device, reporter)
     n = len(track)
     saved, done_rows = _load_hsmr_chunks(work, weights, n)
     poses, betas, cam_t = saved["poses"], saved["betas"], saved["cam_t"]
     if done_rows:
-        reporter.info(f"resuming: HSMR predictions for {len(done_rows)} frames already done")
+        name = "SKEL-CF" if network == "skelcf" else "HSMR"
+        reporter.info(f"resuming: {name} predictions for {len(done_rows)} frames already done")
     row = {int(f): i for i, f in enumerate(track.frame_index)}
     focal = float(np.asarray(camera.K)[0, 0])
     batch_imgs: list[np.ndarray] = []

@@ -19,7 +19,7 @@ class ConvertError(RuntimeError):
 class ConvertOptions:
     video: str
     output: str
-    mode: str = "auto"  # keypoints | hsmr | auto
+    mode: str = "auto"  # keypoints | hsmr | skelcf | auto
     body: str = "open"  # "open" or a path to skel_male.pkl / skel_female.pkl
     device: str = "auto"  # auto | cpu | cuda
     frames: str | None = None  # "START:END"
@@ -31,7 +31,7 @@ class ConvertOptions:
     overlay: bool = True
     plot: bool = True
     resume: bool = True
-    weights: str | None = None  # HSMR weights (else hsmr.find_weights())
+    weights: str | None = None  # HSMR release/.onnx or SKEL-CF checkpoint/.onnx (else $HSMR_WEIGHTS or the HF cache)
     up: str = "auto"  # auto: the scene's vertical edges when they decide, else the body | body: the body alone
 
 
@@ -79,30 +79,62 @@ def resolve_device(device: str, reporter: Reporter) -> str:
     return "cpu"
 
 
+MODES = ("auto", "keypoints", "hsmr", "skelcf")
+NETWORK_NAMES = {"hsmr": "HSMR", "skelcf": "SKEL-CF"}
+
+
 def resolve_mode(mode: str, weights: str | None, reporter: Reporter) -> tuple[str, Any]:
-    """('keypoints' | 'hsmr', weights path or None); says which ran and why."""
-    if mode not in ("auto", "keypoints", "hsmr"):
-        raise ConvertError(f"--mode must be auto, keypoints or hsmr (got {mode!r})")
+    """('keypoints' | 'hsmr' | 'skelcf', weights path or None); says which ran and why.
+
+    The network is the one the weights are (a SKEL-CF checkpoint or export is told apart by its layout); without
+    weights given, ``auto`` takes a cached SKEL-CF release, else a cached HSMR one, else keypoints."""
+    if mode not in MODES:
+        raise ConvertError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
     if mode == "keypoints":
         reporter.info("mode: keypoints (MediaPipe landmarks -> SKELify)")
         return "keypoints", None
-    from ..hsmr import HSMRWeightsError, find_weights
+    from ..hsmr import HSMRWeightsError, network_kind
 
     try:
-        found = find_weights(weights)
-    except HSMRWeightsError as e:  # a given path that does not exist
-        raise ConvertError(str(e)) from None
+        found = _find_network_weights(mode, weights)
+        kind = network_kind(found) if found is not None else None
+    except HSMRWeightsError as e:  # a given path that does not exist, a repo id that is not cached
+        raise ConvertError(f"{e} (or use --mode keypoints)") from None
     if found is None:
-        if mode == "hsmr":
+        if mode != "auto":
             raise ConvertError(
-                "--mode hsmr needs the HSMR weights: set $HSMR_WEIGHTS or pass --weights (release folder/tarball), "
+                f"--mode {mode} needs the {NETWORK_NAMES[mode]} weights: set $HSMR_WEIGHTS or pass --weights "
+                f"({'the checkpoint best.pth, docs/skelcf.md' if mode == 'skelcf' else 'release folder/tarball'}), "
                 "or use --mode keypoints"
             )
-        reporter.info("mode: keypoints (no HSMR weights found; set $HSMR_WEIGHTS to use the network)")
+        reporter.info("mode: keypoints (no network weights found; set $HSMR_WEIGHTS or pass --weights to use HSMR "
+                      "or SKEL-CF)")  # fmt: skip
         return "keypoints", None
-    _check_weights_file(found)
-    reporter.info(f"mode: hsmr (weights: {found})")
-    return "hsmr", found
+    if mode == "skelcf" and kind != "skelcf":
+        raise ConvertError(f"{found}: not a SKEL-CF checkpoint (no ema_model/cfg layout); pass best.pth from "
+                           "Intellindust/SKEL_CF_vitpose_H or use --mode hsmr")  # fmt: skip
+    if kind == "hsmr":
+        _check_weights_file(found)
+    note = " (detected by its layout)" if mode == "hsmr" and kind == "skelcf" else ""
+    reporter.info(f"mode: {kind} (weights: {found}){note}")
+    return str(kind), found
+
+
+def _find_network_weights(mode: str, weights: str | None) -> Path | None:
+    """Explicit weights (a path, or a cached Hugging Face repo id for SKEL-CF), ``$HSMR_WEIGHTS``, then a cached
+    release: SKEL-CF for auto/skelcf, HSMR for auto/hsmr. Never downloads."""
+    from ..hsmr import find_skelcf_cached, find_weights, resolve_skelcf
+    from ..hsmr.load import ENV_WEIGHTS
+    from ..hsmr.skelcf_load import is_repo_id
+
+    if weights and not Path(weights).expanduser().exists() and (is_repo_id(weights) or weights.startswith("hf://")):
+        return resolve_skelcf(weights, allow_download=False)  # from the Hugging Face cache only
+    if weights or os.environ.get(ENV_WEIGHTS):
+        return find_weights(weights)
+    cached = find_skelcf_cached() if mode in ("auto", "skelcf") else None
+    if cached is None and mode in ("auto", "hsmr"):
+        cached = find_weights()
+    return cached
 
 
 def _check_weights_file(found: Any) -> None:

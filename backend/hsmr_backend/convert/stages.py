@@ -192,12 +192,12 @@ def scene_focal(run: ConvertRun) -> None:
 
 
 def run_hsmr(run: ConvertRun) -> None:
-    """In hsmr mode, the network's per-frame predictions: the fit's starting point."""
-    if run.mode != "hsmr":
+    """In hsmr and skelcf modes, the network's per-frame predictions: the fit's starting point."""
+    if run.mode not in ("hsmr", "skelcf"):
         return
     t0 = time.perf_counter()
     run.init = hsmr_init(run.source, run.frame_range, run.track, run.weights, run.device, run.camera, run.reporter,
-                         run.work)
+                         run.work, network=run.mode)
     run.timings["hsmr"] = time.perf_counter() - t0
 
 

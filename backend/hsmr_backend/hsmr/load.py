@@ -91,7 +91,8 @@ def _extract_tarball(tar_path: Path) -> Path:
     return release
 
 
-def _hf_download(repo_id: str, filename: str, allow_download: bool) -> Path:
+def _hf_download(repo_id: str, filename: str, allow_download: bool,
+                 instead: str = "pass a release folder/tarball") -> Path:
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     cached = try_to_load_from_cache(repo_id, filename)
@@ -100,7 +101,7 @@ def _hf_download(repo_id: str, filename: str, allow_download: bool) -> Path:
     if not allow_download:
         raise HSMRWeightsError(
             f"{repo_id}/{filename} is not in the Hugging Face cache and downloading was not allowed; "
-            "pass a release folder/tarball or allow the download"
+            f"{instead} or allow the download"
         )
     try:
         return Path(hf_hub_download(repo_id, filename))
@@ -266,8 +267,12 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.startswith(IGNORED_PREFIXES)}
 
 
-def load_state_strict(net: HSMRNetwork, state: dict[str, torch.Tensor], where: str) -> None:
-    """Load weights; any missing/unexpected key or shape mismatch is one error that names them."""
+def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], where: str, *,
+                      assign: bool = False) -> None:  # fmt: skip
+    """Load weights; any missing/unexpected key or shape mismatch is one error that names them.
+
+    ``assign=True`` makes the tensors of ``state`` the module's own (no copy: for a network built on the meta
+    device)."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -283,7 +288,7 @@ def load_state_strict(net: HSMRNetwork, state: dict[str, torch.Tensor], where: s
             problems.append(f"{len(keys)} {label}: {shown}")
     if problems:
         raise HSMRWeightsError(f"{where}: weights do not match the config's network; " + "; ".join(problems))
-    net.load_state_dict(state, strict=True)
+    net.load_state_dict(state, strict=True, assign=assign)
 
 
 def load_hsmr(

@@ -42,14 +42,14 @@ class HSMRNetwork(nn.Module):
 
 
 class RawOutputs(nn.Module):
-    """Wrapper for export/benchmarks: the tuple of :meth:`HSMRNetwork.raw`."""
+    """Wrapper for export/benchmarks: the tuple of ``net.raw`` (HSMR: patches; SKEL-CF: patches, bbox_info)."""
 
-    def __init__(self, net: HSMRNetwork) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.net.raw(patches)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.net.raw(*inputs)
 
 
 def cam_to_translation(cam: torch.Tensor, focal: float = 5000.0, patch: int = 256) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import INPUT_NAME, OUTPUT_NAMES, read_onnx_config
+from .export import BOX_INPUT, INPUT_NAME, OUTPUT_NAMES, read_onnx_config
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +49,8 @@ def session_options(threads: int | None = None):
 
 
 class OnnxHSMR:
-    """``run(patches (B,3,256,256) float32) -> (poses_rep, betas, cam)`` numpy, batched by ``batch_size``."""
+    """``run(patches (B,3,256,256) float32[, bbox_info (B,3)]) -> (poses_rep, betas, cam)`` numpy, batched by
+    ``batch_size``. A SKEL-CF export (``needs_box``) takes the box conditioning as its second input."""
 
     def __init__(self, path: str | os.PathLike[str], device: str = "auto", threads: int | None = None,
                  batch_size: int = 16) -> None:  # fmt: skip
@@ -73,14 +74,21 @@ class OnnxHSMR:
             self.session = ort.InferenceSession(str(self.path), session_options(threads),
                                                 providers=["CPUExecutionProvider"])  # fmt: skip
         self.provider = self.session.get_providers()[0]
+        self.needs_box = any(i.name == BOX_INPUT for i in self.session.get_inputs())
         if want_cuda and self.provider != "CUDAExecutionProvider":
             print("hsmr: no usable CUDA device for ONNX Runtime; running the network on CPU", file=sys.stderr)
 
-    def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run(self, patches: np.ndarray, bbox_info: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         x = np.ascontiguousarray(patches, dtype=np.float32)
+        if self.needs_box and (bbox_info is None or np.shape(bbox_info) != (len(x), 3)):
+            raise ValueError(f"{self.path.name} is a SKEL-CF model: pass bbox_info (N,3) with the N patches")
+        box = None if bbox_info is None else np.ascontiguousarray(bbox_info, dtype=np.float32)
         outs: list[list[np.ndarray]] = [[], [], []]
         for i in range(0, len(x), self.batch_size):
-            res = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[i : i + self.batch_size]})
+            feed = {INPUT_NAME: x[i : i + self.batch_size]}
+            if self.needs_box and box is not None:
+                feed[BOX_INPUT] = box[i : i + self.batch_size]
+            res = self.session.run(list(OUTPUT_NAMES), feed)
             for acc, r in zip(outs, res, strict=True):
                 acc.append(r)
         if not len(x):

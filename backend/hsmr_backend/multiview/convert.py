@@ -247,8 +247,9 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
     """The whole multi-view conversion, on the single-clip stages where they apply (convert/stages.py)."""
     run = ConvertRun(opts.single(), reporter or Reporter("none"), time.perf_counter(), output_paths(opts.output))
     check_output(run)
-    if opts.mode == "hsmr":
-        raise _error("the HSMR network is not used with several cameras yet: use --mode keypoints (or auto)")
+    if opts.mode not in ("auto", "keypoints"):
+        raise _error(f"--mode {opts.mode}: the networks are not used with several cameras yet; use --mode keypoints "
+                     "(or auto)")
     views = open_views(opts, run.reporter)
     run.frame_range, run.source = V.FrameRange.parse(opts.frames, opts.stride), views[0].source
     run.device, run.mode = resolve_device(opts.device, run.reporter), "keypoints"
