@@ -50,6 +50,7 @@ class ImportedScene:
     sticks: bpy.types.Object | None = None
     footage: Path | None = None
     notes: list[str] = field(default_factory=list)
+    view_cameras: list[bpy.types.Object] = field(default_factory=list)  # a multi-camera result's other cameras
 
 
 def scene_frames(frame_index: np.ndarray) -> np.ndarray:
@@ -83,6 +84,12 @@ def _meta(result: dict[str, np.ndarray]) -> Meta:
         return Meta.from_json(str(result["meta_json"]))
     except MetaError:
         return Meta()
+
+
+def view_footage(result: dict[str, np.ndarray], result_path: Path) -> list[Path | None]:
+    """Every camera's footage of a multi-camera result (``sources`` in its meta), relative to the result."""
+    sources = _meta(result).sources
+    return [None if not s else (Path(s) if Path(s).is_absolute() else result_path.parent / s) for s in sources]
 
 
 def _snapshot() -> dict[str, set[int]]:
@@ -206,6 +213,10 @@ def import_result(
                 clip = cam_build.attach_footage(out.camera, src, frame_start=1)
                 if isinstance(clip, bpy.types.MovieClip) and set_scene:
                     scene.active_clip = clip
+            if "camera_names" in res:
+                out.view_cameras, more = cam_build.build_view_cameras(f"{name} camera", coll, res,
+                                                                      view_footage(res, path))
+                out.notes += more
         step("camera")
         if set_scene:
             set_scene_fps(scene, out.fps)

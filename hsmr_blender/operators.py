@@ -15,6 +15,12 @@ from .io import backend
 
 class HsmrSettings(bpy.types.PropertyGroup):
     footage: StringProperty(name="Footage", subtype="FILE_PATH", default="")  # type: ignore[valid-type]
+    calibration: StringProperty(  # type: ignore[valid-type]
+        name="Calibration", subtype="FILE_PATH", default="",
+        description="Several calibrated cameras: their calibration (Pose2Sim .toml or Qualisys .qca.txt)")
+    other_footage: StringProperty(  # type: ignore[valid-type]
+        name="Other views", default="",
+        description="With a calibration: the other cameras' clips, separated by ';' (the footage above is the first)")
     use_active_clip: BoolProperty(  # type: ignore[valid-type]
         name="Use active Movie Clip", default=False, description="Convert the scene's active Movie Clip")
     use_range: BoolProperty(name="Frame range", default=False)  # type: ignore[valid-type]
@@ -84,6 +90,13 @@ class HSMR_OT_run(bpy.types.Operator):
         if not footage or not os.path.exists(footage):
             self.report({"ERROR"}, f"footage not found: {footage or '(none)'}: choose a video file")
             return {"CANCELLED"}
+        others = [bpy.path.abspath(p.strip()) for p in s.other_footage.split(";") if p.strip()]
+        calibration = bpy.path.abspath(s.calibration) if s.calibration else None
+        missing = [p for p in [*others, *([calibration] if calibration else [])] if not os.path.exists(p)]
+        if missing or (others and not calibration):
+            why = f"not found: {missing[0]}" if missing else "other views need the cameras' calibration file"
+            self.report({"ERROR"}, f"several cameras: {why}")
+            return {"CANCELLED"}
         out_dir = Path(bpy.path.abspath(s.result_dir)) if s.result_dir else Path(tempfile.gettempdir())
         result = out_dir / (Path(footage).stem + ".hsmr.npz")
         p = preferences.prefs(context)
@@ -98,7 +111,8 @@ class HSMR_OT_run(bpy.types.Operator):
                 footage, result, python=preferences.backend_python(context), mode=s.mode, body=body,
                 device=s.device, start=s.frame_start if s.use_range else None,
                 end=s.frame_end if s.use_range else None, smoothing=s.smoothing, up=s.up,
-                weights=bpy.path.abspath(p.weights_path) if p is not None and p.weights_path else None)
+                weights=bpy.path.abspath(p.weights_path) if p is not None and p.weights_path else None,
+                more_videos=others, calibration=calibration)
             log = result.with_suffix(".log")
             self._proc = backend.BackendProcess(cmd, stall_s=preferences.stall_seconds(context), log_path=log)
             s.log_path = str(self._proc.log_path)

@@ -21,6 +21,10 @@ class HSMR_PT_main(bpy.types.Panel):
         col.prop(s, "use_active_clip")
         if not s.use_active_clip:
             col.prop(s, "footage")
+        cams = col.box()
+        cams.label(text="Several calibrated cameras")
+        cams.prop(s, "calibration")
+        cams.prop(s, "other_footage")
         row = col.row(align=True)
         row.prop(s, "use_range")
         sub = row.row(align=True)

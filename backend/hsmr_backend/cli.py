@@ -3,6 +3,7 @@
     hsmr-backend convert VIDEO -o RESULT.npz [--mode auto|keypoints|hsmr|skelcf] [--body open|PATH] [--device ...]
                  [--frames START:END] [--stride N] [--subject largest|most-central|N|x,y,w,h] [--focal-px F]
                  [--smoothing S] [--progress json|bar|none] [--no-overlay] [--no-plot] [--no-resume]
+    hsmr-backend convert VIDEO1 VIDEO2 [...] --calibration CALIB -o RESULT.npz [--offsets auto|0|A,B,...] [...]
     hsmr-backend export-onnx ...     (HSMR network -> ONNX; see its --help)
     hsmr-backend export ...          (result file -> OpenSim / CSV; see its --help)
 
@@ -24,7 +25,15 @@ from . import __version__
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="footage -> result file (.npz), overlay video and angle plot",
                        description="Convert footage of a person into a SKEL motion result file.")
-    p.add_argument("video", help="video file, image, folder of images, or a glob like 'frames/*.png'")
+    p.add_argument("video", nargs="+",
+                   help="video file, image, folder of images, or a glob like 'frames/*.png'; several with "
+                        "--calibration (one per calibrated camera)")
+    p.add_argument("--calibration", default=None, metavar="CALIB",
+                   help="calibration of the cameras that filmed the clips (Pose2Sim .toml or Qualisys .qca.txt); "
+                        "clips are matched to cameras by name, else by order")
+    p.add_argument("--offsets", default=None, metavar="auto|0|A,B,...",
+                   help="with several clips: frame offsets against the first clip (default auto: estimated and "
+                        "printed; 0: the clips start together)")
     p.add_argument("-o", "--output", required=True, help="result file to write (.npz)")
     p.add_argument("--mode", choices=("auto", "keypoints", "hsmr", "skelcf"), default="auto",
                    help="auto (default): the network whose weights are found (HSMR or SKEL-CF), else keypoints")
@@ -144,14 +153,24 @@ def _convert_inner(args: argparse.Namespace, reporter):
     if args.focal_px is not None and not args.focal_px > 0:
         reporter.error(f"--focal-px must be a positive number of pixels (got {args.focal_px})")
         return 2, None
+    videos = [args.video] if isinstance(args.video, str) else list(args.video)
+    if len(videos) > 1 and not args.calibration:
+        reporter.error(f"{len(videos)} clips given without --calibration: several clips need the calibration of "
+                       "the cameras that filmed them (--calibration CALIB); for one clip give one")
+        return 2, None
     opts = ConvertOptions(
-        video=args.video, output=args.output, mode=args.mode, body=args.body, device=args.device,
+        video=videos[0], output=args.output, mode=args.mode, body=args.body, device=args.device,
         frames=args.frames, stride=args.stride, subject=args.subject, focal_px=args.focal_px,
         smoothing=args.smoothing, fps=args.fps, overlay=not args.no_overlay, plot=not args.no_plot,
         resume=not args.no_resume, weights=args.weights, up=args.up,
     )
     try:
-        summary = convert(opts, reporter)
+        if args.calibration:
+            from .multiview.convert import convert_views, options_from
+
+            summary = convert_views(options_from(opts, videos, args.calibration, args.offsets), reporter)
+        else:
+            summary = convert(opts, reporter)
     except expected as e:
         reporter.error(str(e))
         return 1, None

@@ -21,6 +21,7 @@ always comes from the resting feet. Then:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,10 +276,11 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
     return FootContacts(mask=mask, normal=normal, offset=offset, heights=np.asarray(heights, dtype=np.float64))
 
 
-def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None) -> WorldResult:
+def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None, up: np.ndarray | None = None
+             ) -> WorldResult:
     """Re-express a camera-frame :class:`~hsmr_backend.fit.FitResult` in Blender's world (static camera).
     ``scene``: straight edges of the footage (:func:`hsmr_backend.scene.scene_lines`), whose vertical ones give
-    "up" when there are enough of them."""
+    "up" when there are enough of them; ``up``: a known up (unit, camera frame: a calibrated lab's), which wins."""
     joints = np.asarray(fit.joints_cam, dtype=np.float64)
     t = len(joints)
     valid = np.asarray(getattr(fit, "valid", np.ones(t, bool)), dtype=bool)
@@ -307,9 +309,15 @@ def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None)
         off = np.degrees(np.arccos(np.clip(found.up @ body_up, -1.0, 1.0)))
         notes.append(f"up from the scene: {found.edges:.0f} vertical edges, {off:.1f}° from the body's balance")
         body_up = found.up
-    n, d, rms, more, up_source = fit_ground_plane(pts, body_up, fixed_normal=found is not None)
+    if up is not None:
+        off = np.degrees(np.arccos(np.clip(up @ body_up, -1.0, 1.0)))
+        notes.append(f"up from the calibration, {off:.1f}° from the body's balance")
+        body_up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    n, d, rms, more, up_source = fit_ground_plane(pts, body_up, fixed_normal=found is not None or up is not None)
     notes += more
-    if found is not None:
+    if up is not None:
+        up_source = "calibration"
+    elif found is not None:
         up_source = "scene edges"
     # world axes expressed in the camera frame
     x_c = np.array([1.0, 0.0, 0.0])
@@ -355,20 +363,28 @@ def to_world(fit: Any, model: Any, camera: Any, scene: SceneLines | None = None)
 
 def fit_in_world(track: Any, model: Any, regressor: Any, camera: Any, options: FitOptions | None = None,
                  init: dict | None = None, progress: Any = None,
-                 scene: SceneLines | None = None) -> tuple[FitResult, WorldResult, np.ndarray]:
+                 scene: SceneLines | None = None, up: np.ndarray | None = None,
+                 still_in: Sequence[np.ndarray] = ()) -> tuple[FitResult, WorldResult, np.ndarray]:
     """The whole fit of a clip: ``fit.fit_sequence`` in the camera frame, its world frame (``scene``: the
     footage's straight edges, see :func:`to_world`), then, where feet rest (:func:`foot_contacts`),
     ``fit.refine_with_contacts`` with them held on that ground and the world frame found again. Returns the fit,
-    its world and where the feet rest: (T, 4) bool, FOOT_CONTACT_LANDMARKS (left/right heel, left/right foot tip)."""
+    its world and where the feet rest: (T, 4) bool, FOOT_CONTACT_LANDMARKS (left/right heel, left/right foot tip).
+    ``up``: a known up in the camera frame (to_world); ``still_in``: more views' keypoints (T,33,3) of the same
+    frames (several calibrated cameras): a foot point rests only where every view that sees it sees it still (a
+    foot sliding along the first camera's line of sight looks still in that view alone)."""
     options = options or FitOptions()
     result = fit_sequence(track, model, regressor, camera, options, init=init, progress=progress)
-    world = to_world(result, model, camera, scene)
+    world = to_world(result, model, camera, scene, up)
     fps = float(getattr(track, "fps", 30.0) or 30.0)
-    contacts = foot_contacts(track.kp2d, track.valid, fps, result.landmarks_cam, world,
-                             rest_foot_heights(model, regressor, result.betas, options))
+    heights = rest_foot_heights(model, regressor, result.betas, options)
+    contacts = foot_contacts(track.kp2d, track.valid, fps, result.landmarks_cam, world, heights)
+    for kp in still_in:
+        seen = np.asarray(kp)[:, list(FOOT_CONTACT_LANDMARKS), 2] * track.valid[:, None] >= CONTACT_CONF
+        other = foot_contacts(kp, track.valid, fps, result.landmarks_cam, world, heights)
+        contacts.mask &= other.mask | ~seen
     if contacts.mask.any():
         result = refine_with_contacts(result, track, model, regressor, contacts, options, progress=progress,
                                       init=init)
-        world = to_world(result, model, camera, scene)
+        world = to_world(result, model, camera, scene, up)
     return result, world, contacts.mask.astype(bool)
 

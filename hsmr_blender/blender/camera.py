@@ -91,3 +91,23 @@ def attach_footage(cam: bpy.types.Object, footage: Path, frame_start: int) -> bp
     bg.display_depth = "BACK"
     cam_data.show_background_images = True
     return out
+
+
+def build_view_cameras(name: str, collection: bpy.types.Collection, result: dict[str, np.ndarray],
+                       sources: list[Path | None]) -> tuple[list[bpy.types.Object], list[str]]:
+    """The other calibrated cameras of a multi-camera result (its ``camera_names`` after the first), each with
+    its own footage (``sources[v]``, or None) as background. The first camera is the caller's. Returns the
+    cameras and notes on footage that was not found."""
+    names = [str(n) for n in result.get("camera_names", [])]
+    cams, notes = [], []
+    for v in range(1, len(names)):
+        cam = build_camera(f"{name} {names[v]}", collection, result["cameras_K"][v], result["cameras_image_size"][v],
+                           result["cameras_to_world"][v])
+        cams.append(cam)
+        src = sources[v] if v < len(sources) else None
+        if src is None or not src.exists():
+            notes.append(f"footage of camera {names[v]} not found ({src}): that camera has no background")
+            continue
+        # result frame i is the first clip's frame n = frame_index[i] (scene frame n + 1) and this clip's n + offset
+        attach_footage(cam, src, frame_start=1 - int(result["cameras_frame_offset"][v]))
+    return cams, notes

@@ -52,10 +52,16 @@ def convert_command(
     up: str = "auto",
     weights: str | os.PathLike | None = None,
     extra: Sequence[str] = (),
+    more_videos: Sequence[str | os.PathLike] = (),
+    calibration: str | os.PathLike | None = None,
 ) -> list[str]:
-    """The backend command line (DESIGN: ``hsmr-backend convert VIDEO -o RESULT --progress json``)."""
-    cmd = [str(python or sys.executable), "-m", "hsmr_backend.cli", "convert", str(video), "-o", str(result),
+    """The backend command line (DESIGN: ``hsmr-backend convert VIDEO -o RESULT --progress json``); with
+    ``calibration``, ``video`` and ``more_videos`` are the calibrated cameras' clips (the first camera first)."""
+    videos = [str(video), *(str(v) for v in more_videos)]
+    cmd = [str(python or sys.executable), "-m", "hsmr_backend.cli", "convert", *videos, "-o", str(result),
            "--progress", "json", "--mode", mode, "--body", body, "--device", device]
+    if calibration:
+        cmd += ["--calibration", str(calibration)]
     if start is not None or end is not None:  # the backend takes START:END with END exclusive; ours is inclusive
         cmd += ["--frames", f"{int(start or 0)}:{'' if end is None else int(end) + 1}"]
     if smoothing is not None:

@@ -90,7 +90,7 @@ def test_convert_command_line() -> None:
     from hsmr_backend.cli import build_parser  # the backend's own parser takes what the add-on writes
 
     args = build_parser().parse_args(cmd[3:])
-    assert args.up == "body" and args.video == "a.mp4"
+    assert args.up == "body" and args.video == ["a.mp4"]
     assert "--weights" not in cmd
     cmd = backend.convert_command("a.mp4", "r.npz", python="py", mode="skelcf", weights="/models/best.pth")
     args = build_parser().parse_args(cmd[3:])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 # written only when true / present (constant-rate footage has neither)
-_OMITTED_WHEN_EMPTY = ("variable_frame_rate", "timestamps_ms")
+_OMITTED_WHEN_EMPTY = ("variable_frame_rate", "timestamps_ms", "sources", "calibration", "multi_camera")
 
 
 class MetaError(ValueError):
@@ -45,6 +45,11 @@ class Meta:
     camera_motion: dict[str, Any] | None = None  # did the camera move: moved, shift, rotation_deg, frame, pairs
     variable_frame_rate: bool = False  # the footage has a variable frame rate
     timestamps_ms: list[float | None] | None = None  # real time of each fitted frame (variable frame rate only)
+    sources: list[str] = field(default_factory=list)  # several calibrated cameras: every clip, the first camera's first
+    calibration: str | None = None  # several cameras: the calibration file
+    # several cameras: offsets, principal_point_shift_px, triangulation_error_before_px / _after_px, view_weights,
+    # fit_reprojection_error_views_px (one entry per camera, in camera_names order)
+    multi_camera: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer writers, kept as they were
 
     @classmethod

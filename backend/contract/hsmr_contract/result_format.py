@@ -4,8 +4,8 @@ This module is the single source of the schema; it depends on numpy alone and bo
 add-on import it. Every field is documented here and, for people, in ``docs/result-format.md`` (generated from
 ``FIELDS``); ``meta_json`` is typed by ``meta.Meta``.
 
-Frames: ``T`` fitted frames, ``V`` skin vertices, ``F`` skin faces, ``K`` shape coefficients, ``N_JOINTS``
-joints, ``N_DOFS`` DoFs (from ``dofs.py``). Coordinates:
+Frames: ``T`` fitted frames, ``C`` calibrated cameras (several-camera results), ``V`` skin vertices, ``F`` skin
+faces, ``K`` shape coefficients, ``N_JOINTS`` joints, ``N_DOFS`` DoFs (from ``dofs.py``). Coordinates:
 - *model*: the body model's frame (SKEL/SMPL: y up, subject faces +z, metres).
 - *camera*: OpenCV camera frame (x right, y down, z forward, metres).
 - *world*: Blender's world (z up, metres, ground plane at z = 0).
@@ -26,7 +26,7 @@ import numpy as np
 
 from .dofs import N_DOFS, N_JOINTS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the optional fields of several calibrated cameras (camera_names ... C)
 MAGIC = "hsmr-blender-result"
 
 
@@ -37,7 +37,7 @@ class ResultFileError(ValueError):
 @dataclass(frozen=True)
 class Field:
     name: str
-    shape: tuple[str | int, ...]  # symbolic dims: T, V, F, K, Vb, Fb; ints are fixed
+    shape: tuple[str | int, ...]  # symbolic dims: T, V, F, K, Vb, Fb, N, C; ints are fixed
     kind: str  # "f" float, "i" integer, "b" bool, "U" string
     required: bool
     doc: str
@@ -111,6 +111,23 @@ FIELDS: tuple[Field, ...] = (
     Field("keypoints_2d", ("T", "N", 3), "f", True, "Fitted 2D keypoints: x, y in pixels, confidence in [0, 1]."),
     Field("reprojection_error_px", ("T",), "f", True, "Confidence-weighted mean 2D error of the fit, pixels."),
     Field("fit_loss", ("T",), "f", True, "Final per-frame objective of the fit (lower is better)."),
+    # --- several calibrated cameras (version 2; absent for one camera). Camera 0 is the one the single-camera
+    # fields above describe. Per-frame extrinsics, when they come, are a separate optional (T, C, 4, 4) field.
+    Field("camera_names", ("C",), "U", False, "Several cameras: every camera's name in the calibration."),
+    Field("cameras_K", ("C", 3, 3), "f", False, "Several cameras: intrinsics in pixels of each camera's clip."),
+    Field("cameras_distortion", ("C", 5), "f", False,
+          "Several cameras: OpenCV distortion k1, k2, p1, p2, k3 (keypoints were undistorted before the fit)."),
+    Field("cameras_image_size", ("C", 2), "i", False, "Several cameras: width, height of each camera's clip."),
+    Field("cameras_to_world", ("C", 4, 4), "f", False,
+          "Several cameras: takes each camera's OpenCV frame to the world (static cameras)."),
+    Field("cameras_frame_offset", ("C",), "i", False,
+          "Several cameras: fitted frame i is frame frame_index[i] + offset of that camera's clip (0 for the first)."),
+    Field("calibration_to_world", (4, 4), "f", False,
+          "Several cameras: takes the calibration's (lab) frame to the world."),
+    Field("keypoints_2d_views", ("C", "T", "N", 3), "f", False,
+          "Several cameras: the fitted 2D keypoints in every view (undistorted pixels, confidence; 0 where dropped)."),
+    Field("reprojection_error_views_px", ("C", "T"), "f", False,
+          "Several cameras: the fit's confidence-weighted mean 2D error in every view, pixels (0 where unseen)."),
     Field(
         "foot_resting",
         ("T", 4),

@@ -38,7 +38,16 @@ from .contacts import (
     rest_foot_heights,
     spells,
 )
-from .inputs import FOOT_LANDMARKS, N_LANDMARKS, SEGMENTS, TORSO, facing, foot_trust, person_height_px
+from .inputs import (
+    FOOT_LANDMARKS,
+    N_LANDMARKS,
+    SEGMENTS,
+    TORSO,
+    ExtraViews,
+    facing,
+    foot_trust,
+    person_height_px,
+)
 from .lbfgs import batched_lbfgs
 from .options import NOMINAL_HEIGHT_M, Q_UNIT, UNIT, FitOptions, FitResult, per_frame_options
 from .params import BODY, LIMITED, LOWER, UPPER, clip_to_limits, count_violations, limits_float32, q_from_u, u_from_q
@@ -47,8 +56,8 @@ from .sequence import _windows, fit_sequence, refine_with_contacts
 __all__ = [
     "BODY", "CONTACT_DELTA_M", "DEFAULT_DIAGONAL_FOV_DEG", "FLOOR_SLACK_M", "FOOT_CONTACT_LANDMARKS", "FOOT_JOINTS",
     "FOOT_LANDMARKS", "LIMITED", "LOWER", "N_LANDMARKS", "NOMINAL_HEIGHT_M", "Q_UNIT", "SEGMENTS", "TORSO", "UNIT",
-    "UPPER", "Body", "BodyModel", "Camera", "FitOptions", "FitResult", "FootContacts", "LandmarkRegressor",
-    "_windows", "batched_lbfgs", "clip_to_limits", "count_violations", "default_camera", "facing", "fit_sequence",
-    "foot_trust", "limits_float32", "per_frame_options", "person_height_px", "q_from_u", "refine_with_contacts",
-    "rest_foot_heights", "spells", "u_from_q",
+    "UPPER", "Body", "BodyModel", "Camera", "ExtraViews", "FitOptions", "FitResult", "FootContacts",
+    "LandmarkRegressor", "_windows", "batched_lbfgs", "clip_to_limits", "count_violations", "default_camera", "facing",
+    "fit_sequence", "foot_trust", "limits_float32", "per_frame_options", "person_height_px", "q_from_u",
+    "refine_with_contacts", "rest_foot_heights", "spells", "u_from_q",
 ]  # fmt: skip

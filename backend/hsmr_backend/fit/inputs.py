@@ -3,7 +3,8 @@ segment directions from MediaPipe's world landmarks with their weights), and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,30 @@ FOOT_TRUST_DEG = (60.0, 90.0)  # full weight within the first, none beyond the s
 
 
 @dataclass
+class ExtraViews:
+    """The subject seen by U more calibrated cameras (a multi-view fit, ``track.extra_views``; the track's own
+    ``kp2d`` is the first camera's, whose frame the fit lives in). Their reprojection terms join the first's."""
+
+    R: np.ndarray  # (U,3,3) first camera's frame -> this camera's
+    t: np.ndarray  # (U,3) metres
+    K: np.ndarray  # (U,3,3) pixels (pinhole: the keypoints are undistorted)
+    kp2d: np.ndarray  # (U,T,33,3) pixels + confidence, 0 where the view does not see the point
+    weight: np.ndarray  # (U,) trust in each view relative to the first camera's (1 = the same)
+
+
+@dataclass
+class OtherView:
+    """One of the ExtraViews as tensors over the whole clip (a window's ImageView is a slice of it)."""
+
+    k: torch.Tensor  # (4,) fx, fy, cx, cy
+    kp2d: torch.Tensor  # (T,33,2)
+    conf: torch.Tensor  # (T,33) confidence times the view's weight
+    scale_px: float
+    rotation: torch.Tensor  # (3,3)
+    translation: torch.Tensor  # (3,)
+
+
+@dataclass
 class FitData:
     """A clip's landmarks as the objective reads them (tensors of the fit's dtype and device)."""
 
@@ -44,6 +69,7 @@ class FitData:
     dir_xy: torch.Tensor  # (T,S) weight of the in-image components (segments the image does not show)
     valid: np.ndarray  # (T,)
     scale_px: float  # person height in pixels (clip median)
+    views: list[OtherView] = field(default_factory=list)  # more calibrated cameras (a multi-view fit)
 
 
 def person_height_px(kp2d: np.ndarray, valid: np.ndarray, min_conf: float) -> float | None:
@@ -74,7 +100,10 @@ def prepare(track: Any, camera: Camera, options: FitOptions) -> FitData:
     conf = np.where(np.isfinite(kp2d[..., 2]), kp2d[..., 2], 0.0)
     conf = np.where(conf >= options.min_confidence, conf, 0.0) * valid[:, None]
     xy = np.nan_to_num(kp2d[..., :2])
-    if not np.any(conf > 0):
+    tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
+    extra = getattr(track, "extra_views", None)
+    views, seen = ([], conf.sum(1) > 0) if extra is None else other_views(extra, conf, options, tt)
+    if not seen.any():
         raise ValueError("no confident landmarks in the whole clip; check that the subject is visible")
     height_px = person_height_px(kp2d, valid, options.min_confidence)
     scale_px = max(height_px if height_px is not None else float(camera.height) / 2, 20.0)
@@ -89,8 +118,25 @@ def prepare(track: Any, camera: Camera, options: FitOptions) -> FitData:
     cmin = np.minimum(raw[:, a], raw[:, b])
     dir_w = np.where(ok, 0.3 + 0.7 * cmin, 0.0) * foot_trust(kp3d)
     dir_xy = np.where(ok, 1.0 - cmin, 0.0)  # where the image does not show a segment, its full 3D direction counts
-    tt = lambda x: torch.as_tensor(x, dtype=options.dtype, device=options.device)  # noqa: E731
-    return FitData(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), valid & (conf.sum(1) > 0), scale_px)
+    return FitData(tt(xy), tt(conf), tt(dirs), tt(dir_w), tt(dir_xy), seen, scale_px, views)
+
+
+def other_views(extra: ExtraViews, conf0: np.ndarray, options: FitOptions, tt: Callable[[Any], torch.Tensor]
+                ) -> tuple[list[OtherView], np.ndarray]:
+    """The other cameras' views as tensors, and (T,) the frames some view (the first included) sees the subject
+    in."""
+    kp = np.asarray(extra.kp2d, dtype=np.float64)
+    if kp.ndim != 4 or kp.shape[1:] != (len(conf0), N_LANDMARKS, 3):
+        raise ValueError(f"extra_views.kp2d must have shape (U, {len(conf0)}, 33, 3), got {kp.shape}")
+    seen = conf0.sum(1) > 0
+    views = []
+    for u, k_u in enumerate(np.asarray(extra.K, dtype=np.float64)):
+        c = np.where(np.isfinite(kp[u, ..., 2]) & (kp[u, ..., 2] >= options.min_confidence), kp[u, ..., 2], 0.0)
+        scale = max(person_height_px(kp[u], np.ones(len(c), bool), options.min_confidence) or 1.0, 20.0)
+        views.append(OtherView(tt([k_u[0, 0], k_u[1, 1], k_u[0, 2], k_u[1, 2]]), tt(np.nan_to_num(kp[u, ..., :2])),
+                               tt(c * float(extra.weight[u])), scale, tt(extra.R[u]), tt(extra.t[u])))
+        seen |= c.sum(1) > 0
+    return views, seen
 
 
 def facing(kp3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,8 @@ class Problem:
         self.body, self.cam, self.w = body, camera, weights
         ids = np.arange(sl.start, sl.stop) if frame_ids is None else frame_ids
         k = torch.tensor([camera.fx, camera.fy, camera.cx, camera.cy], dtype=dt, device=dev)
-        self.views = [ImageView(k, data.kp2d[ids], data.conf[ids], data.scale_px)]
+        self.views = [ImageView(k, data.kp2d[ids], data.conf[ids], data.scale_px)] + [  # more calibrated cameras
+            ImageView(v.k, v.kp2d[ids], v.conf[ids], v.scale_px, v.rotation, v.translation) for v in data.views]
         seg_a, seg_b = torch.as_tensor(np.array(SEGMENTS).T, device=dev)
         self.seen = SegmentDirections(seg_a, seg_b, data.dirs[ids], data.dir_w[ids], data.dir_xy[ids])
         self.u = torch.nn.Parameter(tt(u0))
