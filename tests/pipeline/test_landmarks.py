@@ -8,12 +8,16 @@ overlap near the end. Regions below were read off frames dumped to PNG and looke
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from hsmr_backend import landmarks as L
 from hsmr_backend import video as V
 from hsmr_backend.landmarks import people as T
+
+SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "sample_clip.mp4"
 
 pytestmark = pytest.mark.slow
 
@@ -222,5 +226,20 @@ def test_mediapipe_says_nothing_on_stderr_when_it_starts():
         "    pose.process(np.zeros((256, 256, 3), np.uint8))\n"
         "pose.reset()\n"
         "pose.process(np.zeros((256, 256, 3), np.uint8))\n"
+        "pose.close()\n")
+    assert err == ""
+
+
+def test_mediapipe_says_nothing_on_stderr_when_the_subject_comes_late():
+    """Empty frames first, then one with a person: the landmark model's first run (which logs) is still filtered."""
+    err = _stderr_of(
+        "import cv2, numpy as np\n"
+        "from hsmr_backend import landmarks as L\n"
+        f"cap = cv2.VideoCapture({str(SAMPLE_CLIP)!r})\n"
+        "person = cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)\n"
+        "pose = L.new_pose(static=False)\n"
+        "for _ in range(4):\n"
+        "    pose.process(np.zeros((256, 256, 3), np.uint8))\n"
+        "assert pose.process(person).pose_landmarks is not None\n"
         "pose.close()\n")
     assert err == ""

@@ -35,7 +35,7 @@ NATIVE_NOISE = (
     "inference_feedback_manager.cc",
     "landmark_projection_calculator.cc",
 )
-NOISY_CALLS = 3  # a graph logs on creation and in its first inferences
+NOISY_CALLS = 3  # a graph logs on creation and in its first inferences that find a person
 
 
 @contextlib.contextmanager
@@ -66,22 +66,25 @@ def native_stderr_filtered(noise: tuple[str, ...] = NATIVE_NOISE) -> Iterator[No
 
 
 class QuietPose:
-    """A MediaPipe Pose whose first ``NOISY_CALLS`` inferences run with the native log noise filtered."""
+    """A MediaPipe Pose that runs with the native log noise filtered until it has found a person ``NOISY_CALLS``
+    times: the landmark model logs when it first runs, which is the first call that finds someone, however many
+    empty frames came before."""
 
     def __init__(self, pose) -> None:
-        self._pose, self._calls = pose, 0
+        self._pose, self._found = pose, 0
 
     def process(self, rgb: np.ndarray):
-        if self._calls >= NOISY_CALLS:
+        if self._found >= NOISY_CALLS:
             return self._pose.process(rgb)
-        self._calls += 1
         with native_stderr_filtered():
-            return self._pose.process(rgb)
+            result = self._pose.process(rgb)
+        self._found += result.pose_landmarks is not None
+        return result
 
     def reset(self) -> None:  # a restarted graph logs again
         with native_stderr_filtered():
             self._pose.reset()
-        self._calls = 0
+        self._found = 0
 
     def close(self) -> None:
         self._pose.close()
@@ -91,14 +94,18 @@ def new_pose(static: bool) -> QuietPose:
     import mediapipe as mp  # deferred: importing it costs ~1 s
 
     with native_stderr_filtered():
-        return QuietPose(mp.solutions.pose.Pose(
+        pose = mp.solutions.pose.Pose(
             static_image_mode=static,
             model_complexity=1,
             smooth_landmarks=False,  # the fitter smooths; MediaPipe's filter would blur across crop changes
             enable_segmentation=False,
             min_detection_confidence=0.5,
             min_tracking_confidence=0.5,
-        ))
+        )
+        # the graph starts its models on its own threads and logs after the constructor returns: one empty frame
+        # waits for that start inside the filter (nobody in it, so no tracking state is left behind)
+        pose.process(np.zeros((64, 64, 3), np.uint8))
+    return QuietPose(pose)
 
 
 def _frame_landmarks(result, ox: float, oy: float, sx: float, sy: float) -> tuple[np.ndarray, np.ndarray] | None:
