@@ -22,10 +22,6 @@ from .cameras import CalibratedCamera
 # MediaPipe's monocular 3D (segment directions) weighs 50 in a single-view fit; with calibrated views the image
 # gives depth, and it stays only as a weak tie-breaker (where one view alone sees a segment)
 MULTIVIEW_DEPTH_WEIGHT = 1.0
-# the pull of the body DoFs towards zero (0.01 in a single-view fit): with the 3D term down to a tie-breaker, the
-# directions the landmarks barely see (pelvis tilt against lumbar extension and hip flexion) were held by
-# nothing but the start, and drifted with the views used and the iterations run (docs/multicamera.md)
-MULTIVIEW_POSE_WEIGHT = 0.1
 # the per-frame stages run this many times the single-view iterations: started from a zero pose (no monocular
 # 3D to start the limbs from), the arms took that long to converge on noise-free synthetic views
 ITERATION_FACTOR = 2
@@ -130,13 +126,12 @@ def initial_pose(points_cam: np.ndarray, model: Any, regressor: Any, options: Fi
 
 
 def multiview_options(options: FitOptions | None = None) -> FitOptions:
-    """The fit's options with MediaPipe's 3D as a tie-breaker, a firmer pose prior (``MULTIVIEW_POSE_WEIGHT``),
-    no pull towards the (zero-pose) start, and ``ITERATION_FACTOR`` times the per-frame iterations."""
+    """The fit's options with MediaPipe's 3D as a tie-breaker, no pull towards the (zero-pose) start, and
+    ``ITERATION_FACTOR`` times the per-frame iterations."""
     o = options or FitOptions()
     f = ITERATION_FACTOR
-    return replace(o, w_depth=MULTIVIEW_DEPTH_WEIGHT, w_pose=MULTIVIEW_POSE_WEIGHT, w_init=0.0,
-                   iterations=f * o.iterations, pose_iterations=f * o.pose_iterations,
-                   temporal_iterations=f * o.temporal_iterations)
+    return replace(o, w_depth=MULTIVIEW_DEPTH_WEIGHT, w_init=0.0, iterations=f * o.iterations,
+                   pose_iterations=f * o.pose_iterations, temporal_iterations=f * o.temporal_iterations)
 
 
 def per_view_errors(landmarks_cam: np.ndarray, kp_views: np.ndarray, cams: list[CalibratedCamera],
