@@ -7,7 +7,15 @@ The walk is on a treadmill (pelvis still, feet sliding back), squat and sit-to-s
 Cameras stand on a ring (3.5 m from the subject, 1.6 m high, 90° apart, looking at the pelvis); 2 views are the
 front and the side, 3 add the back. The body's 33 landmarks are projected into each, with Gaussian noise of 3 px
 per axis and confidence 1; no monocular 3D is given (the fit's tie-breaker is off). Printed: the mean absolute
-error (degrees, both sides) of hip flexion, knee, ankle and elbow flexion per motion and view count.
+error (degrees, both sides) of hip flexion, knee, ankle and elbow flexion per motion and view count, and of the
+pelvis tilt (relative to up).
+
+Each motion is run in two postures: ``neutral`` (the angle benchmark's motions as they are: spine straight, pelvis
+level when standing, which is also where the fit's pose prior pulls) and ``lordotic`` (the same motions with a
+standing posture added: pelvis tilted 10° forward, lumbar extension 15°, thorax extension 5°, hips flexed 10° so
+the thighs stay where they were). The landmarks barely see how the trunk-to-thigh angle splits into pelvis tilt,
+spine and hip flexion, so a prior towards zero passes ``neutral`` whatever it does to a real posture:
+``lordotic`` shows it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,15 @@ from benchmarks.common import run_recorded
 from synthetic.multiview_scene import body_landmarks
 
 GROUPS = {"hip": ["hip_flexion_r", "hip_flexion_l"], "knee": ["knee_angle_r", "knee_angle_l"],
-          "ankle": ["ankle_angle_r", "ankle_angle_l"], "elbow": ["elbow_flexion_r", "elbow_flexion_l"]}
+          "ankle": ["ankle_angle_r", "ankle_angle_l"], "elbow": ["elbow_flexion_r", "elbow_flexion_l"],
+          "pelvis tilt": ["pelvis_tilt"]}
+TARGET_GROUPS = ("hip", "knee", "ankle", "elbow")  # the issue's <= 3° with 2 views
+# degrees added to every frame of the motion (pelvis_tilt < 0 tilts the pelvis forward)
+POSTURES: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "lordotic": {"pelvis_tilt": -10.0, "lumbar_extension": 15.0, "thorax_extension": 5.0, "hip_flexion_r": 10.0,
+                 "hip_flexion_l": 10.0},
+}
 NOISE_PX = 3.0
 RING_DEG = (0.0, 90.0, 180.0, 270.0)  # front, side, back, other side; 2 views = the first two
 
@@ -41,12 +57,15 @@ def ring_camera(name: str, angle_deg: float, target: np.ndarray):
     return CalibratedCamera(name, k, np.zeros(4), r, -r @ centre, (1080, 1920))
 
 
-def run(model, regressor, name: str, frames: int, n_views: int, seed: int) -> dict[str, float]:
+def run(model, regressor, name: str, frames: int, n_views: int, seed: int, posture: str = "neutral",
+        ) -> dict[str, float]:
     from hsmr_backend.multiview import fitting as F
     from hsmr_backend.multiview import triangulate_track
     from hsmr_contract.dofs import dof_index
 
     truth = motion(name, frames, 30.0)
+    for dof, deg in POSTURES[posture].items():
+        truth[:, dof_index(dof)] += np.radians(deg)
     pts = body_landmarks(model, regressor, truth, betas_vector("average"), treadmill=name == "walk")
     target = pts[0, [23, 24]].mean(0)
     cams = [ring_camera(f"cam{i + 1}", RING_DEG[i], target) for i in range(n_views)]
@@ -72,17 +91,22 @@ def main() -> int:
 
     model, regressor = load_body("open"), load_landmark_regressor("open")
     figures: dict = {"frames": args.frames, "noise_px": NOISE_PX, "mae_deg": {}}
-    print(f"# open body, {args.frames} frames at 30 fps, {NOISE_PX:.0f} px noise; MAE (deg) hip/knee/ankle/elbow")
-    for name in MOTIONS:
-        for n_views in (2, 3, 4):
-            t0 = time.perf_counter()
-            mae = run(model, regressor, name, args.frames, n_views, seed=n_views)
-            figures["mae_deg"][f"{name}, {n_views} views"] = mae
-            print(f"{name:13s} {n_views} views: " + ", ".join(f"{g} {x:.2f}" for g, x in mae.items())
-                  + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    two = [m for k, m in figures["mae_deg"].items() if k.endswith("2 views")]
-    figures["worst_2_views_deg"] = max(max(m.values()) for m in two)
-    print(f"worst of hip/knee/ankle/elbow with 2 views: {figures['worst_2_views_deg']:.2f}° (target <= 3°)")
+    print(f"# open body, {args.frames} frames at 30 fps, {NOISE_PX:.0f} px noise; postures {', '.join(POSTURES)}; "
+          "MAE (deg) hip/knee/ankle/elbow/pelvis tilt")
+    for posture in POSTURES:
+        worst = 0.0
+        for name in MOTIONS:
+            for n_views in (2, 3, 4):
+                t0 = time.perf_counter()
+                mae = run(model, regressor, name, args.frames, n_views, seed=n_views, posture=posture)
+                key = f"{name}, {n_views} views" + ("" if posture == "neutral" else f", {posture}")
+                figures["mae_deg"][key] = mae
+                if n_views == 2:
+                    worst = max(worst, *(mae[g] for g in TARGET_GROUPS))
+                print(f"{posture:8s} {name:13s} {n_views} views: " + ", ".join(f"{g} {x:.2f}" for g, x in mae.items())
+                      + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        figures["worst_2_views_deg" + ("" if posture == "neutral" else f"_{posture}")] = worst
+        print(f"{posture}: worst of hip/knee/ankle/elbow with 2 views: {worst:.2f}° (target <= 3°)")
     return 0
 
 

@@ -51,3 +51,22 @@ def test_qualisys_cameras_read_back_as_opencv_cameras():
     np.testing.assert_allclose(h[:, :2] / h[:, 2:], want, atol=1e-6)
     # the lab's origin is in front of the camera, and up points up in the image
     assert (pc[:, 2] > 0).all() and cam["up"][1] < 0
+
+
+def test_thigh_inclination_ignores_how_tilt_and_hip_flexion_split_it():
+    from benchmarks.accuracy.bench_multiview_fit import dof_differences
+    from hsmr_contract.dofs import N_DOFS, dof_index
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.0, 0.3, (10, N_DOFS))
+    b = a.copy()
+    shift = np.radians(12.0)  # the pelvis 12° further back, both hips 12° more flexed: the thighs stay
+    b[:, dof_index("pelvis_tilt")] += shift
+    for side in "rl":
+        b[:, dof_index(f"hip_flexion_{side}")] -= shift
+    d = dof_differences(b, a)
+    assert d["hip flexion"] == pytest.approx(12.0) and d["pelvis tilt"] == pytest.approx(12.0)
+    assert d["hip flexion + pelvis tilt"] == pytest.approx(0.0, abs=1e-9)
+    assert d["knee"] == 0.0
+    b[:, dof_index("hip_flexion_r")] += np.radians(4.0)  # one thigh moves: half of it in the mean of both sides
+    assert dof_differences(b, a)["hip flexion + pelvis tilt"] == pytest.approx(2.0)
