@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.accuracy.bench_multiview_pose2sim import VIEWS, fetch, projection, read_qca
+from benchmarks.accuracy.pose2sim_demo import DEFAULT_CACHE, VIEWS, fetch, projection, read_qca
 from benchmarks.common import RESULTS, run_recorded
 
 TAKES = ("Demo_SinglePerson", "Demo_MultiPerson")
@@ -340,7 +340,7 @@ def fit_options(pairs: list[str]) -> Any:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hsmr-blender" / "pose2sim-0.10.49")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--wheel", type=Path, default=None, help="a downloaded pose2sim 0.10.49 wheel")
     ap.add_argument("--views", nargs="+", default=list(VIEWS), choices=VIEWS)
     ap.add_argument("--take", nargs="+", default=[TAKES[0]], choices=TAKES)

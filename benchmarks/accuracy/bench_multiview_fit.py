@@ -30,36 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.pose2sim_demo import DEFAULT_CACHE, DEMO, PACKAGE, VIEWS, fetch
 from benchmarks.common import run_recorded, source_pythonpath
 
-PACKAGE = "pose2sim==0.10.49"
-DEMO = "Pose2Sim/Demo_SinglePerson"
-VIEWS = ("cam01", "cam02", "cam03", "cam04")
 GROUPS = {"hip flexion": ["hip_flexion_r", "hip_flexion_l"], "knee": ["knee_angle_r", "knee_angle_l"],
           "ankle": ["ankle_angle_r", "ankle_angle_l"], "elbow": ["elbow_flexion_r", "elbow_flexion_l"]}
-
-
-def fetch(cache: Path, wheel: Path | None) -> Path:
-    """The demo's four videos and calibration under ``cache`` (the wheel downloaded once with pip)."""
-    demo = cache / DEMO
-    want = [demo / "calibration" / "Calib.qca.txt", *(demo / "videos" / f"{v}.mp4" for v in VIEWS)]
-    if all(p.is_file() for p in want):
-        return demo
-    if wheel is None:
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "-q", "-d", str(cache)],
-                       check=True)
-        wheel = next(cache.glob("pose2sim-*.whl"))
-    with zipfile.ZipFile(wheel) as z:
-        for p in want:
-            z.extract(str(p.relative_to(cache)), cache)
-    return demo
 
 
 class Fits:
@@ -143,7 +123,7 @@ def speed(demo: Path, out: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel", type=Path, default=None, help="a downloaded pose2sim 0.10.49 wheel")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hsmr-blender" / "pose2sim-0.10.49")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--speed", action="store_true", help="also time the command line (4 views and cam01 alone)")
     ap.add_argument("--reference", type=Path, default=Path("benchmarks/results/pose2sim_4view_reference.npz"))
     args = ap.parse_args()

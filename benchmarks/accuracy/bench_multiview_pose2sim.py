@@ -11,7 +11,7 @@ same motion, so a perfect method would give the same joint angles from each. The
 
 1. The package wheel (~51 MB) comes from the package index once (``pip download``) or from ``--wheel``; the
    four videos and ``Calib.qca.txt`` are extracted into ``--cache``.
-2. :func:`read_qca` reads the calibration: per camera the focal length and principal point in pixels, the
+2. ``pose2sim_demo.read_qca`` reads the calibration: per camera the focal length and principal point in pixels, the
    world -> OpenCV-camera rotation, the camera centre, and the lab's up in camera axes. The reading is checked
    here by triangulating MediaPipe's landmarks from three or more views and reprojecting them.
 3. Each view is converted (keypoints mode) with the default focal, with the calibrated one, and with the
@@ -31,76 +31,24 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
-import subprocess
-import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.accuracy.pose2sim_demo import (
+    DEFAULT_CACHE,
+    DEMO,
+    PACKAGE,
+    SECOND_TAKE,
+    VIEWS,
+    fetch,
+    projection,
+    read_qca,
+)
 from benchmarks.common import run_recorded
 
-PACKAGE = "pose2sim==0.10.49"
-DEMO = "Pose2Sim/Demo_SinglePerson"
-SECOND_TAKE = "Pose2Sim/Demo_MultiPerson"  # same cameras, same calibration file
-VIEWS = ("cam01", "cam02", "cam03", "cam04")
 SAGITTAL = ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l", "ankle_angle_r", "ankle_angle_l")
-# A Qualisys camera looks along its -z with y up in the image; OpenCV's looks along +z with y down.
-QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
-
-
-def read_qca(text: str, image_width: int = 1088) -> dict[str, dict]:
-    """Cameras of a Qualisys ``.qca.txt`` calibration: ``f`` and ``c`` (principal point) in pixels of a frame
-    ``image_width`` wide, ``R`` world -> OpenCV camera, ``C`` camera centre (m), ``up`` the world's +z in OpenCV
-    camera axes. The rows of Qualisys' ``transform`` are the camera axes in the lab; intrinsics are in sensor
-    sub-pixels (``sensorMaxU`` per image width)."""
-    cams = {}
-    pattern = r'serial="([^"]+)".*?<transform (.*?)/>.*?<intrinsic (.*?)/>'
-    for m in re.finditer(pattern, text, re.S):
-        t = dict(re.findall(r'(\w+)="([^"]+)"', m.group(2)))
-        k = dict(re.findall(r'(\w+)="([^"]+)"', m.group(3)))
-        r = np.array([[float(t[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
-        sub = float(k["sensorMaxU"]) / image_width
-        rot = QUALISYS_TO_OPENCV @ r
-        cams[m.group(1)] = {
-            "R": rot,
-            "C": np.array([float(t[a]) for a in "xyz"]) / 1000.0,
-            "f": float(k["focalLengthU"]) / sub,
-            "c": (float(k["centerPointU"]) / sub, float(k["centerPointV"]) / sub),
-            "up": rot @ np.array([0.0, 0.0, 1.0]),
-        }
-    return cams
-
-
-def projection(cam: dict, width: int, calib_width: int = 1088) -> np.ndarray:
-    """(3,4) pixel projection of world points; a frame narrower than the calibration's is centred in it."""
-    k = np.array([[cam["f"], 0.0, cam["c"][0] - (calib_width - width) / 2], [0.0, cam["f"], cam["c"][1]],
-                  [0.0, 0.0, 1.0]])
-    return k @ np.hstack([cam["R"], -(cam["R"] @ cam["C"])[:, None]])
-
-
-def fetch(cache: Path, wheel: Path | None) -> Path:
-    """The demo's videos and calibration under ``cache`` (downloaded and extracted once)."""
-    demo = cache / DEMO
-    if (demo / "calibration" / "Calib.qca.txt").is_file() and all((cache / take / "videos" / f"{v}.mp4").is_file()
-                                                                   for v in VIEWS for take in (DEMO, SECOND_TAKE)):
-        return demo
-    if wheel is None:
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "-q", "-d", str(cache)],
-                       check=True)
-        wheel = next(cache.glob("pose2sim-*.whl"))
-    with zipfile.ZipFile(wheel) as z:
-        for v in VIEWS:
-            z.extract(f"{DEMO}/videos/{v}.mp4", cache)
-            z.extract(f"{SECOND_TAKE}/videos/{v}.mp4", cache)
-        z.extract(f"{DEMO}/calibration/Calib.qca.txt", cache)
-        z.extract(f"{SECOND_TAKE}/calibration/Calib.qca.txt", cache)
-    return demo
-
-
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
 
@@ -131,7 +79,7 @@ def triangulation_px(results: dict, cams: dict) -> tuple[float, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel", type=Path, default=None, help="a downloaded pose2sim 0.10.49 wheel")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hsmr-blender" / "pose2sim-0.10.49")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args()
 
     from hsmr_backend.convert import ConvertOptions, convert

@@ -147,7 +147,7 @@ def test_drawn_frames_through_the_sampler_the_detector_and_the_subject_mask():
 
 
 # The lab's up in each shared clip's camera axes, from the Qualisys calibration that ships with those clips (pose2sim
-# 0.10.49 Demo_SinglePerson/calibration/Calib.qca.txt, read by benchmarks/accuracy/bench_multiview_pose2sim.py)
+# 0.10.49 Demo_SinglePerson/calibration/Calib.qca.txt, read by benchmarks/accuracy/pose2sim_demo.py)
 LAB_UP = {"single_person_cam01": np.array([0.2144, -0.8987, -0.3826]),
           "single_person_cam02": np.array([-0.0430, -0.9489, -0.3126])}
 

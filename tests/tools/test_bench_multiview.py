@@ -1,4 +1,4 @@
-"""The Qualisys calibration reader of benchmarks/accuracy/bench_multiview_pose2sim.py, on a calibration written
+"""The Qualisys calibration reader of benchmarks/accuracy/pose2sim_demo.py, on a calibration written
 here from a known OpenCV camera."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from benchmarks.accuracy import bench_multiview_pose2sim as mv
+from benchmarks.accuracy import pose2sim_demo as mv
 from hsmr_backend.scene import pitch_roll_deg
 
 SUB = 64.0  # sensor sub-pixels per image pixel, as in the Pose2Sim demo's calibration
