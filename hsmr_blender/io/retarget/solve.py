@@ -8,7 +8,7 @@ facing (a turn about the vertical between the two bodies). All frames at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,15 +57,6 @@ class TargetRig:
                 depth[j] += 1
                 p = int(self.parents[p])
         return [int(j) for j in np.argsort(depth, kind="stable")]
-
-
-@dataclass
-class Pose:
-    """The target's motion in world terms: rotations of mapped bones relative to their rest, located heads."""
-
-    deltas: dict[int, np.ndarray]  # bone -> (T, 3, 3) world rotation relative to rest
-    located: dict[int, np.ndarray]  # bone -> (T, 3) world head position (the hips, a root bone)
-    notes: list[str] = field(default_factory=list)
 
 
 class Rig:
