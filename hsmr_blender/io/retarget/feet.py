@@ -77,7 +77,7 @@ def standing_lift(rig: Rig) -> float:
     """How far the hips must rise so that, in SKEL's rest pose, the target's lowest sole point is on its floor."""
     floor = floor_height(rig)
     hips = rig.bone("hips")
-    deltas = {j: role_offset(rig, role)[None] for role in rig.m.roles() if role in SOURCE and role != "hips"
+    deltas = {j: role_offset(rig, role)[None] for role in rig.mapping.roles() if role in SOURCE and role != "hips"
               for j in rig.bones(role)}
     located = {hips: rig.heads[hips][None]}
     rots = expand(rig, deltas, 1)
