@@ -427,10 +427,11 @@ def _retarget_source(source: bpy.types.Object | str | os.PathLike) -> tuple[dict
 
 
 def _retarget_mapping(target: bpy.types.Object, mapping: Any) -> Any:
+    from .blender.retarget import bone_parents
     from .io.retarget import mapping as mp
     from .io.retarget.presets import PRESETS
 
-    parents = {b.name: (b.parent.name if b.parent else None) for b in target.data.bones}
+    parents = bone_parents(target)
     if isinstance(mapping, mp.Mapping):
         out = mapping
     elif mapping == "auto":
@@ -554,6 +555,7 @@ def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: An
 
 def find_target_armature(name: str | None = None) -> bpy.types.Object:
     """The named armature, or the one armature in the file that maps as a humanoid (not an HSMR rig)."""
+    from .blender.retarget import bone_parents
     from .io.retarget import mapping as mp
 
     if name:
@@ -566,7 +568,7 @@ def find_target_armature(name: str | None = None) -> bpy.types.Object:
     for ob in bpy.data.objects:
         if ob.type != "ARMATURE" or RIG_PROP in ob:
             continue
-        parents = {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+        parents = bone_parents(ob)
         try:
             mp.check_mapping(mp.auto_mapping(parents), list(parents))
         except mp.MappingError:

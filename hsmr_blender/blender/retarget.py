@@ -27,6 +27,11 @@ def read_target(ob: bpy.types.Object) -> TargetRig:
     return TargetRig(names, parents, rest, tails, np.array(ob.matrix_world, dtype=np.float64))
 
 
+def bone_parents(ob: bpy.types.Object) -> dict[str, str | None]:
+    """Each bone's parent name (None for roots): what the name/hierarchy mapping reads."""
+    return {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+
+
 def active_constraints(ob: bpy.types.Object, names: list[str]) -> dict[str, list[str]]:
     """Working constraints on the named pose bones (muted or zero-influence ones do nothing and are ignored)."""
     out = {}
@@ -48,8 +53,8 @@ def needs_evaluation(ob: bpy.types.Object, names: list[str]) -> bool:
     return any(not bones[n].use_inherit_rotation or bones[n].inherit_scale != "FULL" for n in names)
 
 
-def _path(bone: str, prop: str) -> str:
-    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
+def _bone_path(bone: str) -> str:
+    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"]'
 
 
 class PlanWriter:
@@ -76,15 +81,14 @@ class PlanWriter:
         for name, mats in rotations.items():
             prop, values = channels_for_mode(mats, self.ob.pose.bones[name].rotation_mode)
             for i in range(values.shape[1]):
-                self._put(_path(name, prop), i, values[:, i], name)
+                self._put(f"{_bone_path(name)}.{prop}", i, values[:, i], name)
         for name, loc in locations.items():
             for i in range(3):
-                self._put(_path(name, "location"), i, loc[:, i], name)
+                self._put(f"{_bone_path(name)}.location", i, loc[:, i], name)
 
     def hold(self, bone: str, prop: str, value: float) -> None:
         """A constant custom-property curve (Rigify's IK_FK switch held at FK)."""
-        self._put(f'pose.bones["{bpy.utils.escape_identifier(bone)}"]["{prop}"]', 0,
-                  np.full(len(self.frames), value), bone)
+        self._put(f'{_bone_path(bone)}["{prop}"]', 0, np.full(len(self.frames), value), bone)
 
 
 def wanted_armature_matrices(ob: bpy.types.Object, target: TargetRig, plan: Plan) -> dict[str, np.ndarray]:
