@@ -525,7 +525,7 @@ def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: An
             writer.hold(b, "IK_FK", 1.0)
         residual = 0.0
         if rt_build.needs_evaluation(target, list(result.rotations)):
-            residual = rt_build.refine_by_evaluation(target, rig, result, writer, scene)
+            residual = rt_build.refine_by_evaluation(rig, result, writer, scene)
     except BaseException:
         if writer is not None:
             bpy.data.actions.remove(writer.writer.action)

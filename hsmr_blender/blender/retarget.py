@@ -91,7 +91,7 @@ class PlanWriter:
         self._put(f'{_bone_path(bone)}["{prop}"]', 0, np.full(len(self.frames), value), bone)
 
 
-def wanted_armature_matrices(ob: bpy.types.Object, target: TargetRig, plan: Plan) -> dict[str, np.ndarray]:
+def wanted_armature_matrices(target: TargetRig, plan: Plan) -> dict[str, np.ndarray]:
     """(T, 4, 4) armature-space pose matrices the plan asks for (translation only meaningful when located)."""
     r_obj = target.obj_rotation
     inv_world = np.linalg.inv(target.matrix_world)
@@ -107,19 +107,18 @@ def wanted_armature_matrices(ob: bpy.types.Object, target: TargetRig, plan: Plan
     return out
 
 
-def refine_by_evaluation(ob: bpy.types.Object, target: TargetRig, plan: Plan, writer: PlanWriter,
-                         scene: bpy.types.Scene) -> float:
-    """Rewrite the keys so Blender's evaluated pose (constraints, drivers included) is the planned one.
+def refine_by_evaluation(target: TargetRig, plan: Plan, writer: PlanWriter, scene: bpy.types.Scene) -> float:
+    """Rewrite the writer's keys so Blender's evaluated pose (constraints, drivers included) is the planned one.
 
     Each pass reads, per frame, what sits above every keyed bone (``P · basis⁻¹``) and solves its basis again.
     Returns the worst remaining rotation error in degrees.
     """
-    wanted = wanted_armature_matrices(ob, target, plan)
+    wanted = wanted_armature_matrices(target, plan)
     keep_frame = scene.frame_current
     worst = 0.0
     try:
         for done in range(_PASSES + 1):  # the last round only measures
-            rotations, locations, worst = _solve_against_evaluation(ob, wanted, set(plan.locations), writer, scene)
+            rotations, locations, worst = _solve_against_evaluation(wanted, set(plan.locations), writer, scene)
             if worst < 0.01 or done == _PASSES:
                 break
             writer.write(rotations, locations)
@@ -128,9 +127,8 @@ def refine_by_evaluation(ob: bpy.types.Object, target: TargetRig, plan: Plan, wr
     return worst
 
 
-def _solve_against_evaluation(ob: bpy.types.Object, wanted: dict[str, np.ndarray], located: set[str],
-                              writer: PlanWriter, scene: bpy.types.Scene
-                              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
+def _solve_against_evaluation(wanted: dict[str, np.ndarray], located: set[str], writer: PlanWriter,
+                              scene: bpy.types.Scene) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """One round: per frame, ``basis = (P · basis⁻¹)⁻¹ · wanted``; and the worst rotation error now (degrees)."""
     t_count = len(writer.frames)
     rotations = {n: np.empty((t_count, 3, 3)) for n in wanted}
@@ -139,7 +137,7 @@ def _solve_against_evaluation(ob: bpy.types.Object, wanted: dict[str, np.ndarray
     for t, f in enumerate(writer.frames):
         scene.frame_set(int(f))
         for n, want in wanted.items():
-            pb = ob.pose.bones[n]
+            pb = writer.ob.pose.bones[n]
             pose, basis = np.array(pb.matrix), np.array(pb.matrix_basis)
             new = np.linalg.inv(pose @ np.linalg.inv(basis)) @ want[t]
             rotations[n][t] = special_procrustes(new[:3, :3])
