@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 import numpy as np
@@ -28,6 +28,12 @@ from .blender import armature as arm_build
 from .blender import camera as cam_build
 from .blender import mesh as mesh_build
 from .io import rig_math
+
+if TYPE_CHECKING:
+    from .io.retarget import Plan
+    from .io.retarget.mapping import Mapping
+    from .io.retarget.solve import TargetRig
+    from .io.retarget.source import SourceMotion
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "cameras", "movieclips", "images", "collections")
 RIG_PROP = "hsmr_result"  # custom property on the armature: the result file it came from
@@ -426,11 +432,12 @@ def _retarget_source(source: bpy.types.Object | str | os.PathLike) -> tuple[dict
     return load_result(Path(source)), Path(source).name
 
 
-def _retarget_mapping(target: bpy.types.Object, mapping: Any) -> Any:
+def _retarget_mapping(target: bpy.types.Object, mapping: Any) -> Mapping:
+    from .blender.retarget import bone_parents
     from .io.retarget import mapping as mp
     from .io.retarget.presets import PRESETS
 
-    parents = {b.name: (b.parent.name if b.parent else None) for b in target.data.bones}
+    parents = bone_parents(target)
     if isinstance(mapping, mp.Mapping):
         out = mapping
     elif mapping == "auto":
@@ -508,8 +515,9 @@ def retarget(source: bpy.types.Object | str | os.PathLike, target: bpy.types.Obj
                            scene_frames(res["frame_index"])[sel], src, src_name, RIGIFY_FK_SWITCHES)
 
 
-def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: Any, scene: bpy.types.Scene,
-                    frames: np.ndarray, src: Any, src_name: str, fk_switches: tuple[str, ...]) -> RetargetReport:
+def _write_retarget(target: bpy.types.Object, rig: TargetRig, result: Plan, mapping: Mapping, scene: bpy.types.Scene,
+                    frames: np.ndarray, src: SourceMotion, src_name: str, fk_switches: tuple[str, ...]
+                    ) -> RetargetReport:
     from .blender import retarget as rt_build
 
     ad = target.animation_data
@@ -524,7 +532,7 @@ def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: An
             writer.hold(b, "IK_FK", 1.0)
         residual = 0.0
         if rt_build.needs_evaluation(target, list(result.rotations)):
-            residual = rt_build.refine_by_evaluation(target, rig, result, writer, scene)
+            residual = rt_build.refine_by_evaluation(rig, result, writer, scene)
     except BaseException:
         if writer is not None:
             bpy.data.actions.remove(writer.writer.action)
@@ -554,6 +562,7 @@ def _write_retarget(target: bpy.types.Object, rig: Any, result: Any, mapping: An
 
 def find_target_armature(name: str | None = None) -> bpy.types.Object:
     """The named armature, or the one armature in the file that maps as a humanoid (not an HSMR rig)."""
+    from .blender.retarget import bone_parents
     from .io.retarget import mapping as mp
 
     if name:
@@ -566,7 +575,7 @@ def find_target_armature(name: str | None = None) -> bpy.types.Object:
     for ob in bpy.data.objects:
         if ob.type != "ARMATURE" or RIG_PROP in ob:
             continue
-        parents = {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+        parents = bone_parents(ob)
         try:
             mp.check_mapping(mp.auto_mapping(parents), list(parents))
         except mp.MappingError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import bpy
 
@@ -39,8 +40,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    from pathlib import Path
-
     from . import api, preferences
     from .io import backend
 
@@ -65,9 +64,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def _retarget(args: argparse.Namespace, out: object) -> int:
-    from pathlib import Path
-
+def _retarget(args: argparse.Namespace, out: Path) -> int:
     from . import api
 
     target = Path(args.target)
@@ -77,7 +74,7 @@ def _retarget(args: argparse.Namespace, out: object) -> int:
     rig = api.find_target_armature(args.armature)
     report = api.retarget(args.result, rig, args.mapping, root_motion=not args.in_place, feet=args.feet)
     print(report.summary())
-    api.save_blend(Path(str(out)))
+    api.save_blend(out)
     if args.fbx:
         api.export_retargeted_fbx(rig, args.fbx)
         print(f"hsmr: wrote {args.fbx}")

@@ -6,6 +6,7 @@ import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
 from . import api
+from .blender.retarget import bone_parents
 from .io.retarget import mapping as mp
 from .io.retarget.presets import PRESET_LABELS, ROLES
 
@@ -38,11 +39,13 @@ class HsmrRetargetSettings(bpy.types.PropertyGroup):
     active: IntProperty(default=0)  # type: ignore[valid-type]
 
 
+def _listed_mapping(s: HsmrRetargetSettings) -> mp.Mapping:
+    return mp.Mapping([(p.role, p.bone) for p in s.pairs], "custom")
+
+
 def current_mapping(s: HsmrRetargetSettings) -> mp.Mapping | str:
     """The list as a mapping, or the preset name when the list is empty."""
-    if len(s.pairs):
-        return mp.Mapping([(p.role, p.bone) for p in s.pairs], "custom")
-    return s.preset
+    return _listed_mapping(s) if len(s.pairs) else s.preset
 
 
 def _fill(s: HsmrRetargetSettings, mapping: mp.Mapping) -> None:
@@ -76,7 +79,7 @@ class HSMR_OT_retarget_detect(bpy.types.Operator):
         if s.target is None:
             self.report({"ERROR"}, "choose the target armature first")
             return {"CANCELLED"}
-        parents = {b.name: (b.parent.name if b.parent else None) for b in s.target.data.bones}
+        parents = bone_parents(s.target)
         mapping = mp.auto_mapping(parents) if s.preset == "auto" else mp.preset_mapping(s.preset, list(parents))
         _fill(s, mapping)
         self.report({"INFO"}, f"{len(mapping.pairs)} bones mapped ({mapping.preset}, {len(mapping.guessed)} guessed)")
@@ -122,7 +125,7 @@ class HSMR_OT_retarget_mapping_file(bpy.types.Operator):
         path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), ".json")
         try:
             if self.save:
-                mp.save_mapping(mp.Mapping([(p.role, p.bone) for p in s.pairs], "custom"), path)
+                mp.save_mapping(_listed_mapping(s), path)
             else:
                 _fill(s, mp.load_mapping(path))
         except (mp.MappingError, OSError) as e:

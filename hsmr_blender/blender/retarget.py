@@ -27,6 +27,11 @@ def read_target(ob: bpy.types.Object) -> TargetRig:
     return TargetRig(names, parents, rest, tails, np.array(ob.matrix_world, dtype=np.float64))
 
 
+def bone_parents(ob: bpy.types.Object) -> dict[str, str | None]:
+    """Each bone's parent name (None for roots): what the name/hierarchy mapping reads."""
+    return {b.name: (b.parent.name if b.parent else None) for b in ob.data.bones}
+
+
 def active_constraints(ob: bpy.types.Object, names: list[str]) -> dict[str, list[str]]:
     """Working constraints on the named pose bones (muted or zero-influence ones do nothing and are ignored)."""
     out = {}
@@ -48,8 +53,8 @@ def needs_evaluation(ob: bpy.types.Object, names: list[str]) -> bool:
     return any(not bones[n].use_inherit_rotation or bones[n].inherit_scale != "FULL" for n in names)
 
 
-def _path(bone: str, prop: str) -> str:
-    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
+def _bone_path(bone: str) -> str:
+    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"]'
 
 
 class PlanWriter:
@@ -76,18 +81,17 @@ class PlanWriter:
         for name, mats in rotations.items():
             prop, values = channels_for_mode(mats, self.ob.pose.bones[name].rotation_mode)
             for i in range(values.shape[1]):
-                self._put(_path(name, prop), i, values[:, i], name)
+                self._put(f"{_bone_path(name)}.{prop}", i, values[:, i], name)
         for name, loc in locations.items():
             for i in range(3):
-                self._put(_path(name, "location"), i, loc[:, i], name)
+                self._put(f"{_bone_path(name)}.location", i, loc[:, i], name)
 
     def hold(self, bone: str, prop: str, value: float) -> None:
         """A constant custom-property curve (Rigify's IK_FK switch held at FK)."""
-        self._put(f'pose.bones["{bpy.utils.escape_identifier(bone)}"]["{prop}"]', 0,
-                  np.full(len(self.frames), value), bone)
+        self._put(f'{_bone_path(bone)}["{prop}"]', 0, np.full(len(self.frames), value), bone)
 
 
-def wanted_armature_matrices(ob: bpy.types.Object, target: TargetRig, plan: Plan) -> dict[str, np.ndarray]:
+def wanted_armature_matrices(target: TargetRig, plan: Plan) -> dict[str, np.ndarray]:
     """(T, 4, 4) armature-space pose matrices the plan asks for (translation only meaningful when located)."""
     r_obj = target.obj_rotation
     inv_world = np.linalg.inv(target.matrix_world)
@@ -103,19 +107,18 @@ def wanted_armature_matrices(ob: bpy.types.Object, target: TargetRig, plan: Plan
     return out
 
 
-def refine_by_evaluation(ob: bpy.types.Object, target: TargetRig, plan: Plan, writer: PlanWriter,
-                         scene: bpy.types.Scene) -> float:
-    """Rewrite the keys so Blender's evaluated pose (constraints, drivers included) is the planned one.
+def refine_by_evaluation(target: TargetRig, plan: Plan, writer: PlanWriter, scene: bpy.types.Scene) -> float:
+    """Rewrite the writer's keys so Blender's evaluated pose (constraints, drivers included) is the planned one.
 
     Each pass reads, per frame, what sits above every keyed bone (``P · basis⁻¹``) and solves its basis again.
     Returns the worst remaining rotation error in degrees.
     """
-    wanted = wanted_armature_matrices(ob, target, plan)
+    wanted = wanted_armature_matrices(target, plan)
     keep_frame = scene.frame_current
     worst = 0.0
     try:
         for done in range(_PASSES + 1):  # the last round only measures
-            rotations, locations, worst = _solve_against_evaluation(ob, wanted, set(plan.locations), writer, scene)
+            rotations, locations, worst = _solve_against_evaluation(wanted, set(plan.locations), writer, scene)
             if worst < 0.01 or done == _PASSES:
                 break
             writer.write(rotations, locations)
@@ -124,9 +127,8 @@ def refine_by_evaluation(ob: bpy.types.Object, target: TargetRig, plan: Plan, wr
     return worst
 
 
-def _solve_against_evaluation(ob: bpy.types.Object, wanted: dict[str, np.ndarray], located: set[str],
-                              writer: PlanWriter, scene: bpy.types.Scene
-                              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
+def _solve_against_evaluation(wanted: dict[str, np.ndarray], located: set[str], writer: PlanWriter,
+                              scene: bpy.types.Scene) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """One round: per frame, ``basis = (P · basis⁻¹)⁻¹ · wanted``; and the worst rotation error now (degrees)."""
     t_count = len(writer.frames)
     rotations = {n: np.empty((t_count, 3, 3)) for n in wanted}
@@ -135,7 +137,7 @@ def _solve_against_evaluation(ob: bpy.types.Object, wanted: dict[str, np.ndarray
     for t, f in enumerate(writer.frames):
         scene.frame_set(int(f))
         for n, want in wanted.items():
-            pb = ob.pose.bones[n]
+            pb = writer.ob.pose.bones[n]
             pose, basis = np.array(pb.matrix), np.array(pb.matrix_basis)
             new = np.linalg.inv(pose @ np.linalg.inv(basis)) @ want[t]
             rotations[n][t] = special_procrustes(new[:3, :3])

@@ -7,12 +7,12 @@ import numpy as np
 from . import rot
 from .presets import SOURCE
 from .solve import Rig, expand, forward, role_offset
+from .source import FOOT_POINTS
 
 _FADE = 4  # frames over which a plant's correction fades in and out around a spell
 _HIPS_SETTLE = 0.025  # m: the most the hips move up or down to put resting soles on the floor
 _SETTLE_SMOOTH = 5  # frames: moving average of that move
 _COLUMNS = {"L": (0, 2), "R": (1, 3)}  # (heel, foot tip) columns of foot_resting per character side
-_SKEL_POINTS = {"L": ("calcn_l", "toes_l"), "R": ("calcn_r", "toes_r")}  # SKEL's heel and foot tip per side
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -77,7 +77,7 @@ def standing_lift(rig: Rig) -> float:
     """How far the hips must rise so that, in SKEL's rest pose, the target's lowest sole point is on its floor."""
     floor = floor_height(rig)
     hips = rig.bone("hips")
-    deltas = {j: role_offset(rig, role)[None] for role in rig.m.roles() if role in SOURCE and role != "hips"
+    deltas = {j: role_offset(rig, role)[None] for role in rig.mapping.roles() if role in SOURCE and role != "hips"
               for j in rig.bones(role)}
     located = {hips: rig.heads[hips][None]}
     rots = expand(rig, deltas, 1)
@@ -181,7 +181,7 @@ def plant_feet(rig: Rig, deltas: dict[int, np.ndarray], located: dict[int, np.nd
     hips = rig.bone("hips")
     lr = rig.heads[rig.bone("thigh.L")] - rig.heads[rig.bone("thigh.R")]
     fwd_rest = rot.unit(np.cross(lr, [0.0, 0.0, 1.0]))
-    fwd = rots[:, hips] @ fwd_rest if hips is not None else np.broadcast_to(fwd_rest, (t_count, 3))
+    fwd = rots[:, hips] @ fwd_rest  # the hips are always mapped (REQUIRED_ROLES)
     planted = {}
     for side in ("L", "R"):
         feet = Feet(rig, side)
@@ -189,7 +189,7 @@ def plant_feet(rig: Rig, deltas: dict[int, np.ndarray], located: dict[int, np.nd
             continue
         soles = _sole_paths(feet, rots, heads, floor)
         cols = list(_COLUMNS[side])
-        points = rig.src.joints[:, [rig.src.index(n) for n in _SKEL_POINTS[side]]]
+        points = rig.src.joints[:, [rig.src.index(FOOT_POINTS[c]) for c in cols]]  # SKEL's heel and foot tip
         drift = (points - points.mean(axis=0)) @ rig.yaw * rig.leg_ratio
         offset, planted[side] = _ankle_goals(rig.src.resting[:, cols], soles, drift, floor)
         move = np.linalg.norm(offset, axis=1) > 1e-6

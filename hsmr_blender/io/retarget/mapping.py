@@ -152,7 +152,7 @@ def guess_mapping(parents: dict[str, str | None]) -> Mapping:
         if role in CHAIN_ROLES:
             pairs.extend((role, n) for n in names)
         else:  # the top candidate and those of its descendants that share its role (two-segment limbs)
-            keep = [names[0]] + [n for n in names[1:] if parents.get(n) in names[:1] + names[1:]]
+            keep = [names[0]] + [n for n in names[1:] if parents.get(n) in names]
             pairs.extend((role, n) for n in keep)
     mapping = Mapping(pairs, "guessed", {b for _, b in pairs})
     _fill_chains(mapping, parents)

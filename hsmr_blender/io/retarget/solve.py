@@ -8,7 +8,7 @@ facing (a turn about the vertical between the two bodies). All frames at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,21 +59,12 @@ class TargetRig:
         return [int(j) for j in np.argsort(depth, kind="stable")]
 
 
-@dataclass
-class Pose:
-    """The target's motion in world terms: rotations of mapped bones relative to their rest, located heads."""
-
-    deltas: dict[int, np.ndarray]  # bone -> (T, 3, 3) world rotation relative to rest
-    located: dict[int, np.ndarray]  # bone -> (T, 3) world head position (the hips, a root bone)
-    notes: list[str] = field(default_factory=list)
-
-
 class Rig:
     """The target rig with the quantities every step needs."""
 
     def __init__(self, target: TargetRig, mapping: Mapping, source: SourceMotion) -> None:
-        self.t = target
-        self.m = mapping
+        self.target = target
+        self.mapping = mapping
         self.src = source
         self.heads = target.world_heads()
         self.tails_w = target.world_tails()
@@ -81,11 +72,11 @@ class Rig:
         self.yaw = self._body_yaw()
 
     def bone(self, role: str) -> int | None:
-        names = self.m.bones(role)
-        return self.t.index(names[0]) if names else None
+        names = self.mapping.bones(role)
+        return self.target.index(names[0]) if names else None
 
     def bones(self, role: str) -> list[int]:
-        return [self.t.index(n) for n in self.m.bones(role)]
+        return [self.target.index(n) for n in self.mapping.bones(role)]
 
     def _body_yaw(self) -> np.ndarray:
         """Turn about world z taking the target's left-right axis onto SKEL's (both bodies upright)."""
@@ -146,7 +137,7 @@ def role_rotations(rig: Rig) -> dict[int, np.ndarray]:
     """World rotation relative to rest for every mapped bone except the spine chain."""
     src = rig.src
     out: dict[int, np.ndarray] = {}
-    for role in rig.m.roles():
+    for role in rig.mapping.roles():
         if role not in SOURCE:
             continue
         joint, a, b = SOURCE[role]
@@ -220,9 +211,9 @@ def hips_path(rig: Rig, root_motion: bool, lift: float = 0.0) -> dict[int, np.nd
 
 def expand(rig: Rig, deltas: dict[int, np.ndarray], t_count: int) -> np.ndarray:
     """(T, N, 3, 3) rotations for every bone: unmapped bones turn with their parent."""
-    out = np.empty((t_count, len(rig.t.names), 3, 3))
+    out = np.empty((t_count, len(rig.target.names), 3, 3))
     for j in rig.order:
-        p = int(rig.t.parents[j])
+        p = int(rig.target.parents[j])
         out[:, j] = deltas[j] if j in deltas else (out[:, p] if p >= 0 else np.eye(3))
     return out
 
@@ -231,7 +222,7 @@ def forward(rig: Rig, rots: np.ndarray, located: dict[int, np.ndarray]) -> np.nd
     """World heads (T, N, 3) of every bone from the expanded rotations and the located heads."""
     heads = np.empty(rots.shape[:2] + (3,))
     for j in rig.order:
-        p = int(rig.t.parents[j])
+        p = int(rig.target.parents[j])
         if j in located:
             heads[:, j] = located[j]
         elif p < 0:
@@ -249,13 +240,13 @@ def local_channels(rig: Rig, rots: np.ndarray, heads: np.ndarray, bones: list[in
     the object's rotation R: ``δ_arm = Rᵀ δ_world R``, ``basis = B_jᵀ δ_pᵀ δ_j B_j`` and
     ``loc = B_jᵀ δ_pᵀ (h_j − h_p) − B_jᵀ (h_j⁰ − h_p⁰)`` in armature units.
     """
-    r_obj, scale = rig.t.obj_rotation, rig.t.scale
+    r_obj, scale = rig.target.obj_rotation, rig.target.scale
     arm = r_obj.T @ rots @ r_obj
-    rest = rig.t.rest[:, :3, :3]
+    rest = rig.target.rest[:, :3, :3]
     basis: dict[int, np.ndarray] = {}
     locs: dict[int, np.ndarray] = {}
     for j in bones:
-        p = int(rig.t.parents[j])
+        p = int(rig.target.parents[j])
         d_p = arm[:, p] if p >= 0 else np.broadcast_to(np.eye(3), arm[:, j].shape)
         basis[j] = rest[j].T @ np.swapaxes(d_p, -1, -2) @ arm[:, j] @ rest[j]
         if j in located:
