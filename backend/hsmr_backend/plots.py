@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hsmr_contract.result_format import atomic_write
+from hsmr_contract.runs import true_runs
 
 
 def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: int = 70) -> Path:
@@ -41,7 +42,7 @@ def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: 
         ax.axhspan(lo, hi, color="#cfe8cf", lw=0)
         y = poses[:, i]
         ax.plot(t, y, color="#1f4e9a", lw=1.0)
-        for a, b in _runs(~valid):
+        for a, b in true_runs(~valid):
             ax.axvspan(t[a], t[min(b, len(t) - 1)], color="#dddddd", lw=0)
         pad = 0.1 * (hi - lo)
         ax.set_ylim(min(lo, y.min()) - pad, max(hi, y.max()) + 2.5 * pad)
@@ -56,20 +57,3 @@ def plot_angles(result: Mapping[str, np.ndarray], path: str | os.PathLike, dpi: 
     fig.suptitle(f"SKEL joint angles (deg) over time (s); green = limits, grey = subject lost ({len(t)} frames)",
                  fontsize=10, y=0.985)
     return atomic_write(path, lambda fh: fig.savefig(fh, format="png"), suffix=".png")
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where ``mask`` is True."""
-    out = []
-    i = 0
-    n = len(mask)
-    while i < n:
-        if mask[i]:
-            j = i
-            while j < n and mask[j]:
-                j += 1
-            out.append((i, j))
-            i = j
-        else:
-            i += 1
-    return out

@@ -30,6 +30,7 @@ import torch
 
 from hsmr_contract.dofs import dof_index
 from hsmr_contract.kinematics import pelvis_angles_sequence, pelvis_matrix
+from hsmr_contract.runs import true_runs
 
 from .fit import (
     FOOT_CONTACT_LANDMARKS,
@@ -42,7 +43,6 @@ from .fit import (
     person_height_px,
     refine_with_contacts,
     rest_foot_heights,
-    spells,
 )
 from .scene import SceneLines, vertical_up
 
@@ -257,7 +257,7 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
     near = np.asarray(landmarks_cam, dtype=np.float64)[:, idx] @ normal - offset < CONTACT_NEAR_M + heights
     min_len = max(2, int(round(CONTACT_MIN_S * fps)))
     for p in range(len(idx)):  # a spell interrupted by the detector dragging the foot is one spell
-        runs = [(a, b) for a, b in spells(still[:, p]) if b - a >= min_len]
+        runs = [(a, b) for a, b in true_runs(still[:, p]) if b - a >= min_len]
         for i, (_, b) in enumerate(runs):
             for a2, _ in runs[i + 1:]:  # the first later one that comes back (shorter spells may lie between)
                 if a2 - b > CONTACT_BRIDGE_S * fps or not (near[b:a2, p].all() and ok[b:a2, p].all()):
@@ -270,7 +270,7 @@ def foot_contacts(kp2d: np.ndarray, valid: np.ndarray, fps: float, landmarks_cam
         # A foot point that stands still in the image stays in one state for the whole spell: it rests if the
         # first fit had it near the ground for long enough in it. Frame by frame, a planted foot that the first fit
         # lifts in the deep part of a squat (MediaPipe's leg depth) dropped out there and skated.
-        for a, b in spells(still[:, p]):
+        for a, b in true_runs(still[:, p]):
             if b - a >= min_len and near[a:b, p].sum() >= max(min_len, CONTACT_NEAR_SHARE * (b - a)):
                 mask[a:b, p] = True
     return FootContacts(mask=mask, normal=normal, offset=offset, heights=np.asarray(heights, dtype=np.float64))

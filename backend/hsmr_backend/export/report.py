@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hsmr_contract.export.opensim_map import dof_names, rajagopal_motion, times
+from hsmr_contract.runs import true_runs
 
 # Uncertainty rules (documented in docs/biomechanics-export.md).
 LOW_CONFIDENCE = 0.5  # mean 2D keypoint confidence below this
@@ -84,16 +85,10 @@ def uncertain_frames(result: Mapping[str, np.ndarray]) -> Uncertainty:
     return Uncertainty(lost, mean_conf < LOW_CONFIDENCE, err > thr, mean_conf, thr, behind)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Inclusive (start, end) index runs where mask is True."""
-    idx = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return [(int(a), int(b) - 1) for a, b in zip(idx[::2], idx[1::2], strict=True)]
-
-
 def _shade(ax, t: np.ndarray, mask: np.ndarray, color: str, label: str | None) -> None:
     dt = float(np.median(np.diff(t))) if t.size > 1 else 1.0
-    for k, (a, b) in enumerate(_runs(mask)):
-        ax.axvspan(t[a] - dt / 2, t[b] + dt / 2, color=color, alpha=0.25, lw=0, label=label if k == 0 else None)
+    for k, (a, b) in enumerate(true_runs(mask)):
+        ax.axvspan(t[a] - dt / 2, t[b - 1] + dt / 2, color=color, alpha=0.25, lw=0, label=label if k == 0 else None)
 
 
 def _joint_groups(result: Mapping[str, np.ndarray]) -> list[tuple[str, list[int]]]:

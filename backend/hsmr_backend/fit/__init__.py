@@ -36,7 +36,6 @@ from .contacts import (
     FOOT_JOINTS,
     FootContacts,
     rest_foot_heights,
-    spells,
 )
 from .inputs import (
     FOOT_LANDMARKS,
@@ -59,5 +58,5 @@ __all__ = [
     "UPPER", "Body", "BodyModel", "Camera", "ExtraViews", "FitOptions", "FitResult", "FootContacts",
     "LandmarkRegressor", "_windows", "batched_lbfgs", "clip_to_limits", "count_violations", "default_camera", "facing",
     "fit_sequence", "foot_trust", "limits_float32", "per_frame_options", "person_height_px", "q_from_u",
-    "refine_with_contacts", "rest_foot_heights", "spells", "u_from_q",
+    "refine_with_contacts", "rest_foot_heights", "u_from_q",
 ]  # fmt: skip

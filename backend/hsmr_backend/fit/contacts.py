@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from hsmr_contract.dofs import N_DOFS
+from hsmr_contract.runs import true_runs
 
 from .body import Body, BodyModel, LandmarkRegressor
 from .inputs import FOOT_LANDMARKS
@@ -44,18 +45,12 @@ def rest_foot_heights(model: BodyModel, regressor: LandmarkRegressor, betas: np.
     return lm[list(FOOT_CONTACT_LANDMARKS), 1] - low
 
 
-def spells(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in a (T,) mask as half-open (start, end) frame ranges."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-
-
 def resting_places(points: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(T,P,3): for every spell of a resting point (a run of ``mask`` (T,P)), the median of its positions over
     the spell's valid frames, in every frame of the spell; elsewhere the point's own position."""
     out = points.copy()
     for p in range(mask.shape[1]):
-        for a, b in spells(mask[:, p]):
+        for a, b in true_runs(mask[:, p]):
             v = valid[a:b]
             if v.any():
                 out[a:b, p] = np.median(points[a:b, p][v], axis=0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hsmr_contract.runs import true_runs
+
 from . import rot
 from .presets import SOURCE
 from .solve import Rig, expand, forward, role_offset
@@ -15,17 +17,11 @@ _SETTLE_SMOOTH = 5  # frames: moving average of that move
 _COLUMNS = {"L": (0, 2), "R": (1, 3)}  # (heel, foot tip) columns of foot_resting per character side
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of each run of True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 def _fade(offset: np.ndarray, held: np.ndarray) -> np.ndarray:
     """Extend the held frames' offsets to their neighbours, fading linearly to zero over ``_FADE`` frames."""
     out = np.where(held[:, None], offset, 0.0)
     t_count = len(held)
-    for start, end in _runs(held):
+    for start, end in true_runs(held):
         for k in range(1, _FADE + 1):
             w = 1.0 - k / (_FADE + 1)
             for f, src in ((start - k, start), (end - 1 + k, end - 1)):
@@ -132,7 +128,7 @@ def _ankle_goals(resting: np.ndarray, soles: np.ndarray, drift: np.ndarray, floo
     offset = np.zeros((len(soles), 3))
     held = heel | tip
     for mask, k in ((heel, 0), (tip, 1)):
-        for start, end in _runs(mask):
+        for start, end in true_runs(mask):
             span = slice(start, end)
             goal = (soles[span, k] - drift[span, k]).mean(axis=0) + drift[span, k]
             goal[:, 2] = floor + soles[span, k, 2] - soles[span, :, 2].min(axis=1)  # lowest sole point on the floor
