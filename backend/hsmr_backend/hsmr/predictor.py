@@ -10,18 +10,14 @@ import numpy as np
 import torch
 
 from .crop import box_to_square, crop_patch, full_cam_t, normalise, patch_cam_t
-from .load import cache_dir, load_hsmr, resolve_release
+from .load import cache_dir, file_key, load_hsmr, resolve_release
 from .network import HSMRNetwork
 from .rep import rep_to_q
 
 
 def onnx_cache_path(release: Path, fp16: bool = False, int8: bool = False) -> Path:
     """Where the ONNX export of a release is kept (keyed by the checkpoint's identity)."""
-    import hashlib
-
-    ckpt = release / "checkpoints" / "hsmr.ckpt"
-    st = ckpt.stat()
-    key = hashlib.sha1(f"{ckpt.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = file_key(release / "checkpoints" / "hsmr.ckpt")
     return cache_dir() / "onnx" / f"hsmr-{key}{'-fp16' if fp16 else ''}{'-int8' if int8 else ''}.onnx"
 
 

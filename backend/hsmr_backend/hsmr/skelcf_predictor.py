@@ -3,7 +3,6 @@ conditioning and its full-image camera, on ONNX Runtime (default) or torch."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from .load import cache_dir
+from .load import cache_dir, file_key
 from .predictor import _per_box_images
 from .rep import rep_to_q
 from .skelcf import SKELCFNetwork
@@ -82,9 +81,7 @@ def full_cam_t(cam: np.ndarray, squares: np.ndarray, image_wh: np.ndarray, focal
 
 def onnx_cache_path(checkpoint: Path, fp16: bool = False) -> Path:
     """Where the ONNX export of a checkpoint is kept (keyed by the file's identity)."""
-    st = checkpoint.stat()
-    key = hashlib.sha1(f"{checkpoint.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"skelcf-{key}{'-fp16' if fp16 else ''}.onnx"
+    return cache_dir() / "onnx" / f"skelcf-{file_key(checkpoint)}{'-fp16' if fp16 else ''}.onnx"
 
 
 class SKELCFPredictor:
