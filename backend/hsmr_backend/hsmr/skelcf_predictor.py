@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from . import crop
 from .load import cache_dir, file_key
 from .predictor import _per_box_images
 from .rep import rep_to_q
@@ -21,11 +22,7 @@ from .skelcf_load import load_skelcf, resolve_skelcf
 
 def box_to_square(boxes_xyxy: np.ndarray) -> np.ndarray:
     """(N,4) boxes -> (N,3) (cx, cy, side): the box centre and its longer side (no aspect expansion)."""
-    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    if np.any(w <= 0) or np.any(h <= 0):
-        raise ValueError("every box needs x1 > x0 and y1 > y0 (boxes are x0, y0, x1, y1 in pixels)")
-    return np.stack(((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, np.maximum(w, h)), axis=1)
+    return crop.box_to_square(boxes_xyxy, aspect_wh=1.0)  # a 1:1 aspect enlarges nothing: side = max(w, h)
 
 
 def crop_affine(cx: float, cy: float, side: float, out: int = 256) -> np.ndarray:
