@@ -17,6 +17,7 @@ from torch import nn
 from .config import BackboneConfig, DecoderConfig, HSMRConfigError, _Resolver
 from .head import CrossTransformer
 from .mean import MEAN_BETAS, MEAN_CAM, MEAN_POSES
+from .network import backbone_margin, central_columns
 from .rep import q_to_rep, rep_to_q
 from .vit import ViT
 
@@ -155,16 +156,11 @@ class SKELCFNetwork(nn.Module):
         self.cfg = cfg or SKELCFConfig()
         self.backbone = ViT(self.cfg.backbone)
         self.decoder = SKELCFDecoder(self.cfg)
-        h, w = self.cfg.backbone.img_size
-        p = self.cfg.img_patch_size
-        if h != p or w > p or (p - w) % 2:
-            raise ValueError(f"backbone img_size {self.cfg.backbone.img_size} does not fit a {p}x{p} patch")
-        self._margin = (p - w) // 2
+        self._margin = backbone_margin(self.cfg.backbone.img_size, self.cfg.img_patch_size)
 
     def raw(self, patches: torch.Tensor, bbox_info: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The exportable part: (pose rep, betas, cam), no pose conversion."""
-        x = patches[:, :, :, self._margin : patches.shape[-1] - self._margin] if self._margin else patches
-        return self.decoder(self.backbone(x), bbox_info.to(x.dtype))
+        return self.decoder(self.backbone(central_columns(patches, self._margin)), bbox_info.to(patches.dtype))
 
     def forward(self, patches: torch.Tensor, bbox_info: torch.Tensor) -> dict[str, torch.Tensor]:
         rep, betas, cam = self.raw(patches, bbox_info)
