@@ -14,7 +14,7 @@ import torch
 
 from . import crop
 from .load import cache_dir, file_key
-from .predictor import _per_box_images
+from .predictor import _per_box_images, run_torch_batches
 from .rep import rep_to_q
 from .skelcf import SKELCFNetwork
 from .skelcf_load import load_skelcf, resolve_skelcf
@@ -138,15 +138,8 @@ class SKELCFPredictor:
             rep, betas, cam = self._onnx.run(patches, boxes_info)
         else:
             assert self._net is not None
-            outs: list[list[np.ndarray]] = [[], [], []]
-            with torch.inference_mode():
-                for i in range(0, len(patches), self.batch_size):
-                    x = torch.from_numpy(np.ascontiguousarray(patches[i : i + self.batch_size], np.float32))
-                    b = torch.from_numpy(np.ascontiguousarray(boxes_info[i : i + self.batch_size], np.float32))
-                    for acc, t in zip(outs, self._net.raw(x.to(self.device), b.to(self.device)), strict=True):
-                        acc.append(t.float().cpu().numpy())
-            empty = (np.zeros((0, 144), np.float32), np.zeros((0, 10), np.float32), np.zeros((0, 3), np.float32))
-            rep, betas, cam = (np.concatenate(a) if a else e for a, e in zip(outs, empty, strict=True))
+            rep, betas, cam = run_torch_batches(self._net, (patches, boxes_info), self.batch_size, self.device,
+                                                self.cfg.n_pose_outputs)  # fmt: skip
         poses = rep_to_q(np.asarray(rep, np.float64)).astype(np.float32)
         return {"poses": poses, "betas": np.asarray(betas, np.float32), "cam": np.asarray(cam, np.float32),
                 "poses_rep": np.asarray(rep, np.float32)}  # fmt: skip
