@@ -24,7 +24,8 @@ from hsmr_backend.hsmr.config import HSMRConfigError
 from hsmr_backend.hsmr.export import export_skelcf_onnx, read_onnx_config
 from hsmr_backend.hsmr.runtime import OnnxHSMR
 from hsmr_backend.hsmr.skelcf_predictor import SKELCFPredictor, bbox_info, box_to_square, crop_patch, full_cam_t
-from tests.support.skelcf_release import TINY_CFG, populate_hub_cache, random_network, write_checkpoint
+from tests.support.hub_cache import populate_hub_cache
+from tests.support.skelcf_release import TINY_CFG, random_network, write_checkpoint
 
 REPO = "Intellindust/SKEL_CF_vitpose_H"
 
@@ -189,7 +190,7 @@ def test_load_by_path_folder_and_repo_id(tiny, tmp_path, monkeypatch):
         load_skelcf(REPO)  # not cached: asks the hub, which fails with one line
     assert "\n" not in str(e.value)
     assert find_skelcf_cached() is None
-    populate_hub_cache(tmp_path / "hub", ckpt, REPO)
+    populate_hub_cache(tmp_path / "hub", ckpt, REPO, "best.pth")
     assert find_skelcf_cached() is not None and find_skelcf_cached().name == "best.pth"
     _same(load_skelcf(REPO), net)  # from the cache, no network
     _same(load_skelcf(f"hf://{REPO}/best.pth"), net)
