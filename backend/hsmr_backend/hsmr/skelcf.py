@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import BackboneConfig, DecoderConfig, HSMRConfigError, _Resolver
+from .config import BackboneConfig, DecoderConfig, HSMRConfigError, _Resolver, sizes_from_dict
 from .head import CrossTransformer
 from .mean import MEAN_BETAS, MEAN_CAM, MEAN_POSES
 from .network import backbone_margin, central_columns
@@ -45,10 +45,8 @@ class SKELCFConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SKELCFConfig:
-        bb = dict(d.get("backbone", {}))
-        if "img_size" in bb:
-            bb["img_size"] = tuple(bb["img_size"])
-        return cls(backbone=BackboneConfig(**bb), decoder=DecoderConfig(**d.get("decoder", {})),
+        backbone, decoder = sizes_from_dict(d)
+        return cls(backbone=backbone, decoder=decoder,
                    img_patch_size=int(d.get("img_patch_size", 256)),
                    img_mean=tuple(d.get("img_mean", (0.485, 0.456, 0.406))),
                    img_std=tuple(d.get("img_std", (0.229, 0.224, 0.225))))  # fmt: skip
