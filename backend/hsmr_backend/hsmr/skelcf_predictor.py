@@ -50,17 +50,12 @@ def normalise(patches_uint8: np.ndarray, mean: Any, std: Any) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _centre(image_wh: np.ndarray, n: int, principal: np.ndarray | None) -> np.ndarray:
-    wh = np.broadcast_to(np.asarray(image_wh, np.float64).reshape(-1, 2), (n, 2))
-    return wh / 2.0 if principal is None else np.broadcast_to(np.asarray(principal, np.float64).reshape(-1, 2), (n, 2))
-
-
 def bbox_info(squares: np.ndarray, image_wh: np.ndarray, focal_px: float | np.ndarray,
               principal: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """(N,3) float32 ``[(cx - px)/f, (cy - py)/f, side/f]`` (computed in float64); (px, py) = image centre."""
     sq = np.asarray(squares, np.float64).reshape(-1, 3)
     f = np.broadcast_to(np.asarray(focal_px, np.float64), (len(sq),))[:, None]
-    pp = _centre(image_wh, len(sq), principal)
+    pp = crop.principal_points(image_wh, len(sq), principal)
     return (np.concatenate((sq[:, :2] - pp, sq[:, 2:]), axis=1) / f).astype(np.float32)
 
 
@@ -70,7 +65,7 @@ def full_cam_t(cam: np.ndarray, squares: np.ndarray, image_wh: np.ndarray, focal
     cam = np.asarray(cam, np.float64).reshape(-1, 3)
     sq = np.asarray(squares, np.float64).reshape(-1, 3)
     f = np.broadcast_to(np.asarray(focal_px, np.float64), (len(cam),))
-    pp = _centre(image_wh, len(cam), principal)
+    pp = crop.principal_points(image_wh, len(cam), principal)
     sb = cam[:, 0] * sq[:, 2]
     return np.stack((cam[:, 1] + 2 * (sq[:, 0] - pp[:, 0]) / sb, cam[:, 2] + 2 * (sq[:, 1] - pp[:, 1]) / sb,
                      2 * f / sb), axis=1)  # fmt: skip
