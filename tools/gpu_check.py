@@ -28,12 +28,15 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from tests.support import hsmr_release, skelcf_release  # the tiny release-layout writers the tests use
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 8, 64)
@@ -72,7 +75,7 @@ class Check:
         print(f"gpu_check: FAILED {msg}", flush=True)
 
 
-def _ort_session(path: Path, device: str, tf32: bool = True):
+def _ort_session(path: Path, device: str, tf32: bool = True) -> ort.InferenceSession:
     import onnxruntime as ort
 
     from hsmr_backend.hsmr.runtime import session_options
@@ -95,7 +98,7 @@ def _ort_session(path: Path, device: str, tf32: bool = True):
     return sess
 
 
-def _feed(sess, patches: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
+def _feed(sess: ort.InferenceSession, patches: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
     from hsmr_backend.hsmr.export import INPUT_NAME
 
     names = [i.name for i in sess.get_inputs()]
@@ -190,7 +193,7 @@ def _time_ms_per_crop(run: Callable[[int], Any], batch: int, repeats: int) -> fl
     return round(1000 * float(np.median(times)) / batch, 3)
 
 
-def _ort_runner(sess) -> Callable[[int], Any]:
+def _ort_runner(sess: ort.InferenceSession) -> Callable[[int], Any]:
     cache: dict[int, dict[str, np.ndarray]] = {}
 
     def run(batch: int) -> Any:

@@ -15,6 +15,7 @@ import sys
 import types
 import typing
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def _stand_ins() -> dict[str, dict[str, type]]:
 
 
 @contextlib.contextmanager
-def _omegaconf_importable(classes: dict[str, dict[str, type]]):
+def _omegaconf_importable(classes: dict[str, dict[str, type]]) -> Iterator[None]:
     """Pickle checks a class can be imported by name: register the stand-ins while saving, then remove them."""
     names = ["omegaconf", *classes]
     saved = {n: sys.modules.get(n) for n in names}
