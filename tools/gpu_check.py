@@ -28,12 +28,15 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from tests.support import hsmr_release, skelcf_release  # the tiny release-layout writers the tests use
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 8, 64)
@@ -72,7 +75,7 @@ class Check:
         print(f"gpu_check: FAILED {msg}", flush=True)
 
 
-def _ort_session(path: Path, device: str, tf32: bool = True):
+def _ort_session(path: Path, device: str, tf32: bool = True) -> ort.InferenceSession:
     import onnxruntime as ort
 
     from hsmr_backend.hsmr.runtime import session_options
@@ -95,15 +98,27 @@ def _ort_session(path: Path, device: str, tf32: bool = True):
     return sess
 
 
-def _feed(sess, patches: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
+def _feed(sess: ort.InferenceSession, patches: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
+    from hsmr_backend.hsmr.export import INPUT_NAME
+
     names = [i.name for i in sess.get_inputs()]
-    return {n: (patches if n == "patches" else boxes) for n in names}
+    return {n: (patches if n == INPUT_NAME else boxes) for n in names}
 
 
 def _inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(n, 3, 256, 256)).astype(np.float32),
             (rng.normal(size=(n, 3)) * 0.3).astype(np.float32))  # fmt: skip
+
+
+def _max_abs(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """The largest absolute difference over paired outputs."""
+    return float(max(np.abs(g - w).max() for g, w in zip(got, want, strict=True)))
+
+
+def _max_relative(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """The largest difference over paired outputs, each relative to its reference's largest magnitude."""
+    return max(float(np.abs(g - w).max() / max(float(np.abs(w).max()), 1e-12)) for g, w in zip(got, want, strict=True))
 
 
 # ---------------------------------------------------------------- 1. the CUDA provider
@@ -178,7 +193,7 @@ def _time_ms_per_crop(run: Callable[[int], Any], batch: int, repeats: int) -> fl
     return round(1000 * float(np.median(times)) / batch, 3)
 
 
-def _ort_runner(sess) -> Callable[[int], Any]:
+def _ort_runner(sess: ort.InferenceSession) -> Callable[[int], Any]:
     cache: dict[int, dict[str, np.ndarray]] = {}
 
     def run(batch: int) -> Any:
@@ -190,13 +205,15 @@ def _ort_runner(sess) -> Callable[[int], Any]:
 
 
 def _torch_runner(net: torch.nn.Module, device: str, half: bool) -> Callable[[int], Any]:
+    from hsmr_backend.hsmr import SKELCFNetwork
+
     dtype = torch.float16 if half else torch.float32
     model = net.to(device=device, dtype=dtype)
 
     def run(batch: int) -> Any:
         x, b = (torch.from_numpy(a).to(device=device, dtype=dtype) for a in _inputs(batch))
         with torch.inference_mode():
-            out = model.raw(x, b) if hasattr(model, "decoder") else model.raw(x)
+            out = model.raw(x, b) if isinstance(model, SKELCFNetwork) else model.raw(x)
         if device == "cuda":
             torch.cuda.synchronize()
         return out
@@ -227,13 +244,13 @@ def time_release_network(chk: Check, kind: str) -> dict[str, Any]:
     ms: dict[str, dict[int, float]] = {}
     ms["ort_cuda_fp32"], cuda_outs = _time_variant(chk, fp32, chk.device)
     ms["ort_cpu_fp32"], cpu_outs = _time_variant(chk, fp32, "cpu")
-    out["cuda_vs_cpu_fp32_max_abs"] = float(max(np.abs(a - b).max() for a, b in zip(cuda_outs, cpu_outs, strict=True)))
+    out["cuda_vs_cpu_fp32_max_abs"] = _max_abs(cuda_outs, cpu_outs)
     if chk.left_s() > 240 or chk.dry_run:
         t = time.perf_counter()
         fp16 = _export(net, chk.work / kind / "fp16.onnx", fp16=True)
         out["export_fp16_s"] = round(time.perf_counter() - t, 1)
         ms["ort_cuda_fp16"], half_outs = _time_variant(chk, fp16, chk.device)
-        out["fp16_vs_fp32_max_abs"] = float(max(np.abs(a - b).max() for a, b in zip(half_outs, cuda_outs, strict=True)))
+        out["fp16_vs_fp32_max_abs"] = _max_abs(half_outs, cuda_outs)
     if torch.cuda.is_available() and not chk.dry_run:
         for half in (False, True):
             run = _torch_runner(net, "cuda", half)
@@ -262,10 +279,6 @@ def _tiny_release(kind: str, work: Path) -> tuple[Path, torch.nn.Module]:
     return path, load_skelcf(path)
 
 
-def _relative(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-12))
-
-
 def compare_tiny(chk: Check, kind: str) -> dict[str, Any]:
     """CUDA against CPU on a tiny release-layout checkpoint: torch and ONNX Runtime, TF32 off and as shipped."""
     source, net = _tiny_release(kind, chk.work)
@@ -281,16 +294,16 @@ def compare_tiny(chk: Check, kind: str) -> dict[str, Any]:
                 got = [t.float().cpu().numpy() for t in net.to("cuda").raw(*(a.cuda() for a in args))]
             net.to("cpu")
             key = "torch_tf32" if tf32 else "torch_strict"
-            out[key + "_max_abs"] = float(max(np.abs(g - w).max() for g, w in zip(got, want, strict=True)))
-            out[key + "_max_rel"] = max(_relative(g, w) for g, w in zip(got, want, strict=True))
+            out[key + "_max_abs"] = _max_abs(got, want)
+            out[key + "_max_rel"] = _max_relative(got, want)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # torch's defaults
     path = _export(net, chk.work / f"tiny_{kind}.onnx", fp16=False)
     for tf32 in (False, True):
         sess = _ort_session(path, chk.device, tf32=tf32)
         got = sess.run(None, _feed(sess, patches, boxes))
         key = "ort_tf32" if tf32 else "ort_strict"
-        out[key + "_max_abs"] = float(max(np.abs(g - w).max() for g, w in zip(got, want, strict=True)))
-        out[key + "_max_rel"] = max(_relative(g, w) for g, w in zip(got, want, strict=True))
+        out[key + "_max_abs"] = _max_abs(got, want)
+        out[key + "_max_rel"] = _max_relative(got, want)
     for key in [k for k in out if k.endswith("strict_max_abs")]:
         if out[key] > STRICT_ATOL:
             chk.fail(f"{kind} tiny checkpoint: CUDA vs CPU {key} = {out[key]:.2e} > {STRICT_ATOL}")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hsmr_backend.hsmr import HSMRConfig, HSMRNetwork, q_to_rep, rep_to_q
 from hsmr_backend.hsmr.config import HSMRConfigError
 from tests.support.hsmr_release import TINY
+from tests.support.reference_ops import attend, layer_norm, linear
 
 
 def expected_keys(bb_depth: int, dec_depth: int) -> set[str]:
@@ -78,22 +79,6 @@ def test_state_dict_keys_follow_the_release(tiny_net):
     assert sd["head.init_poses"].shape == (1, 144) and sd["head.init_cam"].shape == (1, 3)
 
 
-def _ln(x, sd, p, eps):
-    return F.layer_norm(x, x.shape[-1:], sd[p + ".weight"], sd[p + ".bias"], eps)
-
-
-def _lin(x, sd, p, bias=True):
-    return x @ sd[p + ".weight"].T + (sd[p + ".bias"] if bias else 0)
-
-
-def _attend(q, k, v, heads):
-    b, n, c = q.shape
-    sh = lambda t: t.reshape(b, t.shape[1], heads, -1).permute(0, 2, 1, 3)  # noqa: E731
-    q, k, v = sh(q), sh(k), sh(v)
-    a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-    return (a @ v).permute(0, 2, 1, 3).reshape(b, n, -1)
-
-
 def reference_forward(sd, x, heads_bb=4, heads_dec=2):
     """Written from reference/hsmr.md §1 with plain tensor ops, independently of the module code."""
     x = x[:, :, :, 32:-32]  # the backbone sees the 256x192 centre
@@ -106,29 +91,29 @@ def reference_forward(sd, x, heads_bb=4, heads_dec=2):
     i = 0
     while f"backbone.blocks.{i}.norm1.weight" in sd:
         p = f"backbone.blocks.{i}"
-        q, k, v = _lin(_ln(t, sd, p + ".norm1", 1e-6), sd, p + ".attn.qkv").chunk(3, -1)
-        t = t + _lin(_attend(q, k, v, heads_bb), sd, p + ".attn.proj")
-        h = F.gelu(_lin(_ln(t, sd, p + ".norm2", 1e-6), sd, p + ".mlp.fc1"))
-        t = t + _lin(h, sd, p + ".mlp.fc2")
+        q, k, v = linear(layer_norm(t, sd, p + ".norm1", 1e-6), sd, p + ".attn.qkv").chunk(3, -1)
+        t = t + linear(attend(q, k, v, heads_bb), sd, p + ".attn.proj")
+        h = F.gelu(linear(layer_norm(t, sd, p + ".norm2", 1e-6), sd, p + ".mlp.fc1"))
+        t = t + linear(h, sd, p + ".mlp.fc2")
         i += 1
-    ctx = _ln(t, sd, "backbone.last_norm", 1e-6)
+    ctx = layer_norm(t, sd, "backbone.last_norm", 1e-6)
     tok = torch.zeros(x.shape[0], 1, 1)
-    y = _lin(tok, sd, "head.transformer.to_token_embedding") + sd["head.transformer.pos_embedding"]
+    y = linear(tok, sd, "head.transformer.to_token_embedding") + sd["head.transformer.pos_embedding"]
     i = 0
     while f"head.transformer.transformer.layers.{i}.0.norm.weight" in sd:
         p = f"head.transformer.transformer.layers.{i}"
-        q, k, v = _lin(_ln(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
-        y = y + _lin(_attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
-        q = _lin(_ln(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
-        k, v = _lin(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
-        y = y + _lin(_attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
-        h = F.gelu(_lin(_ln(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0"))
-        y = y + _lin(h, sd, p + ".2.fn.net.3")
+        q, k, v = linear(layer_norm(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
+        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
+        q = linear(layer_norm(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
+        k, v = linear(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
+        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
+        h = F.gelu(linear(layer_norm(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0"))
+        y = y + linear(h, sd, p + ".2.fn.net.3")
         i += 1
     y = y[:, 0]
-    return (_lin(y, sd, "head.poses_decoder") + sd["head.init_poses"],
-            _lin(y, sd, "head.betas_decoder") + sd["head.init_betas"],
-            _lin(y, sd, "head.cam_decoder") + sd["head.init_cam"])  # fmt: skip
+    return (linear(y, sd, "head.poses_decoder") + sd["head.init_poses"],
+            linear(y, sd, "head.betas_decoder") + sd["head.init_betas"],
+            linear(y, sd, "head.cam_decoder") + sd["head.init_cam"])  # fmt: skip
 
 
 def test_forward_matches_a_functional_rederivation(tiny_net):

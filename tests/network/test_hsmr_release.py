@@ -20,6 +20,7 @@ from hsmr_backend.hsmr.export import add_cli_arguments, export_onnx, read_onnx_c
 from hsmr_backend.hsmr.predictor import HSMRPredictor
 from hsmr_backend.hsmr.runtime import OnnxHSMR
 from tests.support.hsmr_release import TINY, random_net, write_release
+from tests.support.hub_cache import populate_hub_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO, FILENAME = "IsshikiHugh/HSMR-data_inputs", "released_models/HSMR-ViTH-r1d1.tar.gz"
@@ -61,16 +62,7 @@ def test_load_from_folder_and_tarball(release):
 def test_load_through_the_hugging_face_cache_offline(release, tmp_path):
     """Populate the hub cache layout by hand, then load in a fresh process with HF_HUB_OFFLINE=1."""
     _, tar, net = release
-    repo_dir = tmp_path / "hub" / "models--IsshikiHugh--HSMR-data_inputs"
-    sha = "0123456789abcdef0123456789abcdef01234567"
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(sha)
-    blob = repo_dir / "blobs" / ("a" * 40)
-    blob.parent.mkdir()
-    blob.write_bytes(tar.read_bytes())
-    snap = repo_dir / "snapshots" / sha / FILENAME
-    snap.parent.mkdir(parents=True)
-    snap.symlink_to(os.path.relpath(blob, snap.parent))
+    populate_hub_cache(tmp_path / "hub", tar, REPO, FILENAME)
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         want = net.raw(x)[0]

@@ -24,7 +24,9 @@ from hsmr_backend.hsmr.config import HSMRConfigError
 from hsmr_backend.hsmr.export import export_skelcf_onnx, read_onnx_config
 from hsmr_backend.hsmr.runtime import OnnxHSMR
 from hsmr_backend.hsmr.skelcf_predictor import SKELCFPredictor, bbox_info, box_to_square, crop_patch, full_cam_t
-from tests.support.skelcf_release import TINY_CFG, populate_hub_cache, random_network, write_checkpoint
+from tests.support.hub_cache import populate_hub_cache
+from tests.support.reference_ops import attend, layer_norm, linear
+from tests.support.skelcf_release import TINY_CFG, random_network, write_checkpoint
 
 REPO = "Intellindust/SKEL_CF_vitpose_H"
 
@@ -93,22 +95,6 @@ def test_config_comes_from_the_checkpoint_cfg():
         SKELCFConfig.from_training_config({"hub": {}})
 
 
-def _ln(x, sd, p, eps):
-    return F.layer_norm(x, x.shape[-1:], sd[p + ".weight"], sd[p + ".bias"], eps)
-
-
-def _lin(x, sd, p, bias=True):
-    return x @ sd[p + ".weight"].T + (sd[p + ".bias"] if bias else 0)
-
-
-def _attend(q, k, v, heads):
-    """Multi-head softmax attention written out (scale 1/sqrt(head width))."""
-    split = lambda t: t.reshape(t.shape[0], t.shape[1], heads, -1).permute(0, 2, 1, 3)  # noqa: E731
-    q, k, v = split(q), split(k), split(v)
-    a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-    return (a @ v).permute(0, 2, 1, 3).reshape(q.shape[0], q.shape[2], -1)
-
-
 def _vit_tokens(sd: dict, x: torch.Tensor, heads: int) -> torch.Tensor:
     t = F.conv2d(x[:, :, :, 32:-32], sd["backbone.patch_embed.proj.weight"], sd["backbone.patch_embed.proj.bias"],
                  stride=16, padding=2).flatten(2).transpose(1, 2)  # fmt: skip
@@ -116,36 +102,37 @@ def _vit_tokens(sd: dict, x: torch.Tensor, heads: int) -> torch.Tensor:
     i = 0
     while f"backbone.blocks.{i}.norm1.weight" in sd:
         p = f"backbone.blocks.{i}"
-        q, k, v = _lin(_ln(t, sd, p + ".norm1", 1e-6), sd, p + ".attn.qkv").chunk(3, -1)
-        t = t + _lin(_attend(q, k, v, heads), sd, p + ".attn.proj")
-        t = t + _lin(F.gelu(_lin(_ln(t, sd, p + ".norm2", 1e-6), sd, p + ".mlp.fc1")), sd, p + ".mlp.fc2")
+        q, k, v = linear(layer_norm(t, sd, p + ".norm1", 1e-6), sd, p + ".attn.qkv").chunk(3, -1)
+        t = t + linear(attend(q, k, v, heads), sd, p + ".attn.proj")
+        t = t + linear(F.gelu(linear(layer_norm(t, sd, p + ".norm2", 1e-6), sd, p + ".mlp.fc1")), sd, p + ".mlp.fc2")
         i += 1
-    return _ln(t, sd, "backbone.last_norm", 1e-6)
+    return layer_norm(t, sd, "backbone.last_norm", 1e-6)
 
 
 def reference_forward(sd: dict, x: torch.Tensor, box: torch.Tensor, heads_bb: int = 4, heads_dec: int = 2):
     """reference/skelcf.md "Network" with plain tensor ops, independently of the module code."""
     ctx = _vit_tokens(sd, x, heads_bb)
-    mlp = lambda name, t: _lin(F.gelu(_lin(t, sd, f"decoder.{name}.0")), sd, f"decoder.{name}.2")  # noqa: E731
+    mlp = lambda name, t: linear(F.gelu(linear(t, sd, f"decoder.{name}.0")), sd, f"decoder.{name}.2")  # noqa: E731
     pooled = ctx.mean(1)
     pose = mlp("poses_decoder", pooled) + sd["decoder.mean_poses"]
     betas = mlp("betas_decoder", pooled) + sd["decoder.mean_betas"]
     cam = mlp("cam_decoder", pooled) + sd["decoder.mean_cam"]
 
     def embed(pose, betas, cam):
-        return torch.stack([_lin(torch.cat([v, box], -1), sd, f"decoder.to_{n}_embedding")
+        return torch.stack([linear(torch.cat([v, box], -1), sd, f"decoder.to_{n}_embedding")
                             for v, n in ((pose, "pose"), (betas, "betas"), (cam, "cam"))], 1)  # fmt: skip
 
     y = embed(pose, betas, cam) + sd["decoder.transformer.pos_embedding"]
     i = 0
     while f"decoder.transformer.layers.{i}.0.norm.weight" in sd:
         p = f"decoder.transformer.layers.{i}"
-        q, k, v = _lin(_ln(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
-        y = y + _lin(_attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
-        q = _lin(_ln(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
-        k, v = _lin(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
-        y = y + _lin(_attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
-        y = y + _lin(F.gelu(_lin(_ln(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0")), sd, p + ".2.fn.net.3")
+        q, k, v = linear(layer_norm(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
+        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
+        q = linear(layer_norm(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
+        k, v = linear(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
+        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
+        h = F.gelu(linear(layer_norm(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0"))
+        y = y + linear(h, sd, p + ".2.fn.net.3")
         pose = pose + mlp("poses_decoder", y[:, 0])
         betas = betas + mlp("betas_decoder", y[:, 1])
         cam = cam + mlp("cam_decoder", y[:, 2])
@@ -189,7 +176,7 @@ def test_load_by_path_folder_and_repo_id(tiny, tmp_path, monkeypatch):
         load_skelcf(REPO)  # not cached: asks the hub, which fails with one line
     assert "\n" not in str(e.value)
     assert find_skelcf_cached() is None
-    populate_hub_cache(tmp_path / "hub", ckpt, REPO)
+    populate_hub_cache(tmp_path / "hub", ckpt, REPO, "best.pth")
     assert find_skelcf_cached() is not None and find_skelcf_cached().name == "best.pth"
     _same(load_skelcf(REPO), net)  # from the cache, no network
     _same(load_skelcf(f"hf://{REPO}/best.pth"), net)

@@ -11,7 +11,8 @@ from hsmr_backend.convert import ConvertError, ConvertOptions, convert, resolve_
 from hsmr_backend.progress import Reporter
 from hsmr_contract import result_format
 from tests.support.hsmr_release import random_net, write_release
-from tests.support.skelcf_release import populate_hub_cache, random_network, write_checkpoint
+from tests.support.hub_cache import populate_hub_cache
+from tests.support.skelcf_release import random_network, write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "Intellindust/SKEL_CF_vitpose_H"
@@ -57,7 +58,7 @@ def test_without_weights_auto_takes_a_cached_release_and_skelcf_asks(weights, tm
     with pytest.raises(ConvertError, match="not in the Hugging Face cache") as e:
         _mode("auto", REPO)  # a repo id is looked up in the cache only: convert never downloads
     assert "\n" not in str(e.value)
-    populate_hub_cache(tmp_path / "hub", skelcf, REPO)
+    populate_hub_cache(tmp_path / "hub", skelcf, REPO, "best.pth")
     kind, found, said = _mode("auto", None)
     assert kind == "skelcf" and found.name == "best.pth" and said[0].startswith("mode: skelcf")
     assert _mode("skelcf", REPO)[0] == "skelcf"

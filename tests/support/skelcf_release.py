@@ -15,6 +15,7 @@ import sys
 import types
 import typing
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def _stand_ins() -> dict[str, dict[str, type]]:
 
 
 @contextlib.contextmanager
-def _omegaconf_importable(classes: dict[str, dict[str, type]]):
+def _omegaconf_importable(classes: dict[str, dict[str, type]]) -> Iterator[None]:
     """Pickle checks a class can be imported by name: register the stand-ins while saving, then remove them."""
     names = ["omegaconf", *classes]
     saved = {n: sys.modules.get(n) for n in names}
@@ -154,20 +155,3 @@ def write_checkpoint(path: str | Path, net: SKELCFNetwork | None = None, *, cfg:
         torch.save(_release_dict(net, _to_omegaconf(cfg, classes), extra, ema_extra), path)
     _tag_storages_for_gpu(path)
     return path
-
-
-def populate_hub_cache(hub: Path, checkpoint: Path, repo: str, filename: str = "best.pth") -> Path:
-    """Lay ``checkpoint`` out as huggingface_hub caches a download (refs/main, blobs, snapshots link)."""
-    import os
-
-    repo_dir = hub / ("models--" + repo.replace("/", "--"))
-    sha = "0123456789abcdef0123456789abcdef01234567"
-    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(sha)
-    blob = repo_dir / "blobs" / ("b" * 40)
-    blob.parent.mkdir(exist_ok=True)
-    blob.write_bytes(checkpoint.read_bytes())
-    snap = repo_dir / "snapshots" / sha / filename
-    snap.parent.mkdir(parents=True, exist_ok=True)
-    snap.symlink_to(os.path.relpath(blob, snap.parent))
-    return snap

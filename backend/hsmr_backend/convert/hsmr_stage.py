@@ -13,7 +13,7 @@ from .. import landmarks as L
 from .. import video as V
 from ..landmarks import people as T
 from ..progress import Reporter
-from .options import ConvertError
+from .options import NETWORK_NAMES, ConvertError
 
 
 @contextlib.contextmanager
@@ -62,7 +62,7 @@ def _load_hsmr_chunks(work: L.WorkDir | None, weights: Any, n: int) -> tuple[dic
 
 def _load_predictor(network: str, weights: Any, device: str, reporter: Reporter) -> Any:
     """The HSMR or SKEL-CF predictor (both: ``predict(images, boxes, focal_px=)`` and ``batch_size``)."""
-    name = "SKEL-CF" if network == "skelcf" else "HSMR"
+    name = NETWORK_NAMES[network]
     reporter.info(f"loading the {name} network (the first run also converts it to ONNX, which takes minutes)")
     try:
         with keepalive(reporter, "hsmr-load"):
@@ -94,8 +94,7 @@ def hsmr_init(source: V.FrameSource, frame_range: V.FrameRange, track: L.Landmar
     saved, done_rows = _load_hsmr_chunks(work, weights, n)
     poses, betas, cam_t = saved["poses"], saved["betas"], saved["cam_t"]
     if done_rows:
-        name = "SKEL-CF" if network == "skelcf" else "HSMR"
-        reporter.info(f"resuming: {name} predictions for {len(done_rows)} frames already done")
+        reporter.info(f"resuming: {NETWORK_NAMES[network]} predictions for {len(done_rows)} frames already done")
     row = {int(f): i for i, f in enumerate(track.frame_index)}
     focal = float(np.asarray(camera.K)[0, 0])
     batch_imgs: list[np.ndarray] = []

@@ -45,6 +45,14 @@ class DecoderConfig:
     context_dim: int = 1280
 
 
+def sizes_from_dict(d: dict[str, Any]) -> tuple[BackboneConfig, DecoderConfig]:
+    """The backbone and decoder sizes of a config stored with ``to_dict`` (JSON turns tuples into lists)."""
+    bb = dict(d.get("backbone", {}))
+    if "img_size" in bb:
+        bb["img_size"] = tuple(bb["img_size"])
+    return BackboneConfig(**bb), DecoderConfig(**d.get("decoder", {}))
+
+
 @dataclass(frozen=True)
 class HSMRConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -64,12 +72,10 @@ class HSMRConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HSMRConfig:
-        bb = dict(d.get("backbone", {}))
-        if "img_size" in bb:
-            bb["img_size"] = tuple(bb["img_size"])
+        backbone, decoder = sizes_from_dict(d)
         return cls(
-            backbone=BackboneConfig(**bb),
-            decoder=DecoderConfig(**d.get("decoder", {})),
+            backbone=backbone,
+            decoder=decoder,
             pd_poses_repr=d.get("pd_poses_repr", "rotation_6d"),
             img_patch_size=int(d.get("img_patch_size", 256)),
             focal_length=float(d.get("focal_length", 5000.0)),

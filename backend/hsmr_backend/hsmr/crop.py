@@ -74,6 +74,12 @@ def patch_cam_t(cam: np.ndarray, focal: float = 5000.0, patch: int = 256) -> np.
     return np.stack((cam[:, 1], cam[:, 2], 2.0 * focal / (patch * cam[:, 0] + 1e-9)), axis=1)
 
 
+def principal_points(image_wh: np.ndarray, n: int, principal: np.ndarray | None = None) -> np.ndarray:
+    """(n,2) principal points in pixels: ``principal`` (one, or one per crop), else each image's centre."""
+    wh = np.broadcast_to(np.asarray(image_wh, np.float64).reshape(-1, 2), (n, 2))
+    return wh / 2.0 if principal is None else np.broadcast_to(np.asarray(principal, np.float64).reshape(-1, 2), (n, 2))
+
+
 def full_cam_t(
     cam: np.ndarray,
     squares: np.ndarray,
@@ -92,9 +98,8 @@ def full_cam_t(
     """
     cam = np.asarray(cam, dtype=np.float64).reshape(-1, 3)
     sq = np.asarray(squares, dtype=np.float64).reshape(-1, 3)
-    wh = np.broadcast_to(np.asarray(image_wh, dtype=np.float64).reshape(-1, 2), (len(cam), 2))
     f = np.broadcast_to(np.asarray(net_focal if focal_px is None else focal_px, dtype=np.float64), (len(cam),))
-    pp = wh / 2 if principal is None else np.broadcast_to(np.asarray(principal, np.float64).reshape(-1, 2), wh.shape)
+    pp = principal_points(image_wh, len(cam), principal)
     z_patch = 2.0 * net_focal / (patch * cam[:, 0] + 1e-9)
     z = z_patch * (f / net_focal) * (patch / sq[:, 2])
     x = cam[:, 1] + (sq[:, 0] - pp[:, 0]) * z / f

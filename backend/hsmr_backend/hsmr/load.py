@@ -62,10 +62,14 @@ def _find_release_in(d: Path) -> Path | None:
     return None
 
 
+def file_key(path: Path) -> str:
+    """16 hex digits naming a file's identity (resolved path, size, mtime): the key of what is cached from it."""
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
 def _extract_tarball(tar_path: Path) -> Path:
-    st = tar_path.stat()
-    key = hashlib.sha1(f"{tar_path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    dest = cache_dir() / "releases" / f"{tar_path.name.split('.')[0]}-{key}"
+    dest = cache_dir() / "releases" / f"{tar_path.name.split('.')[0]}-{file_key(tar_path)}"
     done = dest / ".complete"
     if not done.is_file():
         tmp = dest.with_name(dest.name + ".partial")

@@ -11,6 +11,19 @@ from .rep import rep_to_q
 from .vit import ViT
 
 
+def backbone_margin(img_size: tuple[int, int], patch: int) -> int:
+    """Columns cut from each side of a ``patch`` x ``patch`` crop so the backbone sees its ``img_size`` (h, w)."""
+    h, w = img_size
+    if h != patch or w > patch or (patch - w) % 2:
+        raise ValueError(f"backbone img_size {img_size} does not fit a {patch}x{patch} patch")
+    return (patch - w) // 2
+
+
+def central_columns(patches: torch.Tensor, margin: int) -> torch.Tensor:
+    """(B,C,H,W) patches without ``margin`` columns on each side (what the backbone sees)."""
+    return patches[:, :, :, margin : patches.shape[-1] - margin] if margin else patches
+
+
 class HSMRNetwork(nn.Module):
     """``net(patches[B,3,256,256])`` -> dict ``poses`` (B,46) q, ``betas`` (B,10), ``cam`` (B,3) = (s,tx,ty),
     ``poses_rep`` (B,144) (or (B,46) for an euler_angle release).
@@ -24,16 +37,11 @@ class HSMRNetwork(nn.Module):
         self.cfg = cfg or HSMRConfig()
         self.backbone = ViT(self.cfg.backbone)
         self.head = SKELHead(self.cfg)
-        h, w = self.cfg.backbone.img_size
-        p = self.cfg.img_patch_size
-        if h != p or w > p or (p - w) % 2:
-            raise ValueError(f"backbone img_size {self.cfg.backbone.img_size} does not fit a {p}x{p} patch")
-        self._margin = (p - w) // 2
+        self._margin = backbone_margin(self.cfg.backbone.img_size, self.cfg.img_patch_size)
 
     def raw(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The exportable part: (pose outputs, betas, cam), no pose conversion."""
-        x = patches[:, :, :, self._margin : patches.shape[-1] - self._margin] if self._margin else patches
-        return self.head(self.backbone(x))
+        return self.head(self.backbone(central_columns(patches, self._margin)))
 
     def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         pose_out, betas, cam = self.raw(patches)

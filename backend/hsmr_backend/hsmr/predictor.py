@@ -10,18 +10,14 @@ import numpy as np
 import torch
 
 from .crop import box_to_square, crop_patch, full_cam_t, normalise, patch_cam_t
-from .load import cache_dir, load_hsmr, resolve_release
+from .load import cache_dir, file_key, load_hsmr, resolve_release
 from .network import HSMRNetwork
 from .rep import rep_to_q
 
 
 def onnx_cache_path(release: Path, fp16: bool = False, int8: bool = False) -> Path:
     """Where the ONNX export of a release is kept (keyed by the checkpoint's identity)."""
-    import hashlib
-
-    ckpt = release / "checkpoints" / "hsmr.ckpt"
-    st = ckpt.stat()
-    key = hashlib.sha1(f"{ckpt.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = file_key(release / "checkpoints" / "hsmr.ckpt")
     return cache_dir() / "onnx" / f"hsmr-{key}{'-fp16' if fp16 else ''}{'-int8' if int8 else ''}.onnx"
 
 
@@ -85,15 +81,8 @@ class HSMRPredictor:
             rep, betas, cam = self._onnx.run(patches)
         else:
             assert self._net is not None
-            outs = [[], [], []]
-            with torch.inference_mode():
-                for i in range(0, len(patches), self.batch_size):
-                    x = torch.from_numpy(np.ascontiguousarray(patches[i : i + self.batch_size], np.float32))
-                    for acc, t in zip(outs, self._net.raw(x.to(self.device)), strict=True):
-                        acc.append(t.float().cpu().numpy())
-            n_out = self.cfg.n_pose_outputs
-            empty = (np.zeros((0, n_out), np.float32), np.zeros((0, 10), np.float32), np.zeros((0, 3), np.float32))
-            rep, betas, cam = (np.concatenate(a) if a else e for a, e in zip(outs, empty, strict=True))
+            rep, betas, cam = run_torch_batches(self._net, (patches,), self.batch_size, self.device,
+                                                self.cfg.n_pose_outputs)  # fmt: skip
         rep64 = np.asarray(rep, np.float64)
         poses = rep_to_q(rep64) if self.cfg.pd_poses_repr == "rotation_6d" else rep64
         return {"poses": poses.astype(np.float32), "betas": np.asarray(betas, np.float32),
@@ -128,6 +117,20 @@ class HSMRPredictor:
                                        net_focal=f, patch=p).astype(np.float32)  # fmt: skip
         out["crop_boxes"] = squares.astype(np.float32)
         return out
+
+
+def run_torch_batches(net: torch.nn.Module, inputs: tuple[np.ndarray, ...], batch_size: int, device: str,
+                      n_pose_outputs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``net.raw`` on float32 ``inputs`` (N rows each) in batches of ``batch_size``: (pose outputs, betas, cam)."""
+    outs: list[list[np.ndarray]] = [[], [], []]
+    with torch.inference_mode():
+        for i in range(0, len(inputs[0]), batch_size):
+            batch = (torch.from_numpy(np.ascontiguousarray(a[i : i + batch_size], np.float32)) for a in inputs)
+            for acc, t in zip(outs, net.raw(*(b.to(device) for b in batch)), strict=True):
+                acc.append(t.float().cpu().numpy())
+    empty = (np.zeros((0, n_pose_outputs), np.float32), np.zeros((0, 10), np.float32), np.zeros((0, 3), np.float32))
+    rep, betas, cam = (np.concatenate(a) if a else e for a, e in zip(outs, empty, strict=True))
+    return rep, betas, cam
 
 
 def _per_box_images(images, n: int) -> list[np.ndarray]:

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import BackboneConfig, DecoderConfig, HSMRConfigError, _Resolver
+from .config import BackboneConfig, DecoderConfig, HSMRConfigError, _Resolver, sizes_from_dict
 from .head import CrossTransformer
 from .mean import MEAN_BETAS, MEAN_CAM, MEAN_POSES
+from .network import backbone_margin, central_columns
 from .rep import q_to_rep, rep_to_q
 from .vit import ViT
 
@@ -44,10 +45,8 @@ class SKELCFConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SKELCFConfig:
-        bb = dict(d.get("backbone", {}))
-        if "img_size" in bb:
-            bb["img_size"] = tuple(bb["img_size"])
-        return cls(backbone=BackboneConfig(**bb), decoder=DecoderConfig(**d.get("decoder", {})),
+        backbone, decoder = sizes_from_dict(d)
+        return cls(backbone=backbone, decoder=decoder,
                    img_patch_size=int(d.get("img_patch_size", 256)),
                    img_mean=tuple(d.get("img_mean", (0.485, 0.456, 0.406))),
                    img_std=tuple(d.get("img_std", (0.229, 0.224, 0.225))))  # fmt: skip
@@ -155,16 +154,11 @@ class SKELCFNetwork(nn.Module):
         self.cfg = cfg or SKELCFConfig()
         self.backbone = ViT(self.cfg.backbone)
         self.decoder = SKELCFDecoder(self.cfg)
-        h, w = self.cfg.backbone.img_size
-        p = self.cfg.img_patch_size
-        if h != p or w > p or (p - w) % 2:
-            raise ValueError(f"backbone img_size {self.cfg.backbone.img_size} does not fit a {p}x{p} patch")
-        self._margin = (p - w) // 2
+        self._margin = backbone_margin(self.cfg.backbone.img_size, self.cfg.img_patch_size)
 
     def raw(self, patches: torch.Tensor, bbox_info: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The exportable part: (pose rep, betas, cam), no pose conversion."""
-        x = patches[:, :, :, self._margin : patches.shape[-1] - self._margin] if self._margin else patches
-        return self.decoder(self.backbone(x), bbox_info.to(x.dtype))
+        return self.decoder(self.backbone(central_columns(patches, self._margin)), bbox_info.to(patches.dtype))
 
     def forward(self, patches: torch.Tensor, bbox_info: torch.Tensor) -> dict[str, torch.Tensor]:
         rep, betas, cam = self.raw(patches, bbox_info)

@@ -3,7 +3,6 @@ conditioning and its full-image camera, on ONNX Runtime (default) or torch."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -13,8 +12,9 @@ import cv2
 import numpy as np
 import torch
 
-from .load import cache_dir
-from .predictor import _per_box_images
+from . import crop
+from .load import cache_dir, file_key
+from .predictor import _per_box_images, run_torch_batches
 from .rep import rep_to_q
 from .skelcf import SKELCFNetwork
 from .skelcf_load import load_skelcf, resolve_skelcf
@@ -22,11 +22,7 @@ from .skelcf_load import load_skelcf, resolve_skelcf
 
 def box_to_square(boxes_xyxy: np.ndarray) -> np.ndarray:
     """(N,4) boxes -> (N,3) (cx, cy, side): the box centre and its longer side (no aspect expansion)."""
-    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    if np.any(w <= 0) or np.any(h <= 0):
-        raise ValueError("every box needs x1 > x0 and y1 > y0 (boxes are x0, y0, x1, y1 in pixels)")
-    return np.stack(((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, np.maximum(w, h)), axis=1)
+    return crop.box_to_square(boxes_xyxy, aspect_wh=1.0)  # a 1:1 aspect enlarges nothing: side = max(w, h)
 
 
 def crop_affine(cx: float, cy: float, side: float, out: int = 256) -> np.ndarray:
@@ -54,17 +50,12 @@ def normalise(patches_uint8: np.ndarray, mean: Any, std: Any) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _centre(image_wh: np.ndarray, n: int, principal: np.ndarray | None) -> np.ndarray:
-    wh = np.broadcast_to(np.asarray(image_wh, np.float64).reshape(-1, 2), (n, 2))
-    return wh / 2.0 if principal is None else np.broadcast_to(np.asarray(principal, np.float64).reshape(-1, 2), (n, 2))
-
-
 def bbox_info(squares: np.ndarray, image_wh: np.ndarray, focal_px: float | np.ndarray,
               principal: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """(N,3) float32 ``[(cx - px)/f, (cy - py)/f, side/f]`` (computed in float64); (px, py) = image centre."""
     sq = np.asarray(squares, np.float64).reshape(-1, 3)
     f = np.broadcast_to(np.asarray(focal_px, np.float64), (len(sq),))[:, None]
-    pp = _centre(image_wh, len(sq), principal)
+    pp = crop.principal_points(image_wh, len(sq), principal)
     return (np.concatenate((sq[:, :2] - pp, sq[:, 2:]), axis=1) / f).astype(np.float32)
 
 
@@ -74,7 +65,7 @@ def full_cam_t(cam: np.ndarray, squares: np.ndarray, image_wh: np.ndarray, focal
     cam = np.asarray(cam, np.float64).reshape(-1, 3)
     sq = np.asarray(squares, np.float64).reshape(-1, 3)
     f = np.broadcast_to(np.asarray(focal_px, np.float64), (len(cam),))
-    pp = _centre(image_wh, len(cam), principal)
+    pp = crop.principal_points(image_wh, len(cam), principal)
     sb = cam[:, 0] * sq[:, 2]
     return np.stack((cam[:, 1] + 2 * (sq[:, 0] - pp[:, 0]) / sb, cam[:, 2] + 2 * (sq[:, 1] - pp[:, 1]) / sb,
                      2 * f / sb), axis=1)  # fmt: skip
@@ -82,9 +73,7 @@ def full_cam_t(cam: np.ndarray, squares: np.ndarray, image_wh: np.ndarray, focal
 
 def onnx_cache_path(checkpoint: Path, fp16: bool = False) -> Path:
     """Where the ONNX export of a checkpoint is kept (keyed by the file's identity)."""
-    st = checkpoint.stat()
-    key = hashlib.sha1(f"{checkpoint.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"skelcf-{key}{'-fp16' if fp16 else ''}.onnx"
+    return cache_dir() / "onnx" / f"skelcf-{file_key(checkpoint)}{'-fp16' if fp16 else ''}.onnx"
 
 
 class SKELCFPredictor:
@@ -144,15 +133,8 @@ class SKELCFPredictor:
             rep, betas, cam = self._onnx.run(patches, boxes_info)
         else:
             assert self._net is not None
-            outs: list[list[np.ndarray]] = [[], [], []]
-            with torch.inference_mode():
-                for i in range(0, len(patches), self.batch_size):
-                    x = torch.from_numpy(np.ascontiguousarray(patches[i : i + self.batch_size], np.float32))
-                    b = torch.from_numpy(np.ascontiguousarray(boxes_info[i : i + self.batch_size], np.float32))
-                    for acc, t in zip(outs, self._net.raw(x.to(self.device), b.to(self.device)), strict=True):
-                        acc.append(t.float().cpu().numpy())
-            empty = (np.zeros((0, 144), np.float32), np.zeros((0, 10), np.float32), np.zeros((0, 3), np.float32))
-            rep, betas, cam = (np.concatenate(a) if a else e for a, e in zip(outs, empty, strict=True))
+            rep, betas, cam = run_torch_batches(self._net, (patches, boxes_info), self.batch_size, self.device,
+                                                self.cfg.n_pose_outputs)  # fmt: skip
         poses = rep_to_q(np.asarray(rep, np.float64)).astype(np.float32)
         return {"poses": poses, "betas": np.asarray(betas, np.float32), "cam": np.asarray(cam, np.float32),
                 "poses_rep": np.asarray(rep, np.float32)}  # fmt: skip
