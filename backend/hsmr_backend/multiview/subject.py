@@ -7,7 +7,7 @@ import numpy as np
 
 from ..landmarks import LEG_SWAP, MIRROR
 from .cameras import CalibratedCamera
-from .geometry import pair_residual, projections, triangulate, view_residual
+from .geometry import pair_residual, projections, triangulate, triangulate_track, view_residual
 
 # a candidate (or a view's frame) is the subject when its keypoints agree with the other views within this
 # share of the person's height in pixels (same person: a few % with a biased calibration; another person: >30 %)
@@ -53,8 +53,8 @@ def consistent_labels(kp2d: np.ndarray, cameras: list[CalibratedCamera], rounds:
         changed = False
         for v in range(v_n):
             rest = [u for u in range(v_n) if u != v]
-            others, cams = kp[rest], [cameras[u] for u in rest]
-            res = np.stack([view_residual(kp[v][:, order], others, cameras[v], cams) for order in orders])
+            others, _ = triangulate_track(kp[rest], [cameras[u] for u in rest])  # once for every labelling
+            res = np.stack([view_residual(kp[v][:, order], others, cameras[v]) for order in orders])
             res = np.where(np.isfinite(res), res, np.inf)
             best = np.argmin(res, 0)
             take = (best > 0) & (res[best, np.arange(t_n)] < RELABEL_GAIN * res[0])
