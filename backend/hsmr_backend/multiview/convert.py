@@ -29,6 +29,8 @@ from .sync import SyncError, aligned_frames, estimate_offsets, parse_offsets
 
 SAME_RATE = 0.005  # clips whose frame rates differ by more than this share are not frame-synchronous
 MIN_SEEN_SHARE = 0.1  # a camera that agrees with the others in fewer of the frames than this cannot see the subject
+# the options a multi-view conversion shares with the single-clip one (``ConvertOptions``), passed through as they are
+SHARED_OPTIONS = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
 
 
 @dataclass
@@ -50,9 +52,8 @@ class MultiViewOptions:
 
     def single(self) -> ConvertOptions:
         """The first clip's conversion options (the single-clip stages read them)."""
-        keep = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
         return ConvertOptions(video=self.videos[0], output=self.output, resume=False,
-                              **{k: getattr(self, k) for k in keep})
+                              **{k: getattr(self, k) for k in SHARED_OPTIONS})
 
 
 @dataclass
@@ -315,6 +316,5 @@ def _save(run: ConvertRun, views: list[View], calibration: str, found: dict, err
 
 def options_from(opts: Any, videos: list[str], calibration: str, offsets: str | None) -> MultiViewOptions:
     """Multi-view options from the single-clip ``ConvertOptions`` fields the command line fills."""
-    keep = {f: getattr(opts, f) for f in ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps",
-                                          "overlay", "plot")}
+    keep = {f: getattr(opts, f) for f in SHARED_OPTIONS}
     return replace(MultiViewOptions(list(videos), calibration, opts.output, offsets), **keep)
