@@ -66,17 +66,13 @@ class View:
     track: L.LandmarkTrack | None = None
 
 
-def _error(text: str) -> ConvertError:
-    return ConvertError(text)
-
-
 def open_views(opts: MultiViewOptions, reporter: Reporter) -> list[View]:
     """Calibration, clips, their cameras (matched and fitted to the clips' sizes), one frame rate: or one line."""
     try:
         cams = read_calibration(opts.calibration)
         picks, line = match_clips(opts.videos, cams)
     except CalibrationError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     reporter.info(line)
     views = []
     for clip, k in zip(opts.videos, picks, strict=True):
@@ -84,15 +80,15 @@ def open_views(opts: MultiViewOptions, reporter: Reporter) -> list[View]:
         try:
             cam, warning = fit_to_image(cams[k], *source.size)
         except CalibrationError as e:
-            raise _error(str(e)) from None
+            raise ConvertError(str(e)) from None
         if warning:
             reporter.info(warning, level="warning")
         views.append(View(clip, source, cam))
     rates = [v.source.fps for v in views]
     if max(rates) - min(rates) > SAME_RATE * max(rates):
         listed = ", ".join(f"{Path(v.clip).name} {v.source.fps:.3g} fps" for v in views)
-        raise _error(f"the clips have different frame rates ({listed}): re-encode them at one rate "
-                     "(e.g. ffmpeg -i IN -r 60 OUT.mp4) or film at one rate")
+        raise ConvertError(f"the clips have different frame rates ({listed}): re-encode them at one rate "
+                           "(e.g. ffmpeg -i IN -r 60 OUT.mp4) or film at one rate")
     return views
 
 
@@ -115,9 +111,9 @@ def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
     k, res = consistent_candidate(ref, first.camera, [_undistorted(p, view.camera) for _, p in people], view.camera)
     if k < 0:
         told = ", ".join(f"{r:.0f} px" for r in res) or "nobody found"
-        raise _error(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen in "
-                     f"{first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
-                     f"camera's calibration and that its clip shows the same moment")
+        raise ConvertError(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen "
+                           f"in {first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
+                           f"camera's calibration and that its clip shows the same moment")
     others = ", ".join(f"{r:.0f} px" for i, r in enumerate(res) if i != k)
     note = (f"{view.camera.name}: the subject of {first.camera.name}, found by multi-view consistency at frame {idx} "
             f"(two-view residual {res[k]:.0f} px" + (f"; the other people: {others})" if others else ")"))
@@ -137,7 +133,7 @@ def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) 
                                             fps=view.source.fps / frame_range.stride, image_size=view.source.size,
                                             total=totals[n])
         except L.NoPersonError as e:
-            raise _error(f"{Path(view.clip).name}: {e}") from None
+            raise ConvertError(f"{Path(view.clip).name}: {e}") from None
         reporter.info(note or f"{view.camera.name}: {view.track.subject_note}")
         done += len(view.track)
 
@@ -149,7 +145,7 @@ def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOption
     try:
         given = parse_offsets(opts.offsets, len(views))
     except SyncError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     cams = [v.camera for v in views]
     fps = views[0].track.fps if views[0].track is not None else 30.0
     if given is None:
@@ -161,7 +157,7 @@ def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOption
     try:
         start, end = aligned_frames([len(k) for k in kps], offsets)
     except SyncError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     stacked = np.stack([k[start + o: end + o] for k, o in zip(kps, offsets, strict=True)])
     first = views[0].track
     assert first is not None
@@ -179,9 +175,9 @@ def _one_subject(kp: np.ndarray, cams: list[CalibratedCamera], reporter: Reporte
     seen = kp[..., 2].max(-1) > 0
     for cam, d, s in zip(cams, drop, seen, strict=True):
         if s.sum() == 0 or (s & ~d).sum() < MIN_SEEN_SHARE * len(s):
-            raise _error(f"camera {cam.name!r} cannot see the subject: its keypoints agree with the other views in "
-                         f"{int((s & ~d).sum())} of {len(s)} frames; check its calibration (and that the clips "
-                         "match the cameras)")
+            raise ConvertError(f"camera {cam.name!r} cannot see the subject: its keypoints agree with the other "
+                               f"views in {int((s & ~d).sum())} of {len(s)} frames; check its calibration (and that "
+                               "the clips match the cameras)")
         if d.any():
             reporter.info(f"{cam.name}: drops out in {int(d.sum())} frames where it does not agree with the other "
                           "views (someone else, or the subject badly seen)", level="warning")
@@ -249,8 +245,8 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
     run = ConvertRun(opts.single(), reporter or Reporter("none"), time.perf_counter(), output_paths(opts.output))
     check_output(run)
     if opts.mode not in ("auto", "keypoints"):
-        raise _error(f"--mode {opts.mode}: the networks are not used with several cameras yet; use --mode keypoints "
-                     "(or auto)")
+        raise ConvertError(f"--mode {opts.mode}: the networks are not used with several cameras yet; use --mode "
+                           "keypoints (or auto)")
     views = open_views(opts, run.reporter)
     run.frame_range, run.source = V.FrameRange.parse(opts.frames, opts.stride), views[0].source
     run.device, run.mode = resolve_device(opts.device, run.reporter), "keypoints"
