@@ -103,5 +103,5 @@ def disagreeing_frames(kp2d: np.ndarray, cameras: list[CalibratedCamera]) -> np.
     for v in range(1, v_n):
         by_ref = seen[0, v] & ref_trusted
         by_others = seen[v, 1:].any(0) & ~agree[v, 1:].any(0)  # where the reference cannot judge
-        drop[v] = np.where(by_ref, ~agree[0, v], by_others & ~ref_trusted | by_others & ~seen[0, v])
+        drop[v] = np.where(by_ref, ~agree[0, v], by_others)
     return drop
