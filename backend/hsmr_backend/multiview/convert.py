@@ -16,7 +16,14 @@ from hsmr_contract import result_format
 from .. import landmarks as L
 from .. import video as V
 from ..convert import ConvertError, ConvertOptions, ConvertSummary, assemble, build_meta, output_paths, resolve_device
-from ..convert.stages import check_output, load_body_model, prepare_fit, write_overlay_and_plot
+from ..convert.stages import (
+    check_output,
+    count_views,
+    fit_options,
+    load_body_model,
+    prepare_fit,
+    write_overlay_and_plot,
+)
 from ..convert.state import ConvertRun
 from ..progress import Reporter
 from .cameras import CalibratedCamera, CalibrationError, read_calibration
@@ -267,22 +274,15 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
 
 def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) -> np.ndarray:
     """The multi-view fit into ``run`` (fit, world, resting feet, camera); returns the per-view errors (V,T)."""
-    from ..export.report import view_counts
-    from ..fit import FitOptions
-
     t0 = time.perf_counter()
     up, up_note = calibration_up(cams[0], points_cam)
     run.reporter.info(up_note)
-    fit_kw: dict[str, Any] = {"device": run.device}
-    if run.opts.smoothing is not None:
-        fit_kw["smoothing"] = run.opts.smoothing
     run.fit, run.world, run.foot_resting, errors = fit_views(run.track, cams, points_cam, run.model, run.regressor,
-                                                        FitOptions(**fit_kw), progress=run.reporter, up=up)
+                                                             fit_options(run), progress=run.reporter, up=up)
     run.camera = run.fit.camera
     run.focal_note = f"focal length {cams[0].K[0, 0]:.0f} px (calibration)"
     run.timings["fit"] = time.perf_counter() - t0
-    run.views = view_counts({"joints_world": run.world.joints_world, "camera_to_world": run.world.camera_to_world,
-                             "valid": run.track.valid})
+    count_views(run)
     medians = [float(np.median(e[e > 0])) if (e > 0).any() else float("nan") for e in errors]
     run.reporter.info("fit reprojection error per view (median): "
                       + ", ".join(f"{c.name} {m:.1f} px" for c, m in zip(cams, medians, strict=True)))
