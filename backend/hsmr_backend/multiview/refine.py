@@ -1,9 +1,9 @@
 """What the subject itself tells about the calibration: a per-camera principal-point correction.
 
-Calibrations drift (the Pose2Sim demo's is off by an almost uniform 10-25 px in every camera). Alternately, the
-subject's keypoints are triangulated with the current cameras and every camera's principal point moves by the
-median of its residuals. A shift shared by all cameras that a move of the whole subject explains is left out
-(it is a move of the subject, not an error of the cameras), so the world stays the calibration's."""
+Calibrations drift (docs/multicamera.md shows the Pose2Sim demo's). Alternately, the subject's keypoints are
+triangulated with the current cameras and every camera's principal point moves by the median of its residuals.
+A shift shared by all cameras that a move of the whole subject explains is left out (it is a move of the subject,
+not an error of the cameras), so the world stays the calibration's."""
 
 from __future__ import annotations
 

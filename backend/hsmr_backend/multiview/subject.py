@@ -10,7 +10,8 @@ from .cameras import CalibratedCamera
 from .geometry import pair_residual, projections, triangulate, triangulate_track, view_residual
 
 # a candidate (or a view's frame) is the subject when its keypoints agree with the other views within this
-# share of the person's height in pixels (same person: a few % with a biased calibration; another person: >30 %)
+# share of the person's height in pixels: above what a biased calibration leaves for the same person, well below
+# another person's disagreement (docs/multicamera.md)
 SAME_PERSON_SHARE = 0.12
 RELABEL_GAIN = 0.7  # a relabelling is taken when it lowers the view's disagreement below this share of before
 
