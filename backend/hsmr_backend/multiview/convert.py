@@ -128,6 +128,7 @@ def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
 
 
 def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> None:
+    """Every view's landmark track (``view.track``): the subject chosen in the first, found in the others."""
     frame_range = V.FrameRange.parse(opts.frames, opts.stride)
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
     done = 0
@@ -220,7 +221,8 @@ def _multi_camera_fields(cams: list[CalibratedCamera], camera_to_world: np.ndarr
     }
 
 
-def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> tuple[MultiViewTrack, dict, Any]:
+def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter
+                  ) -> tuple[MultiViewTrack, dict[str, Any], np.ndarray]:
     """Synchronised, consistent, refined views -> the fitter's track, what was found (for meta) and the
     triangulated keypoints in the first camera's frame."""
     kps = [_undistorted(v.track.kp2d, v.camera) for v in views if v.track is not None]

@@ -44,7 +44,7 @@ class MultiViewTrack:
     extra_views: ExtraViews
     kp2d_views: np.ndarray  # (V,T,33,3) every view, first included
     subject_note: str = ""
-    candidates: list = field(default_factory=list)
+    candidates: list[list[float]] = field(default_factory=list)  # the first view's, as LandmarkTrack's
     stats: dict = field(default_factory=dict)
 
     def __len__(self) -> int:

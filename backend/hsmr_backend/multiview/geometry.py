@@ -13,6 +13,7 @@ DROP_PX = 15.0  # a view whose reprojection error exceeds this is dropped from a
 
 
 def projections(cameras: list[CalibratedCamera]) -> np.ndarray:
+    """(V,3,4) every camera's projection matrix."""
     return np.stack([c.projection for c in cameras])
 
 

@@ -19,6 +19,8 @@ MAX_SHIFT_PX = 60.0  # a calibration off by more than this is wrong, not drifted
 
 @dataclass
 class Refinement:
+    """The refined cameras and what the refinement changed."""
+
     cameras: list[CalibratedCamera]
     shifts_px: np.ndarray  # (V,2) principal-point change per camera
     error_before_px: np.ndarray  # (V,) median reprojection error of the triangulated keypoints
