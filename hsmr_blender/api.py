@@ -74,14 +74,18 @@ def source_fps(result: dict[str, np.ndarray]) -> float:
     return float(result["fps"]) * max(stride, 1.0)
 
 
-def footage_path(result: dict[str, np.ndarray], result_path: Path, footage: str | os.PathLike | None) -> Path | None:
-    if footage:
-        return Path(footage)
-    source = _meta(result).source
+def _beside_result(source: str | None, result_path: Path) -> Path | None:
+    """A footage path the result's meta names: absolute as written, else relative to the result file."""
     if not source:
         return None
     p = Path(source)
     return p if p.is_absolute() else (result_path.parent / p)
+
+
+def footage_path(result: dict[str, np.ndarray], result_path: Path, footage: str | os.PathLike | None) -> Path | None:
+    if footage:
+        return Path(footage)
+    return _beside_result(_meta(result).source, result_path)
 
 
 def _meta(result: dict[str, np.ndarray]) -> Meta:
@@ -94,8 +98,7 @@ def _meta(result: dict[str, np.ndarray]) -> Meta:
 
 def view_footage(result: dict[str, np.ndarray], result_path: Path) -> list[Path | None]:
     """Every camera's footage of a multi-camera result (``sources`` in its meta), relative to the result."""
-    sources = _meta(result).sources
-    return [None if not s else (Path(s) if Path(s).is_absolute() else result_path.parent / s) for s in sources]
+    return [_beside_result(s, result_path) for s in _meta(result).sources]
 
 
 def _snapshot() -> dict[str, set[int]]:

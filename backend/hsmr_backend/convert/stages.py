@@ -11,7 +11,7 @@ import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from .options import (
 )
 from .result import assemble
 from .state import ConvertRun
+
+if TYPE_CHECKING:
+    from ..fit import FitOptions
 
 FOCAL_SCENE_CHANGE = 0.05  # a focal from the scene this far from the default replaces it
 
@@ -201,25 +204,37 @@ def run_hsmr(run: ConvertRun) -> None:
     run.timings["hsmr"] = time.perf_counter() - t0
 
 
-def fit_world(run: ConvertRun) -> None:
-    """SKELify over time, then the world frame (docs/pipeline.md); which way the subject faces in each frame."""
-    t0 = time.perf_counter()
-    from ..export.report import view_counts
+def fit_options(run: ConvertRun) -> FitOptions:
+    """The fit's options the command line sets: the device and the smoothing."""
     from ..fit import FitOptions
-    from ..world import fit_in_world
 
     fit_kw: dict[str, Any] = {"device": run.device}
     if run.opts.smoothing is not None:
         fit_kw["smoothing"] = run.opts.smoothing
+    return FitOptions(**fit_kw)
+
+
+def count_views(run: ConvertRun) -> None:
+    """Which way the subject faces in each frame of the fitted world (``run.views``)."""
+    from ..export.report import view_counts
+
+    run.views = view_counts({"joints_world": run.world.joints_world, "camera_to_world": run.world.camera_to_world,
+                             "valid": run.track.valid})
+
+
+def fit_world(run: ConvertRun) -> None:
+    """SKELify over time, then the world frame (docs/pipeline.md); which way the subject faces in each frame."""
+    t0 = time.perf_counter()
+    from ..world import fit_in_world
+
     run.fit, run.world, run.foot_resting = fit_in_world(run.track, run.model, run.regressor, run.camera,
-                                                        FitOptions(**fit_kw), init=run.init,
+                                                        fit_options(run), init=run.init,
                                                         progress=run.reporter, scene=run.lines)
     pitch, roll = pitch_roll_deg(np.asarray(run.world.camera_to_world)[2, :3])
     run.reporter.info(f"camera pitch {pitch:.0f}° (down), roll {roll:.0f}°: up from "
                       f"{run.world.up_source or 'the body'}")
     run.timings["fit"] = time.perf_counter() - t0
-    run.views = view_counts({"joints_world": run.world.joints_world, "camera_to_world": run.world.camera_to_world,
-                             "valid": run.track.valid})
+    count_views(run)
 
 
 def save_result(run: ConvertRun) -> None:

@@ -65,6 +65,7 @@ class CalibratedCamera:
         return out.reshape(xy.shape)
 
     def with_principal_point(self, cx: float, cy: float) -> CalibratedCamera:
+        """The same camera with its principal point at (cx, cy) pixels."""
         k = self.K.copy()
         k[0, 2], k[1, 2] = cx, cy
         return replace(self, K=k)
@@ -87,7 +88,7 @@ def rotation_vector(r: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(r, dtype=np.float64))[0].ravel()
 
 
-def natural_key(text: str) -> list:
+def natural_key(text: str) -> list[int | str]:
     """Sort key putting ``cam2`` before ``cam10`` (Pose2Sim orders cameras this way)."""
     return [int(c) if c.isdigit() else c.lower() for c in re.split(r"(\d+)", str(text))]
 

@@ -16,7 +16,14 @@ from hsmr_contract import result_format
 from .. import landmarks as L
 from .. import video as V
 from ..convert import ConvertError, ConvertOptions, ConvertSummary, assemble, build_meta, output_paths, resolve_device
-from ..convert.stages import check_output, load_body_model, prepare_fit, write_overlay_and_plot
+from ..convert.stages import (
+    check_output,
+    count_views,
+    fit_options,
+    load_body_model,
+    prepare_fit,
+    write_overlay_and_plot,
+)
 from ..convert.state import ConvertRun
 from ..progress import Reporter
 from .cameras import CalibratedCamera, CalibrationError, read_calibration
@@ -29,6 +36,8 @@ from .sync import SyncError, aligned_frames, estimate_offsets, parse_offsets
 
 SAME_RATE = 0.005  # clips whose frame rates differ by more than this share are not frame-synchronous
 MIN_SEEN_SHARE = 0.1  # a camera that agrees with the others in fewer of the frames than this cannot see the subject
+# the options a multi-view conversion shares with the single-clip one (``ConvertOptions``), passed through as they are
+SHARED_OPTIONS = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
 
 
 @dataclass
@@ -50,9 +59,8 @@ class MultiViewOptions:
 
     def single(self) -> ConvertOptions:
         """The first clip's conversion options (the single-clip stages read them)."""
-        keep = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
         return ConvertOptions(video=self.videos[0], output=self.output, resume=False,
-                              **{k: getattr(self, k) for k in keep})
+                              **{k: getattr(self, k) for k in SHARED_OPTIONS})
 
 
 @dataclass
@@ -65,17 +73,13 @@ class View:
     track: L.LandmarkTrack | None = None
 
 
-def _error(text: str) -> ConvertError:
-    return ConvertError(text)
-
-
 def open_views(opts: MultiViewOptions, reporter: Reporter) -> list[View]:
     """Calibration, clips, their cameras (matched and fitted to the clips' sizes), one frame rate: or one line."""
     try:
         cams = read_calibration(opts.calibration)
         picks, line = match_clips(opts.videos, cams)
     except CalibrationError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     reporter.info(line)
     views = []
     for clip, k in zip(opts.videos, picks, strict=True):
@@ -83,15 +87,15 @@ def open_views(opts: MultiViewOptions, reporter: Reporter) -> list[View]:
         try:
             cam, warning = fit_to_image(cams[k], *source.size)
         except CalibrationError as e:
-            raise _error(str(e)) from None
+            raise ConvertError(str(e)) from None
         if warning:
             reporter.info(warning, level="warning")
         views.append(View(clip, source, cam))
     rates = [v.source.fps for v in views]
     if max(rates) - min(rates) > SAME_RATE * max(rates):
         listed = ", ".join(f"{Path(v.clip).name} {v.source.fps:.3g} fps" for v in views)
-        raise _error(f"the clips have different frame rates ({listed}): re-encode them at one rate "
-                     "(e.g. ffmpeg -i IN -r 60 OUT.mp4) or film at one rate")
+        raise ConvertError(f"the clips have different frame rates ({listed}): re-encode them at one rate "
+                           "(e.g. ffmpeg -i IN -r 60 OUT.mp4) or film at one rate")
     return views
 
 
@@ -114,9 +118,9 @@ def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
     k, res = consistent_candidate(ref, first.camera, [_undistorted(p, view.camera) for _, p in people], view.camera)
     if k < 0:
         told = ", ".join(f"{r:.0f} px" for r in res) or "nobody found"
-        raise _error(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen in "
-                     f"{first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
-                     f"camera's calibration and that its clip shows the same moment")
+        raise ConvertError(f"camera {view.camera.name!r} ({Path(view.clip).name}) does not see the subject chosen "
+                           f"in {first.camera.name!r} at frame {idx} (its people's disagreement: {told}): check that "
+                           f"camera's calibration and that its clip shows the same moment")
     others = ", ".join(f"{r:.0f} px" for i, r in enumerate(res) if i != k)
     note = (f"{view.camera.name}: the subject of {first.camera.name}, found by multi-view consistency at frame {idx} "
             f"(two-view residual {res[k]:.0f} px" + (f"; the other people: {others})" if others else ")"))
@@ -124,6 +128,7 @@ def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
 
 
 def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> None:
+    """Every view's landmark track (``view.track``): the subject chosen in the first, found in the others."""
     frame_range = V.FrameRange.parse(opts.frames, opts.stride)
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
     done = 0
@@ -136,7 +141,7 @@ def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) 
                                             fps=view.source.fps / frame_range.stride, image_size=view.source.size,
                                             total=totals[n])
         except L.NoPersonError as e:
-            raise _error(f"{Path(view.clip).name}: {e}") from None
+            raise ConvertError(f"{Path(view.clip).name}: {e}") from None
         reporter.info(note or f"{view.camera.name}: {view.track.subject_note}")
         done += len(view.track)
 
@@ -148,7 +153,7 @@ def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOption
     try:
         given = parse_offsets(opts.offsets, len(views))
     except SyncError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     cams = [v.camera for v in views]
     fps = views[0].track.fps if views[0].track is not None else 30.0
     if given is None:
@@ -160,7 +165,7 @@ def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOption
     try:
         start, end = aligned_frames([len(k) for k in kps], offsets)
     except SyncError as e:
-        raise _error(str(e)) from None
+        raise ConvertError(str(e)) from None
     stacked = np.stack([k[start + o: end + o] for k, o in zip(kps, offsets, strict=True)])
     first = views[0].track
     assert first is not None
@@ -178,9 +183,9 @@ def _one_subject(kp: np.ndarray, cams: list[CalibratedCamera], reporter: Reporte
     seen = kp[..., 2].max(-1) > 0
     for cam, d, s in zip(cams, drop, seen, strict=True):
         if s.sum() == 0 or (s & ~d).sum() < MIN_SEEN_SHARE * len(s):
-            raise _error(f"camera {cam.name!r} cannot see the subject: its keypoints agree with the other views in "
-                         f"{int((s & ~d).sum())} of {len(s)} frames; check its calibration (and that the clips "
-                         "match the cameras)")
+            raise ConvertError(f"camera {cam.name!r} cannot see the subject: its keypoints agree with the other "
+                               f"views in {int((s & ~d).sum())} of {len(s)} frames; check its calibration (and that "
+                               "the clips match the cameras)")
         if d.any():
             reporter.info(f"{cam.name}: drops out in {int(d.sum())} frames where it does not agree with the other "
                           "views (someone else, or the subject badly seen)", level="warning")
@@ -216,7 +221,8 @@ def _multi_camera_fields(cams: list[CalibratedCamera], camera_to_world: np.ndarr
     }
 
 
-def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> tuple[MultiViewTrack, dict, Any]:
+def prepare_views(views: list[View], opts: MultiViewOptions, reporter: Reporter
+                  ) -> tuple[MultiViewTrack, dict[str, Any], np.ndarray]:
     """Synchronised, consistent, refined views -> the fitter's track, what was found (for meta) and the
     triangulated keypoints in the first camera's frame."""
     kps = [_undistorted(v.track.kp2d, v.camera) for v in views if v.track is not None]
@@ -248,8 +254,8 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
     run = ConvertRun(opts.single(), reporter or Reporter("none"), time.perf_counter(), output_paths(opts.output))
     check_output(run)
     if opts.mode not in ("auto", "keypoints"):
-        raise _error(f"--mode {opts.mode}: the networks are not used with several cameras yet; use --mode keypoints "
-                     "(or auto)")
+        raise ConvertError(f"--mode {opts.mode}: the networks are not used with several cameras yet; use --mode "
+                           "keypoints (or auto)")
     views = open_views(opts, run.reporter)
     run.frame_range, run.source = V.FrameRange.parse(opts.frames, opts.stride), views[0].source
     run.device, run.mode = resolve_device(opts.device, run.reporter), "keypoints"
@@ -270,22 +276,15 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
 
 def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) -> np.ndarray:
     """The multi-view fit into ``run`` (fit, world, resting feet, camera); returns the per-view errors (V,T)."""
-    from ..export.report import view_counts
-    from ..fit import FitOptions
-
     t0 = time.perf_counter()
     up, up_note = calibration_up(cams[0], points_cam)
     run.reporter.info(up_note)
-    fit_kw: dict[str, Any] = {"device": run.device}
-    if run.opts.smoothing is not None:
-        fit_kw["smoothing"] = run.opts.smoothing
     run.fit, run.world, run.foot_resting, errors = fit_views(run.track, cams, points_cam, run.model, run.regressor,
-                                                        FitOptions(**fit_kw), progress=run.reporter, up=up)
+                                                             fit_options(run), progress=run.reporter, up=up)
     run.camera = run.fit.camera
     run.focal_note = f"focal length {cams[0].K[0, 0]:.0f} px (calibration)"
     run.timings["fit"] = time.perf_counter() - t0
-    run.views = view_counts({"joints_world": run.world.joints_world, "camera_to_world": run.world.camera_to_world,
-                             "valid": run.track.valid})
+    count_views(run)
     medians = [float(np.median(e[e > 0])) if (e > 0).any() else float("nan") for e in errors]
     run.reporter.info("fit reprojection error per view (median): "
                       + ", ".join(f"{c.name} {m:.1f} px" for c, m in zip(cams, medians, strict=True)))
@@ -315,6 +314,5 @@ def _save(run: ConvertRun, views: list[View], calibration: str, found: dict, err
 
 def options_from(opts: Any, videos: list[str], calibration: str, offsets: str | None) -> MultiViewOptions:
     """Multi-view options from the single-clip ``ConvertOptions`` fields the command line fills."""
-    keep = {f: getattr(opts, f) for f in ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps",
-                                          "overlay", "plot")}
+    keep = {f: getattr(opts, f) for f in SHARED_OPTIONS}
     return replace(MultiViewOptions(list(videos), calibration, opts.output, offsets), **keep)

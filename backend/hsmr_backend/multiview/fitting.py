@@ -23,7 +23,7 @@ from .cameras import CalibratedCamera
 # gives depth, and it stays only as a weak tie-breaker (where one view alone sees a segment)
 MULTIVIEW_DEPTH_WEIGHT = 1.0
 # the per-frame stages run this many times the single-view iterations: started from a zero pose (no monocular
-# 3D to start the limbs from), the arms took that long to converge on noise-free synthetic views
+# 3D to start the limbs from), the limbs have further to go (docs/multicamera.md)
 ITERATION_FACTOR = 2
 UP_AGREEMENT_DEG = 30.0  # a calibration axis this close to the body's up is the lab's vertical
 MIN_VIEW_WEIGHT = 0.25
@@ -44,7 +44,7 @@ class MultiViewTrack:
     extra_views: ExtraViews
     kp2d_views: np.ndarray  # (V,T,33,3) every view, first included
     subject_note: str = ""
-    candidates: list = field(default_factory=list)
+    candidates: list[list[float]] = field(default_factory=list)  # the first view's, as LandmarkTrack's
     stats: dict = field(default_factory=dict)
 
     def __len__(self) -> int:

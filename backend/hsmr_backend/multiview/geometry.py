@@ -13,6 +13,7 @@ DROP_PX = 15.0  # a view whose reprojection error exceeds this is dropped from a
 
 
 def projections(cameras: list[CalibratedCamera]) -> np.ndarray:
+    """(V,3,4) every camera's projection matrix."""
     return np.stack([c.projection for c in cameras])
 
 
@@ -73,13 +74,11 @@ def triangulate_track(kp2d: np.ndarray, cameras: list[CalibratedCamera], min_con
     return pts.reshape(t, j, 3), err.reshape(v, t, j)
 
 
-def view_residual(kp2d: np.ndarray, others: np.ndarray, view: CalibratedCamera, other_cams: list[CalibratedCamera],
-                  min_conf: float = 0.3) -> np.ndarray:
-    """How well one view's keypoints agree with the others': kp2d (T,J,3) of the view, others (U,T,J,3) of the
-    other views. Points triangulated from the others (where two of them see one) are projected into the view;
-    returns the median pixel distance per frame (T,) over the points both sides see (NaN where none)."""
-    pts, _ = triangulate_track(others, other_cams, min_conf)
-    proj = view.project(pts)
+def view_residual(kp2d: np.ndarray, points: np.ndarray, view: CalibratedCamera, min_conf: float = 0.3) -> np.ndarray:
+    """How well one view's keypoints agree with the others': kp2d (T,J,3) of the view, points (T,J,3) triangulated
+    from the other views (:func:`triangulate_track`) are projected into the view; returns the median pixel distance
+    per frame (T,) over the points both sides see (NaN where none)."""
+    proj = view.project(points)
     err = np.linalg.norm(proj - kp2d[..., :2], axis=-1)
     err = np.where((kp2d[..., 2] >= min_conf) & np.isfinite(err), err, np.nan)
     out = np.full(len(err), np.nan)

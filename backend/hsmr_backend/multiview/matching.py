@@ -17,9 +17,7 @@ SMALL_SIZE_CHANGE = 0.05
 
 def _stem(text: str) -> str:
     """Lower-case name without extensions or separators: 'Cam_01.mp4' -> 'cam01'."""
-    name = Path(text).name.lower()
-    for ext in (".qca.txt",):
-        name = name.removesuffix(ext)
+    name = Path(text).name.lower().removesuffix(".qca.txt")
     name = re.sub(r"\.[a-z0-9]{2,4}$", "", name)
     return re.sub(r"[^a-z0-9]", "", name)
 

@@ -1,9 +1,9 @@
 """What the subject itself tells about the calibration: a per-camera principal-point correction.
 
-Calibrations drift (the Pose2Sim demo's is off by an almost uniform 10-25 px in every camera). Alternately, the
-subject's keypoints are triangulated with the current cameras and every camera's principal point moves by the
-median of its residuals. A shift shared by all cameras that a move of the whole subject explains is left out
-(it is a move of the subject, not an error of the cameras), so the world stays the calibration's."""
+Calibrations drift (docs/multicamera.md shows the Pose2Sim demo's). Alternately, the subject's keypoints are
+triangulated with the current cameras and every camera's principal point moves by the median of its residuals.
+A shift shared by all cameras that a move of the whole subject explains is left out (it is a move of the subject,
+not an error of the cameras), so the world stays the calibration's."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ MAX_SHIFT_PX = 60.0  # a calibration off by more than this is wrong, not drifted
 
 @dataclass
 class Refinement:
+    """The refined cameras and what the refinement changed."""
+
     cameras: list[CalibratedCamera]
     shifts_px: np.ndarray  # (V,2) principal-point change per camera
     error_before_px: np.ndarray  # (V,) median reprojection error of the triangulated keypoints

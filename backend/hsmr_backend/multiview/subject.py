@@ -7,10 +7,11 @@ import numpy as np
 
 from ..landmarks import LEG_SWAP, MIRROR
 from .cameras import CalibratedCamera
-from .geometry import pair_residual, projections, triangulate, view_residual
+from .geometry import pair_residual, projections, triangulate, triangulate_track, view_residual
 
 # a candidate (or a view's frame) is the subject when its keypoints agree with the other views within this
-# share of the person's height in pixels (same person: a few % with a biased calibration; another person: >30 %)
+# share of the person's height in pixels: above what a biased calibration leaves for the same person, well below
+# another person's disagreement (docs/multicamera.md)
 SAME_PERSON_SHARE = 0.12
 RELABEL_GAIN = 0.7  # a relabelling is taken when it lowers the view's disagreement below this share of before
 
@@ -53,8 +54,8 @@ def consistent_labels(kp2d: np.ndarray, cameras: list[CalibratedCamera], rounds:
         changed = False
         for v in range(v_n):
             rest = [u for u in range(v_n) if u != v]
-            others, cams = kp[rest], [cameras[u] for u in rest]
-            res = np.stack([view_residual(kp[v][:, order], others, cameras[v], cams) for order in orders])
+            others, _ = triangulate_track(kp[rest], [cameras[u] for u in rest])  # once for every labelling
+            res = np.stack([view_residual(kp[v][:, order], others, cameras[v]) for order in orders])
             res = np.where(np.isfinite(res), res, np.inf)
             best = np.argmin(res, 0)
             take = (best > 0) & (res[best, np.arange(t_n)] < RELABEL_GAIN * res[0])
@@ -103,5 +104,5 @@ def disagreeing_frames(kp2d: np.ndarray, cameras: list[CalibratedCamera]) -> np.
     for v in range(1, v_n):
         by_ref = seen[0, v] & ref_trusted
         by_others = seen[v, 1:].any(0) & ~agree[v, 1:].any(0)  # where the reference cannot judge
-        drop[v] = np.where(by_ref, ~agree[0, v], by_others & ~ref_trusted | by_others & ~seen[0, v])
+        drop[v] = np.where(by_ref, ~agree[0, v], by_others)
     return drop

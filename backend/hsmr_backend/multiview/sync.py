@@ -2,10 +2,9 @@
 offset per clip against the first.
 
 The offset is the one at which the subject's 2D keypoints in the two clips agree best through the calibration
-(the median two-view triangulation residual over the frames the clips share). The vertical keypoint speeds
-that Pose2Sim cross-correlates need a long moment of clear vertical motion; on the 100 frames of its own demo
-take they put cam03 and cam04 24-40 frames off (docs/multicamera.md), while the calibrated residual is smallest
-at the true offset."""
+(the median two-view triangulation residual over the frames the clips share), not the cross-correlation of
+vertical keypoint speeds Pose2Sim uses: that needs a long moment of clear vertical motion, which short takes lack
+(docs/multicamera.md, Synchronisation)."""
 
 from __future__ import annotations
 
