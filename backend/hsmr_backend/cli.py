@@ -166,8 +166,12 @@ def _convert_inner(args: argparse.Namespace, reporter):
     )
     try:
         if args.calibration:
-            from .multiview.convert import convert_views, options_from
+            from .multiview.convert import convert_views, ignored_options, options_from
 
+            if ignored := ignored_options(opts):
+                reporter.info(f"with --calibration, {', '.join(ignored)} has no effect: the calibration gives every "
+                              "camera's focal length and the world's up, and several clips always start over",
+                              level="warning")
             summary = convert_views(options_from(opts, videos, args.calibration, args.offsets), reporter)
         else:
             summary = convert(opts, reporter)

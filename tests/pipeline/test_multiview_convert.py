@@ -121,3 +121,19 @@ def test_the_add_ons_command_line_for_several_cameras():
     cmd = backend.convert_command("a.mp4", "r.npz", python="py", more_videos=["b.mp4", "c.mp4"], calibration="k.toml")
     args = cli.build_parser().parse_args(cmd[3:])
     assert args.video == ["a.mp4", "b.mp4", "c.mp4"] and args.calibration == "k.toml" and args.output == "r.npz"
+
+
+def test_given_offsets_count_the_clips_own_frames_under_a_stride(capsys, tmp_path, clips):
+    """--offsets are the clips' own frames: with --stride 2, an offset of 3 frames falls between kept frames and is
+    refused (one line, nothing written); 0,2 is one kept frame and is stored as 2 of the clip's frames. A focal
+length given beside a calibration is ignored, and the log says so."""
+    out = tmp_path / "r.npz"
+    code, err = _convert(capsys, list(clips), out, "--calibration", str(CALIB), "--frames", "0:12", "--stride", "2",
+                         "--offsets", "0,3")
+    assert code != 0 and "each offset must be a multiple of 2" in _one_error_line(err)
+    assert not out.exists()
+    code, err = _convert(capsys, list(clips), out, "--calibration", str(CALIB), "--frames", "0:12", "--stride", "2",
+                         "--offsets", "0,2", "--focal-px", "1500")
+    assert code == 0, err
+    assert "with --calibration, --focal-px has no effect" in err  # the calibration's focal is used, and we say so
+    assert result_format.load(out)["cameras_frame_offset"].tolist() == [0, 2]

@@ -146,6 +146,15 @@ def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) 
         done += len(view.track)
 
 
+def _fitted_offsets(given: list[int], stride: int) -> list[int]:
+    """``--offsets`` counts the clips' own frames; with ``--stride`` the clips are thinned together, so an offset
+    must be a whole number of kept frames."""
+    if any(o % stride for o in given):
+        raise ConvertError(f"--offsets {','.join(map(str, given))} with --stride {stride}: each offset must be a "
+                           f"multiple of {stride} (the clips are thinned together); give the nearest multiples")
+    return [o // stride for o in given]
+
+
 def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOptions, reporter: Reporter
                  ) -> tuple[np.ndarray, list[int], np.ndarray]:
     """(V,T,33,3) keypoints of the frames every clip has, the offsets (fitted frames) and the first clip's frame
@@ -160,8 +169,8 @@ def _synchronise(views: list[View], kps: list[np.ndarray], opts: MultiViewOption
         offsets, line = estimate_offsets(kps, cams, fps)
         reporter.info(line)
     else:
-        offsets = given
-        reporter.info(f"synchronisation: offsets given (--offsets): {', '.join(f'{o:+d}' for o in offsets)} frames")
+        offsets = _fitted_offsets(given, opts.stride)
+        reporter.info(f"synchronisation: offsets given (--offsets): {', '.join(f'{o:+d}' for o in given)} frames")
     try:
         start, end = aligned_frames([len(k) for k in kps], offsets)
     except SyncError as e:
@@ -310,6 +319,17 @@ def _save(run: ConvertRun, views: list[View], calibration: str, found: dict, err
     run.timings["save"] = time.perf_counter() - t0
     run.result_seconds = time.perf_counter() - run.started
     run.outputs.append(str(run.paths["result"]))
+
+
+# single-clip options that several calibrated cameras do without: (field, its default, the flag's name)
+NOT_WITH_CALIBRATION = (("focal_px", None, "--focal-px"), ("up", "auto", "--up"), ("weights", None, "--weights"),
+                        ("resume", True, "--no-resume"))
+
+
+def ignored_options(opts: Any) -> list[str]:
+    """The flags given that have no effect with a calibration: it gives every camera's focal length and the
+    world's up, the fit runs on keypoints, and several clips always start over."""
+    return [flag for name, default, flag in NOT_WITH_CALIBRATION if getattr(opts, name) != default]
 
 
 def options_from(opts: Any, videos: list[str], calibration: str, offsets: str | None) -> MultiViewOptions:
