@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hsmr_backend.hsmr import HSMRConfig, HSMRNetwork, q_to_rep, rep_to_q
 from hsmr_backend.hsmr.config import HSMRConfigError
 from tests.support.hsmr_release import TINY
-from tests.support.reference_ops import attend, layer_norm, linear
+from tests.support.reference_ops import attend, decoder_layer, layer_norm, linear
 
 
 def expected_keys(bb_depth: int, dec_depth: int) -> set[str]:
@@ -102,13 +102,7 @@ def reference_forward(sd, x, heads_bb=4, heads_dec=2):
     i = 0
     while f"head.transformer.transformer.layers.{i}.0.norm.weight" in sd:
         p = f"head.transformer.transformer.layers.{i}"
-        q, k, v = linear(layer_norm(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
-        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
-        q = linear(layer_norm(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
-        k, v = linear(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
-        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
-        h = F.gelu(linear(layer_norm(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0"))
-        y = y + linear(h, sd, p + ".2.fn.net.3")
+        y = decoder_layer(y, ctx, sd, p, heads_dec)
         i += 1
     y = y[:, 0]
     return (linear(y, sd, "head.poses_decoder") + sd["head.init_poses"],

@@ -25,7 +25,7 @@ from hsmr_backend.hsmr.export import export_skelcf_onnx, read_onnx_config
 from hsmr_backend.hsmr.runtime import OnnxHSMR
 from hsmr_backend.hsmr.skelcf_predictor import SKELCFPredictor, bbox_info, box_to_square, crop_patch, full_cam_t
 from tests.support.hub_cache import populate_hub_cache
-from tests.support.reference_ops import attend, layer_norm, linear
+from tests.support.reference_ops import attend, decoder_layer, layer_norm, linear
 from tests.support.skelcf_release import TINY_CFG, random_network, write_checkpoint
 
 REPO = "Intellindust/SKEL_CF_vitpose_H"
@@ -126,13 +126,7 @@ def reference_forward(sd: dict, x: torch.Tensor, box: torch.Tensor, heads_bb: in
     i = 0
     while f"decoder.transformer.layers.{i}.0.norm.weight" in sd:
         p = f"decoder.transformer.layers.{i}"
-        q, k, v = linear(layer_norm(y, sd, p + ".0.norm", 1e-5), sd, p + ".0.fn.to_qkv", bias=False).chunk(3, -1)
-        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".0.fn.to_out.0")
-        q = linear(layer_norm(y, sd, p + ".1.norm", 1e-5), sd, p + ".1.fn.to_q", bias=False)
-        k, v = linear(ctx, sd, p + ".1.fn.to_kv", bias=False).chunk(2, -1)
-        y = y + linear(attend(q, k, v, heads_dec), sd, p + ".1.fn.to_out.0")
-        h = F.gelu(linear(layer_norm(y, sd, p + ".2.norm", 1e-5), sd, p + ".2.fn.net.0"))
-        y = y + linear(h, sd, p + ".2.fn.net.3")
+        y = decoder_layer(y, ctx, sd, p, heads_dec)
         pose = pose + mlp("poses_decoder", y[:, 0])
         betas = betas + mlp("betas_decoder", y[:, 1])
         cam = cam + mlp("cam_decoder", y[:, 2])
