@@ -24,7 +24,9 @@ page), the figures themselves to ``--json`` (default benchmarks/results/data/mon
 
 The landmarks, the scene's edges and the focal of every view are cached (``--cache``/monocular/) so that reruns
 only fit; ``--refresh`` detects again. ``--set NAME=VALUE`` overrides FitOptions; ``--reference-depth`` fits
-with the reference's 3D in place of MediaPipe's world landmarks (how much of the gap is MediaPipe's depth).
+with the reference's 3D in place of MediaPipe's world landmarks (how much of the gap is MediaPipe's depth);
+``--pose-model heavy`` fits views whose landmarks come from MediaPipe's heavy model (the reference stays the
+full model's triangulation).
 """
 
 from __future__ import annotations
@@ -62,6 +64,25 @@ SWAP_GAIN = 0.7  # a view's frame is relabelled when swapping left/right cuts it
 # --- inputs: each view's landmarks, scene and camera exactly as convert computes them (cached)
 class _Captured(Exception):
     pass
+
+
+HEAVY_HINT = ("MediaPipe's heavy pose model is not in the mediapipe wheel: `npm pack @mediapipe/pose` (Apache-2.0) "
+              "and copy its pose_landmark_heavy.tflite to {}")
+
+
+def use_pose_model(name: str) -> str:
+    """Make convert's landmark stage run MediaPipe's ``full`` (the product's) or ``heavy`` model; returns the
+    cache folder's name for that model's landmarks. The heavy file must be in MediaPipe's own folder."""
+    import mediapipe
+
+    from hsmr_backend.landmarks import pose
+
+    if name == "heavy":
+        path = Path(mediapipe.__file__).parent / "modules" / "pose_landmark" / "pose_landmark_heavy.tflite"
+        if not path.is_file():
+            raise SystemExit(HEAVY_HINT.format(path))
+    pose.MODEL_COMPLEXITY = {"full": 1, "heavy": 2}[name]
+    return "monocular" if name == "full" else f"monocular_{name}"
 
 
 def view_inputs(video: Path, cache: Path, refresh: bool) -> dict[str, Any]:
@@ -290,6 +311,10 @@ def evaluate_take(take: str, views: list[str], args: argparse.Namespace) -> dict
     n = min(len(i["track"]) for i in inputs.values())
     ref = triangulate({v: inputs[v]["track"].kp2d[:n] for v in VIEWS}, cams,
                       {v: int(inputs[v]["track"].image_size[0]) for v in VIEWS})
+    if args.pose_model != "full":  # the reference stays the product's model's triangulation
+        folder = use_pose_model(args.pose_model)
+        inputs = {v: view_inputs(root / "videos" / f"{v}.mp4", args.cache / folder, args.refresh) for v in VIEWS}
+        use_pose_model("full")
     print(f"# {take}: reference = 4-view triangulation, RMSE {ref['rmse_px']:.1f} px; principal-point offsets "
           f"{ref['offset_px']}; left/right relabelled frames {ref['swapped_frames']}", flush=True)
     out: dict[str, Any] = {"reference": {k: v for k, v in ref.items() if k != "points"}, "views": {}}
@@ -350,6 +375,8 @@ def main() -> int:
                     help="the multi-view fit's DoFs (bench_multiview_fit.py --reference); skipped when missing")
     ap.add_argument("--reference-depth", action="store_true",
                     help="fit with the reference's 3D in place of MediaPipe's world landmarks (a diagnostic)")
+    ap.add_argument("--pose-model", choices=("full", "heavy"), default="full",
+                    help="MediaPipe's landmark model for the fitted views (a diagnostic; heavy is not in the wheel)")
     ap.add_argument("--json", type=Path, default=RESULTS / "data" / "monocular_pose2sim.json",
                     help="save the figures here")
     args = ap.parse_args()

@@ -7,15 +7,17 @@ The walk is on a treadmill (pelvis still, feet sliding back), squat and sit-to-s
 Cameras stand on a ring (3.5 m from the subject, 1.6 m high, 90° apart, looking at the pelvis); 2 views are the
 front and the side, 3 add the back. The body's 33 landmarks are projected into each, with Gaussian noise of 3 px
 per axis and confidence 1; no monocular 3D is given (the fit's tie-breaker is off). Printed: the mean absolute
-error (degrees, both sides) of hip flexion, knee, ankle and elbow flexion per motion and view count, and of the
-pelvis tilt (relative to up).
+error (degrees, both sides) of hip flexion, knee, ankle and elbow flexion per motion and view count, of the
+pelvis tilt (relative to up), and of the thighs' lean (hip flexion + pelvis tilt: the thigh against up).
 
 Each motion is run in two postures: ``neutral`` (the angle benchmark's motions as they are: spine straight, pelvis
 level when standing, which is also where the fit's pose prior pulls) and ``lordotic`` (the same motions with a
 standing posture added: pelvis tilted 10° forward, lumbar extension 15°, thorax extension 5°, hips flexed 10° so
 the thighs stay where they were). The landmarks barely see how the trunk-to-thigh angle splits into pelvis tilt,
-spine and hip flexion, so a prior towards zero passes ``neutral`` whatever it does to a real posture:
-``lordotic`` shows it.
+spine and hip flexion (``bench_observability``: 10° of tilt, made up for by the other DoFs, moves no landmark
+more than a few mm), so a prior towards zero passes ``neutral`` whatever it does to a real posture: ``lordotic``
+shows it. The thighs' lean is what the landmarks do decide; the worst of it with 2 views is printed beside the
+issue's four.
 """
 
 from __future__ import annotations
@@ -78,8 +80,12 @@ def run(model, regressor, name: str, frames: int, n_views: int, seed: int, postu
                          np.zeros((frames, 4)))
     up, _ = F.calibration_up(cams[0], points_cam)
     _, world, _, _ = F.fit_views(track, cams, points_cam, model, regressor, up=up)
-    d = np.degrees(np.abs(world.poses - truth))
-    return {g: float(d[:, [dof_index(n) for n in names]].mean()) for g, names in GROUPS.items()}
+    err = world.poses - truth
+    d = np.degrees(np.abs(err))
+    mae = {g: float(d[:, [dof_index(n) for n in names]].mean()) for g, names in GROUPS.items()}
+    thigh = err[:, [dof_index("hip_flexion_r"), dof_index("hip_flexion_l")]] + err[:, [dof_index("pelvis_tilt")]]
+    mae["thigh lean"] = float(np.degrees(np.abs(thigh)).mean())  # what the landmarks decide (bench_observability)
+    return mae
 
 
 def main() -> int:
@@ -92,9 +98,9 @@ def main() -> int:
     model, regressor = load_body("open"), load_landmark_regressor("open")
     figures: dict = {"frames": args.frames, "noise_px": NOISE_PX, "mae_deg": {}}
     print(f"# open body, {args.frames} frames at 30 fps, {NOISE_PX:.0f} px noise; postures {', '.join(POSTURES)}; "
-          "MAE (deg) hip/knee/ankle/elbow/pelvis tilt")
+          "MAE (deg) hip/knee/ankle/elbow/pelvis tilt/thigh lean")
     for posture in POSTURES:
-        worst = 0.0
+        worst = worst_thigh = 0.0
         for name in MOTIONS:
             for n_views in (2, 3, 4):
                 t0 = time.perf_counter()
@@ -103,10 +109,13 @@ def main() -> int:
                 figures["mae_deg"][key] = mae
                 if n_views == 2:
                     worst = max(worst, *(mae[g] for g in TARGET_GROUPS))
+                    worst_thigh = max(worst_thigh, mae["thigh lean"])
                 print(f"{posture:8s} {name:13s} {n_views} views: " + ", ".join(f"{g} {x:.2f}" for g, x in mae.items())
                       + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
         figures["worst_2_views_deg" + ("" if posture == "neutral" else f"_{posture}")] = worst
-        print(f"{posture}: worst of hip/knee/ankle/elbow with 2 views: {worst:.2f}° (target <= 3°)")
+        figures["worst_thigh_2_views_deg" + ("" if posture == "neutral" else f"_{posture}")] = worst_thigh
+        print(f"{posture}: worst of hip/knee/ankle/elbow with 2 views: {worst:.2f}° (target <= 3°); of the thighs' "
+              f"lean: {worst_thigh:.2f}°")
     return 0
 
 

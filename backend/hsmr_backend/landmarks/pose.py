@@ -1,7 +1,7 @@
 """MediaPipe plumbing: Pose graphs with their start-up log noise filtered, one run on a window of a frame, and
 the search for every person in one frame.
 
-Legacy MediaPipe Pose (0.10.21, ``model_complexity=1``, bundled model, offline) returns one person per call, so
+Legacy MediaPipe Pose (0.10.21, ``model_complexity=1``: the model in the wheel, offline) returns one person per call, so
 ``find_people`` runs it on the whole (downscaled) frame, greys out the person found and runs again, then on
 overlapping tiles (small, far people), until nobody new appears. Candidates are numbered largest first.
 """
@@ -23,6 +23,9 @@ from .names import CROP_PX, N_KP, WINDOW_PAD
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# 1: the "full" landmark model, the one the mediapipe wheel carries; 2 ("heavy") is not in the wheel (MediaPipe
+# downloads it on first use, which this product never relies on): benchmarks set it to compare the two
+MODEL_COMPLEXITY = 1
 FULL_PX = 640  # long side of the downscaled full frame used to look for people
 MAX_CANDIDATES = 6
 
@@ -96,7 +99,7 @@ def new_pose(static: bool) -> QuietPose:
     with native_stderr_filtered():
         pose = mp.solutions.pose.Pose(
             static_image_mode=static,
-            model_complexity=1,
+            model_complexity=MODEL_COMPLEXITY,
             smooth_landmarks=False,  # the fitter smooths; MediaPipe's filter would blur across crop changes
             enable_segmentation=False,
             min_detection_confidence=0.5,
