@@ -255,8 +255,9 @@ def compare_dofs(poses: np.ndarray, reference: dict[str, np.ndarray]) -> dict[st
 
 
 def dof_line(view: str, dofs: dict[str, dict[str, float]]) -> str:
+    mean = float(np.mean([d["rmse_deg"] for d in dofs.values()]))
     return f"{view} DoFs, bias/RMSE (deg): " + ", ".join(
-        f"{k} {d['bias_deg']:+.1f}/{d['rmse_deg']:.1f}" for k, d in dofs.items())
+        f"{k} {d['bias_deg']:+.1f}/{d['rmse_deg']:.1f}" for k, d in dofs.items()) + f"; mean RMSE {mean:.1f}"
 
 
 def reference_landmarks(reference: dict[str, np.ndarray]) -> np.ndarray:
