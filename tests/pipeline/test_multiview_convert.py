@@ -92,7 +92,7 @@ def _away(tmp_path: Path) -> str:
     ("no calibration", "2 clips given without --calibration"),
     ("camera cannot see", "camera 'cam02' (single_person_cam02.mp4) does not see the subject chosen in 'cam01'"),
 ])
-def test_bad_multiview_input_is_one_line_and_writes_nothing(capsys, tmp_path, clips, case, words):
+def test_bad_multiview_input_is_one_line_and_writes_no_result(capsys, tmp_path, clips, case, words):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     ring = tmp_path / "ring.toml"
@@ -116,7 +116,11 @@ def test_bad_multiview_input_is_one_line_and_writes_nothing(capsys, tmp_path, cl
     code, err = _convert(capsys, videos, out_dir / "r.npz", *extra, "--frames", "0:3")
     assert code != 0
     assert words in _one_error_line(err)
-    assert sorted(p.name for p in out_dir.iterdir()) == []
+    if case == "camera cannot see":  # cam01's landmarks were done: kept for the rerun once the calibration is fixed
+        assert sorted(p.name for p in out_dir.iterdir()) == ["r.npz.work"]
+        assert list((out_dir / "r.npz.work" / "cam01").glob("chunk_*.npz"))
+    else:
+        assert sorted(p.name for p in out_dir.iterdir()) == []
 
 
 def test_the_add_ons_command_line_for_several_cameras():
