@@ -69,7 +69,7 @@ def lens_pixels(points_cam: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.n
 @dataclass
 class OverlayView:
     """What one overlay draws: per fitted frame the joints and the fitted keypoints in the clip's own pixels, and
-    the clip's frame number of the result's frame 0 offset (clip frame = result frame + ``frame_offset``)."""
+    which of the clip's frames shows each (clip frame = the result's ``frame_index`` + ``frame_offset``)."""
 
     joints_2d: np.ndarray  # (T, 24, 2)
     keypoints: np.ndarray  # (T, 33, 3)

@@ -19,6 +19,7 @@ from .. import video as V
 from ..convert import ConvertError, ConvertOptions, ConvertSummary, assemble, build_meta, output_paths, resolve_device
 from ..convert.options import overlay_path
 from ..convert.stages import (
+    OverlayJob,
     check_output,
     count_views,
     fit_options,
@@ -304,7 +305,7 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
                           run.focal_note, run.result_seconds)
 
 
-def overlay_jobs(views: list[View], result: Path) -> list[tuple[V.FrameSource, int, Path]]:
+def overlay_jobs(views: list[View], result: Path) -> list[OverlayJob]:
     """One overlay video per camera, drawn with that camera over its own clip: the first camera's is
     ``RESULT.overlay.mp4`` as for one clip, another's ``RESULT.overlay.CAMERA.mp4``."""
     names = camera_file_names([v.camera.name for v in views])
