@@ -170,7 +170,7 @@ def _convert_inner(args: argparse.Namespace, reporter):
 
             if ignored := ignored_options(opts):
                 reporter.info(f"with --calibration, {', '.join(ignored)} has no effect: the calibration gives every "
-                              "camera's focal length and the world's up, and several clips always start over",
+                              "camera's focal length and the world's up, and the fit runs on keypoints",
                               level="warning")
             summary = convert_views(options_from(opts, videos, args.calibration, args.offsets), reporter)
         else:

@@ -56,9 +56,17 @@ class ConvertSummary:
 
 def output_paths(result: str | os.PathLike) -> dict[str, Path]:
     r = Path(result)
-    stem = r.with_suffix("") if r.suffix == ".npz" else r
-    return {"result": r, "overlay": Path(f"{stem}.overlay.mp4"), "plot": Path(f"{stem}.angles.png"),
+    return {"result": r, "overlay": overlay_path(r), "plot": Path(f"{_stem(r)}.angles.png"),
             "work": Path(f"{r}.work")}
+
+
+def _stem(result: Path) -> Path:
+    return result.with_suffix("") if result.suffix == ".npz" else result
+
+
+def overlay_path(result: str | os.PathLike, camera: str | None = None) -> Path:
+    """``RESULT.overlay.mp4``; ``RESULT.overlay.CAMERA.mp4`` for a calibrated camera other than the first."""
+    return Path(f"{_stem(Path(result))}.overlay{'' if camera is None else '.' + camera}.mp4")
 
 
 def resolve_device(device: str, reporter: Reporter) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,11 +116,26 @@ def load_body_model(run: ConvertRun) -> None:
         raise ConvertError(f"cannot load body {body!r}: {why}") from None
 
 
-def _work_key(opts: ConvertOptions, source: V.FrameSource) -> dict[str, Any]:
-    st = os.stat(opts.video) if os.path.isfile(opts.video) else None
-    return {"video": os.path.abspath(opts.video), "size": st.st_size if st else None,
-            "mtime": st.st_mtime_ns if st else None, "frames": opts.frames, "stride": opts.stride,
-            "subject": opts.subject, "landmarks_version": 1, "image_size": list(source.size)}
+def work_key(video: str, source: V.FrameSource, frames: str | None, stride: int, subject: Any) -> dict[str, Any]:
+    """What must match for a work folder's landmark frames to be reused: the clip (path, size, time), the frames
+    asked for (--frames, --stride) and the subject (--subject, or the box a calibrated view's subject was found in)."""
+    st = os.stat(video) if os.path.isfile(video) else None
+    return {"video": os.path.abspath(video), "size": st.st_size if st else None,
+            "mtime": st.st_mtime_ns if st else None, "frames": frames, "stride": stride,
+            "subject": subject, "landmarks_version": 1, "image_size": list(source.size)}
+
+
+def open_landmark_work(path: Path, key: dict[str, Any], resume: bool, frame_range: V.FrameRange,
+                       reporter: Reporter) -> tuple[L.WorkDir | None, L.Resume | None, V.FrameRange]:
+    """One clip's landmark work folder (None with --no-resume), the finished frames it holds for ``key`` and the
+    frames still to detect."""
+    work = L.WorkDir(path, key) if resume else None
+    done = work.load() if work is not None else None
+    if done is None:
+        return work, None, frame_range
+    last = int(done[0]["frame_index"][-1])
+    reporter.info(f"resuming: {len(done[0]['frame_index'])} frames already done in {path}")
+    return work, done, V.FrameRange(last + frame_range.stride, frame_range.end, frame_range.stride)
 
 
 def find_landmarks(run: ConvertRun) -> None:
@@ -127,13 +143,9 @@ def find_landmarks(run: ConvertRun) -> None:
     then asked whether the camera moved."""
     t0 = time.perf_counter()
     opts, source, frame_range, reporter = run.opts, run.source, run.frame_range, run.reporter
-    work = run.work = L.WorkDir(run.paths["work"], _work_key(opts, source)) if opts.resume else None
-    resume = work.load() if work is not None else None
-    rng = frame_range
-    if resume is not None:
-        last = int(resume[0]["frame_index"][-1])
-        rng = V.FrameRange(last + frame_range.stride, frame_range.end, frame_range.stride)
-        reporter.info(f"resuming: {len(resume[0]['frame_index'])} frames already done in {run.paths['work']}")
+    key = work_key(opts.video, source, opts.frames, opts.stride, opts.subject)
+    work, resume, rng = open_landmark_work(run.paths["work"], key, opts.resume, frame_range, reporter)
+    run.work = work
     sampler = run.sampler = FrameSampler(source.selected_count(rng) if source.n_frames else 0)
     frames = sampler.tap(V.prefetch(source.frames(rng)))
     try:
@@ -246,9 +258,15 @@ def save_result(run: ConvertRun) -> None:
     run.outputs.append(str(run.paths["result"]))
 
 
-def write_overlay_and_plot(run: ConvertRun) -> None:
-    """Overlay and plot side by side (the plot is Python-bound, the overlay mostly OpenCV, which releases the GIL).
-    The result is already safe on disk, so a failure here is only a warning."""
+# one overlay video to write: the clip, the result's camera it is drawn with (None: the single-camera fields) and
+# the file
+OverlayJob = tuple[V.FrameSource, int | None, Path]
+
+
+def write_overlay_and_plot(run: ConvertRun, overlays: list[OverlayJob] | None = None) -> None:
+    """Overlay(s) and plot side by side (the plot is Python-bound, the overlay mostly OpenCV, which releases the
+    GIL); ``overlays`` defaults to the clip's own. The result is already safe on disk, so a failure here is only a
+    warning."""
     opts, paths, reporter, timings = run.opts, run.paths, run.reporter, run.timings
 
     def timed(name: str, fn: Any, *a: Any) -> Any:
@@ -265,16 +283,30 @@ def write_overlay_and_plot(run: ConvertRun) -> None:
 
             plot_job = pool.submit(timed, "plot", plot_angles, run.arrays, paths["plot"])
         if opts.overlay:
-            try:
-                from ..overlay import write_overlay
-
-                timed("overlay", write_overlay, run.source, run.frame_range, run.arrays, paths["overlay"], reporter)
-                run.outputs.append(str(paths["overlay"]))
-            except Exception as e:
-                reporter.info(f"overlay video not written: {e}", level="warning")
+            timed("overlay", _write_overlays, run, overlays or [(run.source, None, paths["overlay"])])
         if plot_job is not None:
             try:
                 plot_job.result()
                 run.outputs.append(str(paths["plot"]))
             except Exception as e:
                 reporter.info(f"angle plot not written: {e}", level="warning")
+
+
+def _write_overlays(run: ConvertRun, jobs: list[OverlayJob]) -> None:
+    """One overlay video per job, one progress bar over them all; each one that is written joins the outputs."""
+    try:
+        from ..overlay import write_overlay
+    except Exception as e:
+        run.reporter.info(f"overlay video not written: {e}", level="warning")
+        return
+    n = len(run.arrays["frame_index"])
+    for k, (source, camera, path) in enumerate(jobs):
+        def progress(stage: str, i: int, _n: int, before: int = k * n) -> None:
+            run.reporter(stage, before + i, n * len(jobs))
+
+        try:
+            write_overlay(source, run.frame_range, run.arrays, path, progress, camera=camera)
+            run.outputs.append(str(path))
+        except Exception as e:
+            named = f" {path.name}" if len(jobs) > 1 else ""
+            run.reporter.info(f"overlay video{named} not written: {e}", level="warning")

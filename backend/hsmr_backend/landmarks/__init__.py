@@ -52,13 +52,13 @@ from .relabel import (
     unmirror,
 )
 from .tracker import SubjectTracker, TrackerState
-from .work import WorkDir
+from .work import Resume, WorkDir, remove_work_folder
 
 __all__ = [
     "CROP_PX", "KEYPOINT_NAMES", "LEGS", "LEG_SWAP", "MIRROR", "N_KP", "WINDOW_PAD", "LandmarkTrack",
-    "NoPersonError", "Progress", "SubjectChoice", "SubjectError", "SubjectTracker", "TrackerState", "WorkDir",
+    "NoPersonError", "Progress", "Resume", "SubjectChoice", "SubjectError", "SubjectTracker", "TrackerState", "WorkDir",
     "appearance_distance", "box_center", "box_from_points", "box_iou", "box_size", "bridge", "choose_subject",
     "contains", "describe_box", "detect_landmarks", "find_people", "fix_labels", "landmark_up",
     "leg_swapped_frames", "mirrored_frames", "native_stderr_filtered", "new_pose", "person_window",
-    "plausible_person", "square_window", "swap_legs", "torso_histogram", "unmirror",
+    "plausible_person", "remove_work_folder", "square_window", "swap_legs", "torso_histogram", "unmirror",
 ]

@@ -1,11 +1,13 @@
 """Resumable work: chunks of finished frames in ``RESULT.npz.work/`` so a rerun after a crash or a cancel
 continues where it stopped. The landmark stage saves its frames and the tracker state here; later stages (the
-HSMR network) save their own chunks in the same folder."""
+HSMR network) save their own chunks in the same folder. Several calibrated clips keep one sub-folder per camera
+(``RESULT.npz.work/CAMERA/``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +67,12 @@ class WorkDir:
         atomic_write(self.path / f"{name}.npz", lambda fh: np.savez(fh, **arrays))
 
     def remove(self) -> None:
-        if self.path.is_dir():
-            for f in self.path.iterdir():
-                f.unlink()
-            self.path.rmdir()
+        remove_work_folder(self.path)
+
+
+def remove_work_folder(path: str | os.PathLike) -> None:
+    """The whole work folder, with any per-camera sub-folders in it (every run for this result is over once the
+    result is saved)."""
+    if Path(path).is_dir():
+        shutil.rmtree(path)
 

@@ -4,6 +4,7 @@ subject -> one result file (docs/multicamera.md)."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,12 +17,16 @@ from hsmr_contract import result_format
 from .. import landmarks as L
 from .. import video as V
 from ..convert import ConvertError, ConvertOptions, ConvertSummary, assemble, build_meta, output_paths, resolve_device
+from ..convert.options import overlay_path
 from ..convert.stages import (
+    OverlayJob,
     check_output,
     count_views,
     fit_options,
     load_body_model,
+    open_landmark_work,
     prepare_fit,
+    work_key,
     write_overlay_and_plot,
 )
 from ..convert.state import ConvertRun
@@ -37,7 +42,8 @@ from .sync import SyncError, aligned_frames, estimate_offsets, parse_offsets
 SAME_RATE = 0.005  # clips whose frame rates differ by more than this share are not frame-synchronous
 MIN_SEEN_SHARE = 0.1  # a camera that agrees with the others in fewer of the frames than this cannot see the subject
 # the options a multi-view conversion shares with the single-clip one (``ConvertOptions``), passed through as they are
-SHARED_OPTIONS = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot")
+SHARED_OPTIONS = ("mode", "body", "device", "frames", "stride", "subject", "smoothing", "fps", "overlay", "plot",
+                  "resume")
 
 
 @dataclass
@@ -56,10 +62,11 @@ class MultiViewOptions:
     fps: float | None = None
     overlay: bool = True
     plot: bool = True
+    resume: bool = True  # each clip's landmark stage continues from its work folder (RESULT.npz.work/CAMERA/)
 
     def single(self) -> ConvertOptions:
         """The first clip's conversion options (the single-clip stages read them)."""
-        return ConvertOptions(video=self.videos[0], output=self.output, resume=False,
+        return ConvertOptions(video=self.videos[0], output=self.output,
                               **{k: getattr(self, k) for k in SHARED_OPTIONS})
 
 
@@ -127,19 +134,32 @@ def _subject_in(view: View, first: View) -> tuple[L.SubjectChoice, str]:
     return L.SubjectChoice("box", box=tuple(float(x) for x in people[k][0])), note
 
 
-def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter) -> None:
-    """Every view's landmark track (``view.track``): the subject chosen in the first, found in the others."""
+def camera_file_names(names: list[str]) -> list[str]:
+    """Every camera's name as it can stand in a file or folder name (letters, digits, - and _), each its own."""
+    safe = [re.sub(r"[^A-Za-z0-9_-]+", "_", n).strip("_") or "camera" for n in names]
+    return [s if safe.count(s) == 1 else f"{s}_{i + 1}" for i, s in enumerate(safe)]
+
+
+def detect_views(views: list[View], opts: MultiViewOptions, reporter: Reporter, work_root: Path) -> None:
+    """Every view's landmark track (``view.track``): the subject chosen in the first, found in the others. Each view
+    saves its finished frames in its own work folder (``work_root/CAMERA``), so a rerun continues every view where
+    it stopped; one progress bar runs over all views."""
     frame_range = V.FrameRange.parse(opts.frames, opts.stride)
     totals = [v.source.selected_count(frame_range) if v.source.n_frames else 0 for v in views]
+    folders = camera_file_names([v.camera.name for v in views])
     done = 0
     for n, view in enumerate(views):
         choice, note = (L.SubjectChoice.parse(opts.subject), "") if n == 0 else _subject_in(view, views[0])
+        # the first view's subject is the option's; another view's is the box it was found in (from the first's track)
+        subject = opts.subject if n == 0 else [float(x) for x in choice.box or ()]
+        key = work_key(view.clip, view.source, opts.frames, opts.stride, subject)
+        work, resume, rng = open_landmark_work(work_root / folders[n], key, opts.resume, frame_range, reporter)
         offset = done
         progress = lambda stage, k, _t, o=offset: reporter(stage, o + k, sum(totals))  # noqa: E731
         try:
-            view.track = L.detect_landmarks(V.prefetch(view.source.frames(frame_range)), choice, progress,
+            view.track = L.detect_landmarks(V.prefetch(view.source.frames(rng)), choice, progress,
                                             fps=view.source.fps / frame_range.stride, image_size=view.source.size,
-                                            total=totals[n])
+                                            total=totals[n], work=work, resume=resume)
         except L.NoPersonError as e:
             raise ConvertError(f"{Path(view.clip).name}: {e}") from None
         reporter.info(note or f"{view.camera.name}: {view.track.subject_note}")
@@ -270,17 +290,26 @@ def convert_views(opts: MultiViewOptions, reporter: Reporter | None = None) -> C
     run.device, run.mode = resolve_device(opts.device, run.reporter), "keypoints"
     load_body_model(run)  # before the long landmark stage, so a wrong body file fails in seconds
     t0 = time.perf_counter()
-    detect_views(views, opts, run.reporter)
+    detect_views(views, opts, run.reporter, run.paths["work"])
     run.timings["landmarks"] = time.perf_counter() - t0
     track, found, points_cam = prepare_views(views, opts, run.reporter)
     run.track = track
     prepare_fit(run)  # the body on its device and its landmark regressor (the camera is the calibration's)
     errors = _fit(run, [v.camera for v in views], points_cam)
     _save(run, views, opts.calibration, found, errors)
-    write_overlay_and_plot(run)
+    write_overlay_and_plot(run, overlay_jobs(views, run.paths["result"]))
+    if opts.resume:
+        L.remove_work_folder(run.paths["work"])  # every view's work folder, as one clip's own once it is saved
     return ConvertSummary(str(run.paths["result"]), run.outputs, run.mode, run.device, len(track),
                           int(track.valid.sum()), time.perf_counter() - run.started, run.timings, track.subject_note,
                           run.focal_note, run.result_seconds)
+
+
+def overlay_jobs(views: list[View], result: Path) -> list[OverlayJob]:
+    """One overlay video per camera, drawn with that camera over its own clip: the first camera's is
+    ``RESULT.overlay.mp4`` as for one clip, another's ``RESULT.overlay.CAMERA.mp4``."""
+    names = camera_file_names([v.camera.name for v in views])
+    return [(v.source, c, overlay_path(result, None if c == 0 else names[c])) for c, v in enumerate(views)]
 
 
 def _fit(run: ConvertRun, cams: list[CalibratedCamera], points_cam: np.ndarray) -> np.ndarray:
@@ -322,13 +351,12 @@ def _save(run: ConvertRun, views: list[View], calibration: str, found: dict, err
 
 
 # single-clip options that several calibrated cameras do without: (field, its default, the flag's name)
-NOT_WITH_CALIBRATION = (("focal_px", None, "--focal-px"), ("up", "auto", "--up"), ("weights", None, "--weights"),
-                        ("resume", True, "--no-resume"))
+NOT_WITH_CALIBRATION = (("focal_px", None, "--focal-px"), ("up", "auto", "--up"), ("weights", None, "--weights"))
 
 
 def ignored_options(opts: Any) -> list[str]:
     """The flags given that have no effect with a calibration: it gives every camera's focal length and the
-    world's up, the fit runs on keypoints, and several clips always start over."""
+    world's up, and the fit runs on keypoints."""
     return [flag for name, default, flag in NOT_WITH_CALIBRATION if getattr(opts, name) != default]
 
 
