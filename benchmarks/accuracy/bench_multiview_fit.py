@@ -53,10 +53,10 @@ class Fits:
 
         self.reporter = Reporter("none")
         videos = [str(demo / "videos" / f"{v}.mp4") for v in VIEWS]
-        self.opts = MultiViewOptions(videos, str(demo / "calibration" / "Calib.qca.txt"), "unused.npz")
+        self.opts = MultiViewOptions(videos, str(demo / "calibration" / "Calib.qca.txt"), "unused.npz", resume=False)
         self.views = open_views(self.opts, self.reporter)
         self.nominal = [v.camera for v in self.views]
-        detect_views(self.views, self.opts, self.reporter)
+        detect_views(self.views, self.opts, self.reporter, Path("unused.npz.work"))  # nothing saved: no resume
         self.model, self.regressor = load_body("open"), load_landmark_regressor("open")
 
     def fit(self, subset: tuple[int, ...]) -> dict:
