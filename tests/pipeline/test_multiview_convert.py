@@ -39,6 +39,32 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+def _without_first_frames(clip: str, skip: int, out: Path) -> str:
+    """A copy of ``clip`` that starts ``skip`` frames later (a camera started late)."""
+    src = cv2.VideoCapture(clip)
+    size = (int(src.get(cv2.CAP_PROP_FRAME_WIDTH)), int(src.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    dst = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), src.get(cv2.CAP_PROP_FPS), size)
+    i = 0
+    while (frame := src.read()[1]) is not None:
+        if i >= skip:
+            dst.write(frame)
+        i += 1
+    dst.release()
+    return str(out)
+
+
+def test_a_late_camera_is_found_to_the_frame_on_real_footage(capsys, tmp_path, clips):
+    """cam02's clip started 9 frames late: frame i of cam01 is frame i - 9 of it, found from the footage alone."""
+    late = _without_first_frames(clips[1], 9, tmp_path / "cam02.mp4")
+    out = tmp_path / "r.npz"
+    code, err = _convert(capsys, [clips[0], late], out, "--calibration", str(CALIB), "--frames", "0:50")
+    assert code == 0, err
+    assert "cam02 -9 (" in err and "override with --offsets" in err
+    r = result_format.load(out)
+    assert r["cameras_frame_offset"].tolist() == [0, -9]
+    assert r["frame_index"].tolist() == list(range(9, 50))  # only the moments both clips show
+
+
 def test_two_calibrated_views_of_real_footage(capsys, tmp_path, clips):
     out = tmp_path / "r.npz"
     code, err = _convert(capsys, [clips[1], clips[0]], out, "--calibration", str(CALIB), "--frames", "0:12")
