@@ -59,15 +59,23 @@ def ring_camera(name: str, angle_deg: float, target: np.ndarray):
     return CalibratedCamera(name, k, np.zeros(4), r, -r @ centre, (1080, 1920))
 
 
+def in_posture(poses: np.ndarray, posture: str) -> np.ndarray:
+    """(..., 46) poses with a posture's degrees added (a copy)."""
+    from hsmr_contract.dofs import dof_index
+
+    out = np.array(poses, dtype=np.float64)
+    for dof, deg in POSTURES[posture].items():
+        out[..., dof_index(dof)] += np.radians(deg)
+    return out
+
+
 def run(model, regressor, name: str, frames: int, n_views: int, seed: int, posture: str = "neutral",
         ) -> dict[str, float]:
     from hsmr_backend.multiview import fitting as F
     from hsmr_backend.multiview import triangulate_track
     from hsmr_contract.dofs import dof_index
 
-    truth = motion(name, frames, 30.0)
-    for dof, deg in POSTURES[posture].items():
-        truth[:, dof_index(dof)] += np.radians(deg)
+    truth = in_posture(motion(name, frames, 30.0), posture)
     pts = body_landmarks(model, regressor, truth, betas_vector("average"), treadmill=name == "walk")
     target = pts[0, [23, 24]].mean(0)
     cams = [ring_camera(f"cam{i + 1}", RING_DEG[i], target) for i in range(n_views)]

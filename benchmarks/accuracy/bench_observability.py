@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks.accuracy.angles_synth import betas_vector, motion
-from benchmarks.accuracy.bench_multiview_synthetic import POSTURES
+from benchmarks.accuracy.bench_multiview_synthetic import POSTURES, in_posture
 from benchmarks.common import run_recorded
 
 TILT_POSES = (("walk", 0), ("squat", 30), ("sit-to-stand", 0), ("sit-to-stand", 30))  # (motion, frame of 60)
@@ -41,12 +41,7 @@ KNEE_FREE = ("hip_flexion_l", "hip_adduction_l", "hip_rotation_l", "ankle_angle_
 
 def posed(name: str, frame: int, posture: str = "neutral") -> np.ndarray:
     """(46,) one frame of a synthetic motion in a posture."""
-    from hsmr_contract.dofs import dof_index
-
-    q = motion(name, 60, 30.0)[frame].copy()
-    for dof, deg in POSTURES[posture].items():
-        q[dof_index(dof)] += np.radians(deg)
-    return q
+    return in_posture(motion(name, 60, 30.0)[frame], posture)
 
 
 def landmark_function(model, regressor) -> Callable:

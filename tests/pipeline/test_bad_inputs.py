@@ -26,7 +26,7 @@ import pytest
 
 from hsmr_backend import cli
 from hsmr_contract import result_format
-from tests.support.video import tag_rotation
+from tests.support.video import tag_rotation, write_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (ROOT / "backend", ROOT / "backend" / "contract", ROOT))),
@@ -78,16 +78,6 @@ def _frames(path: Path, start: int, n: int) -> list[np.ndarray]:
     return out
 
 
-def _write(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = frames[0].shape[:2]
-    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    assert wr.isOpened()
-    for f in frames:
-        wr.write(f)
-    wr.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def cam01(shared_dir) -> Path:
     return shared_dir / "footage" / "single_person_cam01.mp4"
@@ -100,7 +90,7 @@ def person_frames(cam01) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def person_clip(tmp_path_factory, person_frames) -> Path:
-    return _write(tmp_path_factory.mktemp("clip") / "person.mp4", person_frames)
+    return write_clip(tmp_path_factory.mktemp("clip") / "person.mp4", person_frames)
 
 
 # ---------------------------------------------------------------- footage that cannot be used
@@ -195,7 +185,7 @@ def test_still_image_is_a_one_frame_result(capsys, standins, tmp_path, person_fr
 
 
 def test_no_person_in_any_frame(capsys, tmp_path):
-    grey = _write(tmp_path / "grey.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 6)
+    grey = write_clip(tmp_path / "grey.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 6)
     code, _, err = _convert(capsys, grey, tmp_path / "out" / "r.npz")
     line = _error_line(err)
     assert code == 1 and "no person" in line.lower()
@@ -206,7 +196,7 @@ def test_no_person_in_some_frames(capsys, standins, tmp_path, person_frames):
     frames = [f.copy() for f in person_frames]
     for i in (4, 5, 6, 7):
         frames[i][:] = 90  # the camera was covered
-    clip = _write(tmp_path / "gap.mp4", frames)
+    clip = write_clip(tmp_path / "gap.mp4", frames)
     code, _, err = _convert(capsys, clip, tmp_path / "r.npz", "--progress", "bar")
     assert code == 0, err
     res = result_format.load(tmp_path / "r.npz")
@@ -222,7 +212,7 @@ def test_no_person_in_some_frames_through_the_real_fit(capsys, tmp_path, person_
     frames = [f.copy() for f in person_frames[:10]]
     for i in (4, 5):
         frames[i][:] = 90
-    clip = _write(tmp_path / "gap.mp4", frames)
+    clip = write_clip(tmp_path / "gap.mp4", frames)
     code, _, err = _convert(capsys, clip, tmp_path / "r.npz", "--mode", "keypoints", "--progress", "bar")
     assert code == 0, err
     res = result_format.load(tmp_path / "r.npz")  # the loader refuses NaN/inf
@@ -237,7 +227,7 @@ def test_no_person_in_some_frames_through_the_real_fit(capsys, tmp_path, person_
 def test_person_partly_out_of_frame(capsys, standins, tmp_path, person_frames):
     """The bottom 40 % cut off: the feet leave the picture; the subject is still followed in every frame."""
     h = person_frames[0].shape[0]
-    clip = _write(tmp_path / "cropped.mp4", [np.ascontiguousarray(f[: int(h * 0.6)]) for f in person_frames])
+    clip = write_clip(tmp_path / "cropped.mp4", [np.ascontiguousarray(f[: int(h * 0.6)]) for f in person_frames])
     code, _, err = _convert(capsys, clip, tmp_path / "r.npz")
     assert code == 0, err
     res = result_format.load(tmp_path / "r.npz")
@@ -260,7 +250,8 @@ def test_two_people_note_names_the_others_for_a_rerun(capsys, standins, tmp_path
 
 
 def test_portrait_phone_video_with_rotation_tag(capsys, standins, tmp_path, person_frames):
-    sideways = _write(tmp_path / "sensor.mp4", [cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE) for f in person_frames])
+    sideways = write_clip(tmp_path / "sensor.mp4",
+                          [cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE) for f in person_frames])
     tagged = tag_rotation(sideways, tmp_path / "phone.mp4", 90)
     code, _, err = _convert(capsys, tagged, tmp_path / "r.npz", "--frames", "0:6")
     assert code == 0, err
@@ -275,7 +266,7 @@ def test_portrait_phone_video_with_rotation_tag(capsys, standins, tmp_path, pers
 
 def test_4k_input(capsys, standins, tmp_path, person_frames):
     big = [cv2.resize(f, (2160, 3840), interpolation=cv2.INTER_LINEAR) for f in person_frames[:4]]
-    clip = _write(tmp_path / "uhd.mp4", big)
+    clip = write_clip(tmp_path / "uhd.mp4", big)
     code, _, err = _convert(capsys, clip, tmp_path / "r.npz")
     assert code == 0, err
     res = result_format.load(tmp_path / "r.npz")
@@ -328,7 +319,7 @@ def _make_vfr(src: Path, dst: Path, slow_from: int) -> None:
 
 
 def test_variable_frame_rate_is_reported_with_real_times(capsys, standins, tmp_path, person_frames):
-    cfr = _write(tmp_path / "cfr.mp4", person_frames, fps=30.0)
+    cfr = write_clip(tmp_path / "cfr.mp4", person_frames, fps=30.0)
     vfr = tmp_path / "vfr.mp4"
     _make_vfr(cfr, vfr, slow_from=6)
     code, _, err = _convert(capsys, vfr, tmp_path / "r.npz", "--progress", "bar")

@@ -4,6 +4,7 @@ from the package's Calib.qca.txt), and every bad input as one line with nothing 
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from hsmr_backend.multiview.convert import MultiViewOptions, convert_views
 from hsmr_backend.progress import Reporter
 from hsmr_contract import result_format
 from synthetic.multiview_scene import ring_cameras
+from tests.support.video import write_clip
 
 CALIB = Path(__file__).resolve().parents[1] / "support" / "pose2sim_demo_calib.toml"
 
@@ -42,15 +44,12 @@ def _one_error_line(err: str) -> str:
 def _without_first_frames(clip: str, skip: int, out: Path) -> str:
     """A copy of ``clip`` that starts ``skip`` frames later (a camera started late)."""
     src = cv2.VideoCapture(clip)
-    size = (int(src.get(cv2.CAP_PROP_FRAME_WIDTH)), int(src.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    dst = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), src.get(cv2.CAP_PROP_FPS), size)
-    i = 0
-    while (frame := src.read()[1]) is not None:
-        if i >= skip:
-            dst.write(frame)
-        i += 1
-    dst.release()
-    return str(out)
+
+    def frames():
+        while (frame := src.read()[1]) is not None:
+            yield frame
+
+    return str(write_clip(out, itertools.islice(frames(), skip, None), src.get(cv2.CAP_PROP_FPS)))
 
 
 def test_a_late_camera_is_found_to_the_frame_on_real_footage(capsys, tmp_path, clips):

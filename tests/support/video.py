@@ -3,7 +3,26 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
+
+
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float = 30.0) -> Path:
+    """An mp4v clip of ``frames`` (BGR, all one size), written as they come."""
+    import cv2
+
+    writer = None
+    for f in frames:
+        if writer is None:
+            h, w = f.shape[:2]
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            assert writer.isOpened()
+        writer.write(f)
+    assert writer is not None, "no frames to write"
+    writer.release()
+    return path
 
 
 def tag_rotation(src: Path, dst: Path, degrees: int) -> Path:
