@@ -93,18 +93,19 @@ def overlay_view(result: Mapping[str, np.ndarray], camera: int | None = None) ->
     return OverlayView(lens_pixels(joints_cam, K, dist), kps, int(result["cameras_frame_offset"][camera]))
 
 
-def write_overlay(source: V.FrameSource, frame_range: V.FrameRange, result: Mapping[str, np.ndarray],
+def write_overlay(source: V.FrameSource, stride: int, result: Mapping[str, np.ndarray],
                   path: str | os.PathLike, progress: Callable[[str, int, int], None] | None = None,
                   max_side: int = MAX_SIDE, camera: int | None = None) -> Path:
     """Write the overlay video (mp4v) of the result's fitted frames atomically: a partly written file never carries
-    the final name. ``camera``: which camera of a calibrated result ``source`` is (None: the single camera)."""
+    the final name. ``stride``: the conversion's --stride (the clip's frames between fitted ones are skipped);
+    ``camera``: which camera of a calibrated result ``source`` is (None: the single camera)."""
     path = Path(path)
     view = overlay_view(result, camera)
     frame_index = np.asarray(result["frame_index"])
     row = {int(f) + view.frame_offset: i for i, f in enumerate(frame_index)}
     if not row:
         raise OSError("no frames to draw")
-    clip_range = V.FrameRange(min(row), max(row) + 1, frame_range.stride)
+    clip_range = V.FrameRange(min(row), max(row) + 1, stride)
     parents = np.asarray(result["joint_parents"])
     valid = np.asarray(result["valid"])
     w, h = source.size

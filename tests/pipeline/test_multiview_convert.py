@@ -331,7 +331,7 @@ def test_a_cameras_overlay_sees_through_its_lens_at_its_frame_offset(tmp_path):
               "cameras_K": np.stack([K, K]), "cameras_distortion": np.array([[0.0] * 5, [0.3, 0, 0, 0, 0]]),
               "cameras_to_world": np.stack([np.eye(4), cam_to_world]), "cameras_frame_offset": np.array([0, 3]),
               "keypoints_2d_views": np.zeros((2, 3, 33, 3))}
-    path = write_overlay(V.open_source(str(clip), None), V.FrameRange(), result, tmp_path / "o.mp4", camera=1)
+    path = write_overlay(V.open_source(str(clip), None), 1, result, tmp_path / "o.mp4", camera=1)
     expected = np.array([80 + 100 * 0.5 * 1.123, 60 + 100 * 0.4 * 1.123])  # 1 + k1 * r², r² = 0.5² + 0.4²
     cap = cv2.VideoCapture(str(path))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3

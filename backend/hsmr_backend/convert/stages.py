@@ -305,7 +305,7 @@ def _write_overlays(run: ConvertRun, jobs: list[OverlayJob]) -> None:
             run.reporter(stage, before + i, n * len(jobs))
 
         try:
-            write_overlay(source, run.frame_range, run.arrays, path, progress, camera=camera)
+            write_overlay(source, run.frame_range.stride, run.arrays, path, progress, camera=camera)
             run.outputs.append(str(path))
         except Exception as e:
             named = f" {path.name}" if len(jobs) > 1 else ""
